@@ -1,0 +1,3 @@
+from aichoreo.cli import main
+
+raise SystemExit(main())

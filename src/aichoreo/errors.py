@@ -1,0 +1,23 @@
+"""Errors that reach the user as one clear line.
+
+Every problem with user input (a file, an option, a checkpoint) is raised as an
+:class:`InputError` naming the file and the problem; the CLI prints its message and
+exits non-zero without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class AichoreoError(Exception):
+    """Base class of the errors the CLI reports as one line."""
+
+
+class InputError(AichoreoError):
+    """Bad user input: ``InputError(path, problem)`` reads ``"<path>: <problem>"``."""
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        super().__init__(problem if path is None else f"{self.path}: {problem}")

@@ -1,0 +1,33 @@
+"""Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path | None:
+    env = os.environ.get("AICHOREO_DATA")
+    path = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data folder; tests that need it skip where it is absent (a user's clone)."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real data not found: set AICHOREO_DATA or place it at ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def conformance(shared_data: Path) -> Path:
+    path = shared_data / "conformance"
+    if not path.is_dir():
+        pytest.skip(f"conformance vectors not found under {shared_data}")
+    return path
