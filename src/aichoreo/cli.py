@@ -1,0 +1,324 @@
+"""The ``aichoreo`` command. Argument parsing lives here only; each sub-command calls the library.
+
+Every user-facing problem is an :class:`aichoreo.errors.AichoreoError` (or a ``ValueError`` from
+validation) and is printed as one line ``aichoreo: error: ...`` with exit status 1; no traceback
+unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from aichoreo import config
+from aichoreo.errors import AichoreoError, InputError
+
+log = logging.getLogger("aichoreo")
+
+
+# --------------------------------------------------------------------------------------------
+# argparse helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: is a folder, expected a file")
+    return path
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such folder")
+    return path
+
+
+def _output_dir(path: Path) -> Path:
+    """Create ``path`` as an output folder, refusing a path that is a file."""
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "the output path exists and is a file, not a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _print_outputs(title: str, paths: list[Path]) -> None:
+    print(f"{title}:")
+    for p in paths:
+        print(f"  {p}")
+
+
+# --------------------------------------------------------------------------------------------
+# features
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from aichoreo import audio
+    from aichoreo.fileio import save_npy
+
+    songs = [Path(s) for s in args.songs]
+    out = Path(args.output)
+    many = len(songs) > 1 or out.suffix != ".npy"
+    if many:
+        _output_dir(out)
+        targets = [out / f"{s.stem}.npy" for s in songs]
+        if len({t.name for t in targets}) != len(targets):
+            raise InputError(None, "two songs share a file name; give them distinct names or run one at a time")
+    else:
+        if out.is_dir():
+            raise InputError(out, "is a folder; give a .npy file name for one song")
+        targets = [out]
+    cache = None if args.no_cache else audio.FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
+    feats = audio.features_for_files(songs, bpm=args.bpm, cache=cache, workers=args.workers, progress=True)
+    for target, f in zip(targets, feats):
+        save_npy(target, f)
+    _print_outputs("wrote music features (T, 35) float32 at 60 fps", targets)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# render
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from aichoreo.data.motion_files import load_joints
+    from aichoreo.render import render_frames_png, render_video
+
+    joints, fps = load_joints(args.motion, fps=args.fps)
+    out = Path(args.output)
+    if out.suffix.lower() == ".png":
+        render_frames_png(joints, out, fps=fps, title=args.motion.name)
+    elif out.suffix.lower() == ".mp4":
+        render_video(joints, out, fps=fps, audio_path=args.music, audio_offset_s=args.music_offset,
+                     title=args.motion.name, progress=True)
+    else:
+        raise InputError(out, "unknown output type: use .mp4 (video) or .png (frames)")
+    _print_outputs("wrote", [out])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# demo (the README's main job until a trained default model ships)
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aichoreo.demo import run_demo
+
+    out = _output_dir(Path(args.output))
+    written = run_demo(out, music=args.music, video=not args.no_video)
+    _print_outputs(f"demo outputs in {out}", written)
+    return 0
+
+
+
+# --------------------------------------------------------------------------------------------
+# config
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_config_list(args: argparse.Namespace) -> int:
+    from aichoreo.models import available_presets, count_parameters, get_preset
+
+    for name in available_presets():
+        print(f"{name:18s} {count_parameters(get_preset(name)):>13,d} parameters")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from aichoreo.models import count_parameters
+
+    model_cfg, train_cfg = config.resolve_experiment(args.name, args.set)
+    params = count_parameters(model_cfg)
+    if args.json:
+        print(_dump_json({"name": args.name, "params": params, "model": model_cfg.to_dict(),
+                          "train": dataclasses.asdict(train_cfg)}))
+        return 0
+    print(f"preset {args.name}: {params:,d} parameters")
+    print("model:")
+    for key, value in model_cfg.to_dict().items():
+        print(f"  {key} = {value}")
+    print("train:")
+    for key, value in dataclasses.asdict(train_cfg).items():
+        print(f"  {key} = {value}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from aichoreo.data.dataset import PreparedDataset, is_prepared_dataset
+    from aichoreo.train import train
+
+    model_cfg, train_cfg = config.resolve_experiment(args.config, args.set)
+    if is_prepared_dataset(args.data):
+        data_dir = args.data
+    else:
+        if args.music is None:
+            raise InputError(args.data, "is not a prepared dataset (no index.json); for an AIST++ annotations "
+                                        "folder give --music with the mBR0.wav ... files")
+        from aichoreo.data.prepare import prepare_aistpp
+
+        data_dir = config.default_cache_dir() / "datasets" / prepare_aistpp.cache_name(args.data, args.music)
+        prepare_aistpp(args.data, args.music, data_dir, progress=True)
+    out = Path(args.out)
+    summary = train(model_cfg, PreparedDataset(data_dir), out, preset=args.config, train_config=train_cfg,
+                    max_steps=args.max_steps, resume=args.resume, accelerator=args.accelerator,
+                    devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, progress=True)
+    if summary.get("windows_per_s"):
+        print(f"throughput: {summary['windows_per_s']:.1f} training windows per second")
+    print(f"trained {summary['steps']} steps; train loss {summary['train_loss']}, val loss {summary['val_loss']}")
+    _print_outputs(f"run folder {out}", [Path(summary["last_model"])] +
+                   ([Path(summary["best_model"])] if summary["best_model"] else []) + [out / "checkpoints" / "last.ckpt"])
+    return 0
+
+# --------------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aichoreo",
+        description="Music-conditioned 3D dance generation (FACT / AIST++): music features, "
+        "AIST++ data, metrics, training.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = sub.add_parser(
+        "demo", formatter_class=fmt,
+        help="run the furthest working pipeline on the bundled song (features, plots, a skeleton video)",
+        description="Compute the 35-d FACT music features of a song (default: the bundled 120 BPM demo), "
+        "plot them with the tracked beats, load a motion through the AIST++ loader from a generated "
+        "AIST++-layout sample, score its beat alignment with the song and render it as a skeleton video "
+        "with the music. Until a trained default model ships this is the project's main job.",
+    )
+    p.add_argument("-o", "--output", default="demo_out", help="output folder")
+    p.add_argument("--music", type=_existing_file, default=None, help="a song to use instead of the bundled one")
+    p.add_argument("--no-video", action="store_true", help="skip the mp4 (faster)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "features", formatter_class=fmt, help="compute 35-d FACT music features (60 fps) of songs",
+        description="Write the 35-d FACT music features, float32 (T, 35) with T = 1 + floor(samples at "
+        "30720 Hz / 512): envelope, 20 MFCC, 12 chroma, onset peaks, beats. The beat tracker's tempo prior "
+        "comes from --bpm, else from an AIST++ music id in the file name (mBR0 = 80 BPM), else is estimated. "
+        "Features are cached on disk, keyed by file content and parameters.",
+    )
+    p.add_argument("songs", nargs="+", help="audio files (wav, mp3, flac, ogg, opus)")
+    p.add_argument("-o", "--output", required=True,
+                   help="OUT.npy for one song, or a folder (one <stem>.npy per song)")
+    p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior for beat tracking")
+    p.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="feature cache folder (default: $AICHOREO_CACHE/features or ~/.cache/aichoreo/features)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser(
+        "render", formatter_class=fmt, help="draw a motion as a skeleton video (.mp4) or frame strip (.png)",
+        description="Render joints (.npy (T, 24, 3) metres y-up) or an AIST++ motion .pkl from a fixed camera.",
+    )
+    p.add_argument("motion", type=_existing_file, help="motion file: .npy joints or AIST++ .pkl")
+    p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.png")
+    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
+    p.add_argument("--music", type=_existing_file, default=None, help="audio to mux into the video")
+    p.add_argument("--music-offset", type=float, default=0.0, help="seconds into the music at motion frame 0")
+    p.set_defaults(func=cmd_render)
+
+
+    p = sub.add_parser("config", formatter_class=fmt, help="list presets, show a resolved configuration",
+                       description="Model presets: the released FACT (fact), its ablations, fact-small, tiny.")
+    csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    q = csub.add_parser("list", help="presets with their parameter counts")
+    q.set_defaults(func=cmd_config_list)
+    q = csub.add_parser("show", formatter_class=fmt, help="the resolved configuration of a preset")
+    q.add_argument("name", help="preset name (aichoreo config list)")
+    q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
+    q.add_argument("--json", action="store_true", help="one JSON object with name, params, model, train")
+    q.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser(
+        "train", formatter_class=fmt, help="train a model with PyTorch Lightning",
+        description="Train a preset on a prepared dataset (a folder with index.json) or on an AIST++ "
+        "annotations folder (with --music holding mBR0.wav ...; prepared once into the cache). Outputs under "
+        "--out: config.json, checkpoints/last.ckpt (resume state), models/*.pt (model files: every "
+        "checkpoint_every steps, best.pt, last.pt), logs/. Multi-GPU and multi-node through Lightning "
+        "(--devices, --num-nodes; torchrun and SLURM are detected).",
+    )
+    p.add_argument("--config", required=True, help="preset name (aichoreo config list)")
+    p.add_argument("--data", required=True, type=_existing_dir, help="prepared dataset or AIST++ annotations folder")
+    p.add_argument("--music", type=_existing_dir, default=None, help="AIST++ music folder (with --data AIST++)")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--max-steps", type=_positive_int, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a model or training field, e.g. --set d_model=256 --set checkpoint_every=500")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.ckpt")
+    p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
+    p.add_argument("--devices", default="auto", help="devices per node (number, list, or auto)")
+    p.add_argument("--num-nodes", type=_positive_int, default=1, help="machines")
+    p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
+    p.set_defaults(func=cmd_train)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (AichoreoError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"aichoreo: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aichoreo: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dump_json(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False)

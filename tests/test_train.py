@@ -1,0 +1,117 @@
+"""Training engine: windows, schedule, model files, exact resume, bad data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from aichoreo.data.dataset import PreparedDataset, SequenceEntry, write_index, write_sequence
+from aichoreo.data.windows import RandomWindows, StepSampler
+from aichoreo.errors import InputError
+from aichoreo.models import get_preset, load_model_file
+from aichoreo.train import TrainConfig, learning_rate, train
+
+TINY = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4, batch_size=4,
+                           lr=1e-3, lr_milestones=(6,), max_steps=8)
+
+
+def _sequence(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = np.arange(n)[:, None]
+    motion = np.concatenate([0.1 * np.sin(t / 7 + rng.uniform(0, 6, 3)),
+                             np.tile(np.eye(3).ravel(), (n, 24)) + 0.05 * np.sin(t / 5 + rng.uniform(0, 6, 216))], 1)
+    music = rng.standard_normal((n + 10, 35)) * 0.1
+    return motion.astype(np.float32), music.astype(np.float32)
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> PreparedDataset:
+    rng = np.random.default_rng(0)
+    entries = []
+    for i, (split, n) in enumerate([("train", 80), ("train", 60), ("train", 10), ("val", 50)]):
+        name = f"seq{i}"
+        write_sequence(tmp_path / "data", name, *_sequence(rng, n))
+        entries.append(SequenceEntry(name=name, split=split, n_frames=n))
+    write_index(tmp_path / "data", entries, fps=60.0, music_spec={})
+    return PreparedDataset(tmp_path / "data")
+
+
+def test_windows_are_a_function_of_the_index(dataset):
+    seqs = [(s.motion, s.music) for s in dataset.load_split("train")]
+    a = RandomWindows(seqs, window_len=24, motion_frames=16, audio_frames=24, seed=3)
+    b = RandomWindows(seqs, window_len=24, motion_frames=16, audio_frames=24, seed=3)
+    assert a.n_dropped == 1  # the 10-frame sequence cannot hold a window
+    for i in (0, 5, 1234):
+        wa, wb = a[i], b[i]
+        assert torch.equal(wa["motion"], wb["motion"]) and torch.equal(wa["audio"], wb["audio"])
+        assert wa["motion"].shape == (16, 225) and wa["audio"].shape == (24, 35)
+        assert torch.all(wa["motion"][:, :6] == 0)  # mint's 6-dim zero pad
+    seq, start = a.locate(7)
+    assert 0 <= start <= a.lengths[seq] - 24
+    # Motion and audio windows share the start frame.
+    w = a[7]
+    assert torch.equal(w["motion"][:, 6:], torch.from_numpy(seqs[[0, 1][seq]][0][start:start + 16]))
+    assert torch.equal(w["audio"], torch.from_numpy(seqs[[0, 1][seq]][1][start:start + 24]))
+
+
+def test_step_sampler_splits_global_batches_over_processes():
+    r0 = list(StepSampler(batch_size=2, n_steps=3, rank=0, world_size=2))
+    r1 = list(StepSampler(batch_size=2, n_steps=3, rank=1, world_size=2))
+    assert r0 == [0, 1, 4, 5, 8, 9] and r1 == [2, 3, 6, 7, 10, 11]
+    resumed = list(StepSampler(batch_size=2, n_steps=3, first_step=lambda: 2, rank=0, world_size=1))
+    assert resumed == [4, 5]
+
+
+def test_learning_rate_schedule_of_the_released_config():
+    cfg = get_preset("fact")
+    assert learning_rate(0, cfg) == 1e-4
+    assert learning_rate(99_999, cfg) == 1e-4
+    assert learning_rate(100_000, cfg) == pytest.approx(1e-5)
+    assert learning_rate(150_000, cfg) == pytest.approx(1e-6)
+
+
+def _losses(run: Path) -> list[float]:
+    frames = [pd.read_csv(f) for f in sorted((run / "logs").glob("version_*/metrics.csv"))]
+    rows = pd.concat(frames).dropna(subset=["train/loss"])
+    return list(rows.groupby("step")["train/loss"].last())
+
+
+def test_train_writes_model_files_and_resumes_exactly(dataset, tmp_path):
+    tc = TrainConfig(checkpoint_every=4, keep_last=2, val_every=4, log_every=1, num_workers=0)
+    full = train(TINY, dataset, tmp_path / "full", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    assert full["steps"] == 8
+    models = sorted(p.name for p in (tmp_path / "full" / "models").iterdir())
+    assert models == ["best.pt", "last.pt", "step0000004.pt", "step0000008.pt"]
+    model, cfg, meta = load_model_file(tmp_path / "full" / "models" / "last.pt")
+    assert cfg == TINY and meta["step"] == 8
+    run_cfg = json.loads((tmp_path / "full" / "config.json").read_text())
+    assert run_cfg["model"] == TINY.to_dict()
+
+    # Stop after 4 steps, then resume to 8: the same losses and the same final weights.
+    half = dataclasses.replace(TINY, max_steps=4)
+    train(half, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    with pytest.raises(InputError, match="already holds a training run"):
+        train(TINY, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    # Resuming with another architecture is refused; a longer schedule is allowed.
+    with pytest.raises(InputError, match="another model config"):
+        train(dataclasses.replace(TINY, d_model=32), dataset, tmp_path / "split", train_config=tc,
+              progress=False, accelerator="cpu", devices=1, resume=True)
+    train(TINY, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1,
+          resume=True)
+    expected = _losses(tmp_path / "full")
+    assert len(expected) == 8
+    assert _losses(tmp_path / "split") == pytest.approx(expected, rel=1e-6)
+    resumed, _, _ = load_model_file(tmp_path / "split" / "models" / "last.pt")
+    for (k, a), (_, b) in zip(model.state_dict().items(), resumed.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), k
+
+
+def test_data_too_short_for_a_window_is_a_clear_error(dataset, tmp_path):
+    long_cfg = dataclasses.replace(TINY, motion_len=100, audio_len=200)
+    with pytest.raises(InputError, match="nothing usable for training"):
+        train(long_cfg, dataset, tmp_path / "run", progress=False, accelerator="cpu", devices=1)
