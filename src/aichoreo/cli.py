@@ -190,9 +190,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.music is None:
             raise InputError(args.data, "is not a prepared dataset (no index.json); for an AIST++ annotations "
                                         "folder give --music with the mBR0.wav ... files")
-        from aichoreo.data.prepare import prepare_aistpp
+        from aichoreo.data.prepare import aistpp_cache_name, prepare_aistpp
 
-        data_dir = config.default_cache_dir() / "datasets" / prepare_aistpp.cache_name(args.data, args.music)
+        data_dir = config.default_cache_dir() / "datasets" / aistpp_cache_name(args.data, args.music)
         prepare_aistpp(args.data, args.music, data_dir, progress=True)
     out = Path(args.out)
     summary = train(model_cfg, PreparedDataset(data_dir), out, preset=args.config, train_config=train_cfg,
@@ -203,6 +203,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"trained {summary['steps']} steps; train loss {summary['train_loss']}, val loss {summary['val_loss']}")
     _print_outputs(f"run folder {out}", [Path(summary["last_model"])] +
                    ([Path(summary["best_model"])] if summary["best_model"] else []) + [out / "checkpoints" / "last.ckpt"])
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate, beat-plot
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from aichoreo.evaluate import evaluate, format_report, get_protocol, list_motion_files
+
+    protocol = get_protocol(args.protocol, seed_frames=args.seed_frames, fps=args.fps,
+                            coordinates=args.coordinates,
+                            max_frames=None if args.max_frames == 0 else args.max_frames)
+    pred, real = list_motion_files(args.pred), list_motion_files(args.real)
+    cache = None if args.no_cache else (args.cache_dir or config.default_cache_dir())
+    report = evaluate(pred, real, protocol=protocol, music_dir=args.music, cache_dir=cache,
+                      workers=args.workers, progress=not args.json)
+    print(_dump_json(report) if args.json else format_report(report))
+    return 0
+
+
+def cmd_beat_plot(args: argparse.Namespace) -> int:
+    from aichoreo.audio import BEATS, song_features
+    from aichoreo.data.motion_files import load_joints
+    from aichoreo.metrics import plot_beat_alignment
+
+    joints, fps = load_joints(args.motion, fps=args.fps)
+    if args.music.suffix.lower() == ".npy":
+        import numpy as np
+
+        beats = np.load(args.music)[:, BEATS]
+    else:
+        beats = song_features(args.music, bpm=args.bpm)[:, BEATS]
+    plot_beat_alignment(joints, beats, args.output, fps=fps, mode=args.mode, title=args.motion.name)
+    _print_outputs("wrote", [Path(args.output)])
     return 0
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +332,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-nodes", type=_positive_int, default=1, help="machines")
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
     p.set_defaults(func=cmd_train)
+
+
+    p = sub.add_parser(
+        "evaluate", formatter_class=fmt, help="FID_k, FID_g, Dist_k, Dist_g, BeatAlign, PFC of generated motions",
+        description="Score a folder of generated motions against a folder of real ones with the reference "
+        "metric definitions under a named protocol (fact: seed excluded, world coordinates; bailando: zero-start "
+        "coordinates). Folders hold .npy joints (T, 24, 3) metres y-up 60 fps, AIST++ motion .pkl files, or the "
+        "sub-folders that `aichoreo dance` writes. --music holds the songs (audio or (T, 35) .npy features) "
+        "matched by name: same stem, a _<music> suffix, or the AIST++ music id in the name.",
+    )
+    p.add_argument("--pred", required=True, type=_existing_dir, help="generated motions")
+    p.add_argument("--real", required=True, type=_existing_dir, help="real motions")
+    p.add_argument("--music", type=_existing_dir, default=None, help="songs, for BeatAlign")
+    p.add_argument("--protocol", choices=["fact", "bailando"], default="fact", help="evaluation protocol")
+    p.add_argument("--seed-frames", type=int, default=None,
+                   help="seed frames at the start of each generated file (default: the protocol's: fact 120, bailando 0)")
+    p.add_argument("--max-frames", type=int, default=None,
+                   help="generated frames kept after the seed (default 1200; 0 = all)")
+    p.add_argument("--coordinates", choices=["world", "zero_start"], default=None,
+                   help="override the protocol's coordinates")
+    p.add_argument("--fps", type=_positive_float, default=None, help="frame rate of .npy files (default 60)")
+    p.add_argument("--workers", type=_positive_int, default=2, help="processes for music features")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="cache of real-set features (default: $AICHOREO_CACHE or ~/.cache/aichoreo)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "beat-plot", formatter_class=fmt, help="plot a motion's speed, kinematic beats and music beats (PNG)",
+        description="Draw the motion speed curve with its kinematic beats and the music beats, and the BeatAlign "
+        "score, as a PNG.",
+    )
+    p.add_argument("motion", type=_existing_file, help=".npy joints or AIST++ .pkl")
+    p.add_argument("--music", required=True, type=_existing_file, help="the song (audio) or its (T, 35) .npy features")
+    p.add_argument("-o", "--output", required=True, help="OUT.png")
+    p.add_argument("--mode", choices=["fact", "bailando"], default="fact", help="BeatAlign definition")
+    p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior for the song's beats")
+    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
+    p.set_defaults(func=cmd_beat_plot)
 
     return parser
 

@@ -1,0 +1,266 @@
+"""Evaluation protocols: which frames, which coordinates, which real set -> FID, Dist, BeatAlign, PFC.
+
+The metric functions (:mod:`aichoreo.metrics`) are the reference definitions; what published
+numbers also depend on is the protocol (reference.md §6.1, §6.7), made explicit here:
+
+=================  ====================================  =====================================
+                   ``fact`` (FACT authors, mint fork)     ``bailando`` (Bailando metrics_new.py)
+=================  ====================================  =====================================
+generated frames   drop the seed (``seed_frames`` = 120),  first ``max_frames`` (1,200) frames
+                   then at most 1,200 generated frames    (``seed_frames`` = 0)
+coordinates        world                                  zero start: the first frame's root
+                                                          subtracted from all frames (both sets)
+real set           every real file, full length           every real file, full length
+FID fallback       eps 1e-6, raise on imaginary parts     eps 1e-5, real part
+BeatAlign          summed speed, minima within +-10,      smoothed mean speed, minima of
+                   mean over kinematic beats, from        order 1, mean over music beats,
+                   frame 120 on                           whole sequence
+=================  ====================================  =====================================
+
+Both protocols use the fixed geometric features. The returned report states every choice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aichoreo import metrics
+from aichoreo.audio import BEATS, FEATURE_DIM, FeatureCache, features_for_files
+from aichoreo.data.motion_files import load_joints
+from aichoreo.errors import InputError
+from aichoreo.fileio import save_npy
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".opus")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Every choice that changes the numbers (see the module docstring)."""
+
+    name: str  # "fact" or "bailando": metric definitions (FID fallback, BeatAlign)
+    seed_frames: int  # frames at the start of each generated file that are the given seed, excluded
+    max_frames: int | None  # generated frames kept after the seed (None: all)
+    coordinates: str  # "world" or "zero_start"
+    fps: float = 60.0  # frame rate of the joints
+
+    def __post_init__(self) -> None:
+        if self.name not in ("fact", "bailando"):
+            raise ValueError(f"protocol must be 'fact' or 'bailando', got {self.name!r}")
+        if self.coordinates not in ("world", "zero_start"):
+            raise ValueError(f"coordinates must be 'world' or 'zero_start', got {self.coordinates!r}")
+        if self.seed_frames < 0 or (self.max_frames is not None and self.max_frames < 3):
+            raise ValueError("seed_frames must be >= 0 and max_frames >= 3")
+
+
+PROTOCOLS = {
+    "fact": Protocol(name="fact", seed_frames=120, max_frames=1200, coordinates="world"),
+    "bailando": Protocol(name="bailando", seed_frames=0, max_frames=1200, coordinates="zero_start"),
+}
+
+
+def get_protocol(name: str, **overrides: Any) -> Protocol:
+    if name not in PROTOCOLS:
+        raise InputError(None, f"unknown protocol {name!r}; choose {' or '.join(PROTOCOLS)}")
+    return dataclasses.replace(PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def list_motion_files(folder: str | os.PathLike) -> list[Path]:
+    """Motion files of ``folder``: its ``.npy``/``.pkl`` files, or else its generation outputs.
+
+    A folder written by ``aichoreo dance`` holds one sub-folder per song; there the joints
+    files ``*_joints.npy`` are taken.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "no such folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".npy", ".pkl"))
+    if not files:
+        files = sorted(folder.rglob("*_joints.npy"))
+    if not files:
+        raise InputError(folder, "holds no motion files (.npy joints (T, 24, 3), AIST++ .pkl, or dance outputs)")
+    return files
+
+
+class _FeatureStore:
+    """Kinetic + geometric features per motion file, cached on disk by content and protocol."""
+
+    VERSION = "1"
+
+    def __init__(self, cache_dir: str | os.PathLike | None):
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+
+    def _key(self, path: Path, frames: tuple[int, int | None], protocol: Protocol) -> str:
+        stat = path.stat()
+        text = "|".join(map(str, (self.VERSION, path.resolve(), stat.st_size, stat.st_mtime_ns, frames,
+                                  protocol.coordinates, protocol.fps)))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def features(self, path: Path, joints: np.ndarray | None, frames: tuple[int, int | None],
+                 protocol: Protocol) -> tuple[np.ndarray, np.ndarray]:
+        entry = None
+        if self.cache_dir is not None:
+            entry = self.cache_dir / f"{self._key(path, frames, protocol)}.npy"
+            if entry.is_file():
+                both = np.load(entry)
+                return both[:72], both[72:]
+        if joints is None:
+            joints, _ = load_joints(path, fps=protocol.fps)
+        clip = _clip(joints, frames, protocol, path)
+        kinetic = metrics.kinetic_features(clip, fps=protocol.fps, up_axis=1)
+        manual = metrics.manual_features(clip, fps=protocol.fps, up_axis=1)
+        if entry is not None:
+            save_npy(entry, np.concatenate([kinetic, manual]))
+        return kinetic, manual
+
+
+def _clip(joints: np.ndarray, frames: tuple[int, int | None], protocol: Protocol, path: Path) -> np.ndarray:
+    start, count = frames
+    clip = joints[start: None if count is None else start + count]
+    if len(clip) < 3:
+        raise InputError(path, f"has {len(joints)} frames; the protocol keeps frames from {start} on, "
+                               f"which leaves {len(clip)} (3 needed)")
+    if protocol.coordinates == "zero_start":
+        clip = metrics.zero_start(clip)
+    return clip.astype(np.float64)
+
+
+def _music_key(name: str, music: dict[str, Path]) -> str | None:
+    """The music file for motion ``name``: same stem, a ``_<music>`` suffix (mint naming), or its AIST++ id."""
+    if name in music:
+        return name
+    for stem in sorted(music, key=len, reverse=True):
+        if name.endswith("_" + stem):
+            return stem
+    parts = name.split("_")
+    if len(parts) >= 5 and parts[4] in music:  # gBR_sBM_cAll_d04_mBR0_ch01
+        return parts[4]
+    return None
+
+
+def _music_beats(folder: Path, workers: int, cache_dir: Path | None) -> dict[str, np.ndarray]:
+    """Beat columns of every song in ``folder``: ``.npy`` features (T, 35) or audio files."""
+    files = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in (".npy",) + AUDIO_SUFFIXES}
+    if not files:
+        raise InputError(folder, "holds no music: expected audio files or .npy music features (T, 35)")
+    beats: dict[str, np.ndarray] = {}
+    audio = {k: p for k, p in files.items() if p.suffix.lower() != ".npy"}
+    for stem, path in files.items():
+        if path.suffix.lower() == ".npy":
+            feats = np.load(path)
+            if feats.ndim != 2 or feats.shape[1] != FEATURE_DIM:
+                raise InputError(path, f"music features have shape {feats.shape}, expected (T, {FEATURE_DIM})")
+            beats[stem] = feats[:, BEATS]
+    if audio:
+        cache = None if cache_dir is None else FeatureCache(cache_dir / "music")
+        for stem, feats in zip(audio, features_for_files(list(audio.values()), cache=cache, workers=workers,
+                                                         progress=False)):
+            beats.setdefault(stem, feats[:, BEATS])
+    return beats
+
+
+def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
+             music_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+             workers: int = 2, progress: bool = False) -> dict[str, Any]:
+    """Scores of the generated files ``pred`` against the real files ``real`` under ``protocol``.
+
+    Returns a JSON-able dict: ``fid_k, fid_g, dist_k, dist_g`` (generated), ``dist_k_real,
+    dist_g_real`` (the real set scored as if generated), ``pfc`` (mean over generated files)
+    and, with ``music_dir``, ``beat_align`` (mean over generated files with matching music) and
+    ``beat_align_real``; plus ``protocol`` with every choice and the file counts.
+    """
+    from tqdm.auto import tqdm
+
+    if len(pred) < 2 or len(real) < 2:
+        raise InputError(None, f"FID needs at least 2 generated and 2 real motions (got {len(pred)} and {len(real)})")
+    store = _FeatureStore(None if cache_dir is None else Path(cache_dir) / "motion_features")
+    gen_frames = (protocol.seed_frames, protocol.max_frames)
+    beats = None
+    if music_dir is not None:
+        beats = _music_beats(Path(music_dir), workers, None if cache_dir is None else Path(cache_dir))
+
+    real_k, real_g, real_align = [], [], []
+    for path in tqdm(real, desc="real motions", unit="file", disable=not progress):
+        need_joints = beats is not None and _music_key(path.stem, beats) is not None
+        joints = load_joints(path, fps=protocol.fps)[0] if need_joints else None
+        k, g = store.features(path, joints, (0, None), protocol)
+        real_k.append(k)
+        real_g.append(g)
+        if need_joints:
+            # Real data: full length, music beats truncated to the motion (both definitions).
+            real_align.append(metrics.beat_align(joints, beats[_music_key(path.stem, beats)], mode=protocol.name,
+                                                 fps=protocol.fps))
+
+    gen_k, gen_g, align, pfcs, unmatched = [], [], [], [], []
+    for path in tqdm(pred, desc="generated motions", unit="file", disable=not progress):
+        joints, _ = load_joints(path, fps=protocol.fps)
+        k, g = store.features(path, joints, gen_frames, protocol)
+        gen_k.append(k)
+        gen_g.append(g)
+        clip = _clip(joints, gen_frames, protocol, path)
+        pfcs.append(metrics.pfc(clip, fps=protocol.fps, up_axis=1))
+        if beats is not None:
+            key = _music_key(path.stem, beats)
+            if key is None:
+                unmatched.append(path.name)
+                continue
+            if protocol.name == "fact":
+                # mint fork: both arrays from frame 120 on (after the seed), kinematic beats found
+                # on the whole motion; generated motion is scored against the song's beats.
+                end = None if protocol.max_frames is None else protocol.seed_frames + protocol.max_frames
+                align.append(metrics.beat_align(joints[:end], beats[key], mode="fact", fps=protocol.fps,
+                                                start_frame=protocol.seed_frames, truncate_music=False))
+            else:
+                align.append(metrics.beat_align(clip, beats[key][protocol.seed_frames:], mode="bailando",
+                                                fps=protocol.fps))
+    if unmatched:
+        log.warning("no music for %d generated files (e.g. %s): not in BeatAlign", len(unmatched), unmatched[0])
+
+    real_k, real_g, gen_k, gen_g = map(np.stack, (real_k, real_g, gen_k, gen_g))
+    report: dict[str, Any] = {
+        "fid_k": metrics.fid_from_features(real_k, gen_k, mode=protocol.name),
+        "fid_g": metrics.fid_from_features(real_g, gen_g, mode=protocol.name),
+        "dist_k": metrics.dist_from_features(real_k, gen_k),
+        "dist_g": metrics.dist_from_features(real_g, gen_g),
+        "dist_k_real": metrics.dist_from_features(real_k, real_k),
+        "dist_g_real": metrics.dist_from_features(real_g, real_g),
+        "pfc": float(np.mean(pfcs)),
+    }
+    if beats is not None:
+        report["beat_align"] = float(np.mean(align)) if align else None
+        report["beat_align_real"] = float(np.mean(real_align)) if real_align else None
+    report["protocol"] = {
+        **dataclasses.asdict(protocol),
+        "generated_frames": f"[{protocol.seed_frames}, "
+                            f"{'end' if protocol.max_frames is None else protocol.seed_frames + protocol.max_frames})",
+        "real_frames": "all",
+        "geometric_features": "fixed (aistplusplus_api after 2021-08-31)",
+        "n_generated": len(pred), "n_real": len(real),
+        "n_beat_align": len(align) if beats is not None else 0,
+        "n_beat_align_real": len(real_align) if beats is not None else 0,
+    }
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A readable table of a report from :func:`evaluate`."""
+    p = report["protocol"]
+    lines = [f"protocol {p['name']}: generated frames {p['generated_frames']}, {p['coordinates']} coordinates, "
+             f"{p['n_generated']} generated vs {p['n_real']} real files",
+             f"{'metric':<14}{'value':>12}"]
+    for key in ("fid_k", "fid_g", "dist_k", "dist_g", "dist_k_real", "dist_g_real", "beat_align",
+                "beat_align_real", "pfc"):
+        if key in report:
+            value = report[key]
+            lines.append(f"{key:<14}{'n/a' if value is None else f'{value:12.4f}':>12}")
+    return "\n".join(lines)

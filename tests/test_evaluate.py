@@ -1,0 +1,88 @@
+"""The evaluate command: protocols, music matching, caching, the conformance numbers end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aichoreo.cli import main
+from aichoreo.evaluate import _music_key, evaluate, get_protocol, list_motion_files
+
+
+@pytest.fixture
+def sets(conformance, tmp_path):
+    ref = json.loads((conformance / "metrics_reference.json").read_text())
+    for kind, key in (("real", "real"), ("pred", "generated")):
+        (tmp_path / kind).mkdir()
+        for name in ref["fid_dist"][key]:
+            shutil.copy(conformance / "motions" / name, tmp_path / kind / name)
+    return tmp_path, ref
+
+
+def test_evaluate_reproduces_the_conformance_scores(sets, capsys):
+    root, ref = sets
+    # The conformance FID/Dist use whole motions in world coordinates: no seed, all frames.
+    args = ["evaluate", "--pred", str(root / "pred"), "--real", str(root / "real"), "--seed-frames", "0",
+            "--max-frames", "0", "--json", "--cache-dir", str(root / "cache")]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("fid_k", "fid_g", "dist_k", "dist_g"):
+        assert report[key] == pytest.approx(ref["fid_dist"][key], rel=1e-9), key
+    assert report["protocol"]["name"] == "fact" and report["protocol"]["coordinates"] == "world"
+    assert report["protocol"]["n_generated"] == 6 and report["protocol"]["n_real"] == 16
+    # A second run reads the real-set features from the cache and gives the same numbers.
+    assert any((root / "cache" / "motion_features").iterdir())
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["fid_k"] == report["fid_k"]
+
+
+def test_beat_align_with_music_features(sets, capsys):
+    root, ref = sets
+    (root / "music").mkdir()
+    beats = np.zeros((300, 35), np.float32)
+    beats[::30, 34] = 1  # the conformance music beats: every 30th frame from frame 0
+    for name in ("gen_000", "gen_001", "gen_002"):
+        np.save(root / "music" / f"{name}.npy", beats)
+    pred = [root / "pred" / f"gen_00{i}.npy" for i in range(3)]
+    real = list_motion_files(root / "real")
+    report = evaluate(pred, real, protocol=get_protocol("fact", seed_frames=0, max_frames=None),
+                      music_dir=root / "music")
+    expected = np.mean(list(ref["beat_align_fact"]["scores"].values()))
+    assert report["beat_align"] == pytest.approx(expected, rel=1e-6)
+    assert report["protocol"]["n_beat_align"] == 3
+
+
+def test_bailando_protocol_uses_zero_start_coordinates(sets):
+    root, _ = sets
+    pred, real = list_motion_files(root / "pred"), list_motion_files(root / "real")
+    fact = evaluate(pred, real, protocol=get_protocol("fact", seed_frames=0))
+    bailando = evaluate(pred, real, protocol=get_protocol("bailando"))
+    assert bailando["protocol"]["coordinates"] == "zero_start"
+    # The kinetic features' quirk measures distance from the origin: coordinates change FID_k.
+    assert bailando["fid_k"] != pytest.approx(fact["fid_k"])
+    # Geometric features are translation-invariant: FID_g differs only by the FID fallback order.
+    assert bailando["fid_g"] == pytest.approx(fact["fid_g"], rel=1e-6)
+
+
+def test_music_matching_rules():
+    music = {"mBR0": Path("mBR0.wav"), "song": Path("song.mp3")}
+    assert _music_key("song", music) == "song"
+    assert _music_key("gBR_sBM_cAll_d04_mBR0_ch02_mBR0", music) == "mBR0"  # mint's <motion>_<music>
+    assert _music_key("gBR_sBM_cAll_d04_mBR0_ch02", music) == "mBR0"  # AIST++ id in the name
+    assert _music_key("other", music) is None
+
+
+def test_evaluate_errors_are_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--pred", str(tmp_path / "empty"), "--real", str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err
+    assert "empty" in err and "holds no motion files" in err and "Traceback" not in err
+    (tmp_path / "bad").mkdir()
+    np.save(tmp_path / "bad" / "a.npy", np.zeros((10, 17, 3)))
+    np.save(tmp_path / "bad" / "b.npy", np.zeros((10, 17, 3)))
+    assert main(["evaluate", "--pred", str(tmp_path / "bad"), "--real", str(tmp_path / "bad"), "--no-cache"]) == 1
+    assert "a.npy: joints have shape (10, 17, 3), expected (T, 24, 3)" in capsys.readouterr().err

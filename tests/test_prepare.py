@@ -1,0 +1,49 @@
+"""AIST++ -> common dataset format, and training straight from an AIST++-layout folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aichoreo.cli import main
+from aichoreo.data.aistpp import AISTPP
+from aichoreo.data.dataset import PreparedDataset
+from aichoreo.data.fixtures import write_aistpp_fixture
+from aichoreo.data.prepare import prepare_aistpp
+from aichoreo.models import load_model_file
+
+
+@pytest.fixture(scope="module")
+def aist(tmp_path_factory):
+    root = tmp_path_factory.mktemp("aist")
+    write_aistpp_fixture(root / "annotations", music_dir=root / "music", n_frames=300)
+    return root
+
+
+def test_prepare_aistpp_writes_the_common_format(aist, tmp_path):
+    ds = prepare_aistpp(aist / "annotations", aist / "music", tmp_path / "prepared", progress=False)
+    src = AISTPP(aist / "annotations", aist / "music")
+    # Ignored sequences are dropped; every split of the fixture is present.
+    assert set(ds.names()) == {n for s in ("train", "val", "test") for n in src.sequence_names(s)}
+    assert not set(ds.names()) & src.ignored
+    for name in ds.names():
+        seq = ds.load(name)
+        expected = src.motion(name).to_fact_vector()
+        np.testing.assert_allclose(seq.motion, expected, atol=1e-6)
+        assert seq.music.shape[1] == 35 and len(seq.music) >= len(seq.motion)
+        assert seq.music[:, 34].sum() > 0  # beats were tracked
+        assert ds.entry(name).music == name.split("_")[4]
+    # A second call reuses the prepared folder.
+    again = prepare_aistpp(aist / "annotations", aist / "music", tmp_path / "prepared", progress=False)
+    assert again.names() == ds.names()
+
+
+def test_train_from_an_aistpp_folder(aist, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AICHOREO_CACHE", str(tmp_path / "cache"))
+    code = main(["train", "--config", "tiny", "--data", str(aist / "annotations"), "--music", str(aist / "music"),
+                 "--out", str(tmp_path / "run"), "--max-steps", "2", "--accelerator", "cpu", "--devices", "1",
+                 "--set", "batch_size=2", "--set", "num_workers=0", "--set", "checkpoint_every=1"])
+    assert code == 0, capsys.readouterr().err
+    _, cfg, meta = load_model_file(tmp_path / "run" / "models" / "last.pt")
+    assert meta["step"] == 2 and "aistpp-" in meta["data"]
+    assert PreparedDataset(meta["data"]).names("train")
