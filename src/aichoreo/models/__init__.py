@@ -1,0 +1,229 @@
+"""Models: the registry of architectures, their presets, and the model file.
+
+A *model file* is a plain dict saved with ``torch.save`` and read with ``weights_only=True``::
+
+    {"format": "aichoreo-model", "format_version": 1, "model": "fact",
+     "config": {...FACTConfig.to_dict()...}, "state_dict": {name: tensor},
+     "meta": {...plain values: step, preset, data provenance...}}
+
+The model is rebuilt from ``config`` alone, so a file needs no code beyond this package. This
+package imports nothing from aichoreo except row 0 (:mod:`aichoreo.errors`, :mod:`aichoreo.fileio`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aichoreo.errors import InputError
+from aichoreo.fileio import atomic_path
+from aichoreo.models.fact import (
+    FACT,
+    PRESETS as FACT_PRESETS,
+    FACTConfig,
+    count_parameters,
+    fact_loss,
+    split_window,
+)
+
+__all__ = [
+    "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec", "available_presets", "build_model",
+    "count_parameters", "fact_loss", "get_preset", "load_model_file", "model_name", "model_state",
+    "save_model_file", "split_window",
+]
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE_FORMAT = "aichoreo-model"
+MODEL_FILE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One architecture: its config dataclass and its ``nn.Module`` (built as ``model_cls(config)``)."""
+
+    config_cls: type
+    model_cls: type[nn.Module]
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    "fact": ModelSpec(FACTConfig, FACT),
+}
+
+# Preset name -> config; names are unique across architectures.
+_PRESETS: dict[str, Any] = dict(FACT_PRESETS)
+
+
+def available_presets() -> list[str]:
+    """Preset names, the released ``fact`` first."""
+    return list(_PRESETS)
+
+
+def get_preset(name: str, **overrides: Any) -> Any:
+    """The config named ``name``, with ``overrides`` replacing fields (validated again)."""
+    if name not in _PRESETS:
+        raise InputError(None, f"unknown model preset {name!r}; available: {', '.join(_PRESETS)}")
+    return dataclasses.replace(_PRESETS[name], **overrides) if overrides else _PRESETS[name]
+
+
+def model_name(config: Any) -> str:
+    """Registry name of the architecture ``config`` belongs to."""
+    for name, spec in MODEL_REGISTRY.items():
+        if type(config) is spec.config_cls:
+            return name
+    raise TypeError(f"no registered model takes a {type(config).__name__}")
+
+
+def build_model(config: Any) -> nn.Module:
+    """A freshly initialised model for ``config`` (any registered config dataclass)."""
+    return MODEL_REGISTRY[model_name(config)].model_cls(config)
+
+
+# --------------------------------------------------------------------------------------------
+# Model file
+# --------------------------------------------------------------------------------------------
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    # torch.compile and (Distributed)DataParallel wrap the module; the file stores the plain one
+    # so its keys carry no "_orig_mod." / "module." prefixes.
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        else:
+            return model
+
+
+def _check_plain(value: Any, key: str) -> None:
+    """Meta values must load under ``weights_only=True``: plain Python values and tensors."""
+    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{key}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"meta {key}: dict keys must be str, got {type(k).__name__}")
+            _check_plain(item, f"{key}.{k}")
+        return
+    raise TypeError(f"meta {key}: {type(value).__name__} is not a plain value (use str, numbers, "
+                    "lists, dicts or tensors)")
+
+
+def model_state(model: nn.Module, config: Any, **meta: Any) -> dict[str, Any]:
+    """The model-file dict of ``model`` (weights copied to CPU), ``config`` and plain ``meta``."""
+    name = model_name(config)
+    model = _unwrap(model)
+    if not isinstance(model, MODEL_REGISTRY[name].model_cls):
+        raise TypeError(f"{type(model).__name__} is not a {MODEL_REGISTRY[name].model_cls.__name__}")
+    if getattr(model, "config", config) != config:
+        raise ValueError("the model was built from another config than the one given")
+    for key, value in meta.items():
+        _check_plain(value, key)
+    state_dict = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return {"format": MODEL_FILE_FORMAT, "format_version": MODEL_FILE_VERSION, "model": name,
+            "config": config.to_dict(), "state_dict": state_dict, "meta": dict(meta)}
+
+
+def save_model_file(path: str | os.PathLike, model: nn.Module, config: Any, **meta: Any) -> Path:
+    """Write :func:`model_state` to ``path`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    state = model_state(model, config, **meta)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    log.info("saved %s model (%d tensors) to %s", state["model"], len(state["state_dict"]), path)
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(path, "no such model file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # weights_only refuses arbitrary objects: a pickle of classes is not a model file of ours.
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f"a {found.group(1)} object" if found else "objects other than tensors and plain values"
+        raise InputError(path, f"not an aichoreo model file (it holds {what}; "
+                               "refused by weights_only loading)") from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, zipfile errors... for broken files
+        raise InputError(path, f"corrupt or not a torch file ({type(exc).__name__}: "
+                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'})") from None
+    if not isinstance(obj, dict) or obj.get("format") != MODEL_FILE_FORMAT:
+        raise InputError(path, f"not an aichoreo model file (no 'format': '{MODEL_FILE_FORMAT}' entry)")
+    version = obj.get("format_version")
+    if not isinstance(version, int) or version > MODEL_FILE_VERSION:
+        raise InputError(path, f"model file format version {version!r} is newer than this aichoreo "
+                               f"reads ({MODEL_FILE_VERSION}); upgrade aichoreo")
+    return obj
+
+
+def _first_names(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+
+
+def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> str | None:
+    """One line describing how ``found`` differs from ``expected`` (names and shapes), or None."""
+    problems = []
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing:
+        problems.append(f"missing {len(missing)} tensors ({_first_names(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensors ({_first_names(unexpected)})")
+    for k, ref in expected.items():
+        if k in found:
+            got = found[k]
+            if not isinstance(got, torch.Tensor):
+                problems.append(f"{k} is a {type(got).__name__}, not a tensor")
+            elif tuple(got.shape) != tuple(ref.shape):
+                problems.append(f"{k} has shape {tuple(got.shape)}, the config needs {tuple(ref.shape)}")
+    if not problems:
+        return None
+    return "state_dict does not fit the config: " + "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
+
+
+def load_model_file(path: str | os.PathLike,
+                    map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any, dict[str, Any]]:
+    """Read a model file: ``(model, config, meta)``, the model in eval mode on ``map_location``.
+
+    Raises :class:`~aichoreo.errors.InputError` naming the file for a missing, corrupt or foreign
+    file, an unknown architecture, a bad config, or weights that do not fit the config.
+    """
+    path = Path(path)
+    obj = _read(path)
+    name = obj.get("model")
+    if name not in MODEL_REGISTRY:
+        raise InputError(path, f"unknown model {name!r}; this aichoreo knows {', '.join(MODEL_REGISTRY)}")
+    spec = MODEL_REGISTRY[name]
+    try:
+        config = spec.config_cls.from_dict(obj.get("config"))
+    except (TypeError, ValueError) as exc:
+        raise InputError(path, f"bad {name} config: {exc}") from None
+    state_dict = obj.get("state_dict")
+    if not isinstance(state_dict, dict):
+        raise InputError(path, "no state_dict in the model file")
+    with torch.device("meta"):
+        model = spec.model_cls(config)  # shapes only; weights come from the file
+    problem = _state_mismatch(model.state_dict(), state_dict)
+    if problem:
+        raise InputError(path, problem)
+    model = model.to_empty(device=map_location)
+    model.load_state_dict(state_dict, strict=True)
+    meta = obj.get("meta") or {}
+    log.info("loaded %s model from %s (%s)", name, path, ", ".join(f"{k}={v}" for k, v in meta.items()
+                                                                   if isinstance(v, (int, float, str))))
+    return model.eval(), config, meta

@@ -1,0 +1,200 @@
+"""Autoregressive dance generation with a FACT model (reference.md 4.5).
+
+The released loop (google-research/mint ``mint/core/fact_model.py``,
+``FACTModel.infer_auto_regressive``), re-written here: a seed of ``motion_len`` (120) frames and
+the music features of the whole song, both starting at song time 0. At step ``i``
+
+1. the music window is frames ``[i, i + audio_len)`` = ``[i, i + 240)``; stop when fewer remain;
+2. the motion context is the last 120 frames (seed, then generated frames);
+3. one forward pass; keep output token 0, the prediction of the frame right after the context;
+4. drop the oldest context frame and append the prediction, which becomes motion frame ``120 + i``.
+
+Options beyond the paper (docs/fact.md, "Generation"):
+
+- ``frames_per_step=K`` keeps the first K future tokens of each pass (``K <= target_len``) and
+  slides by K: about K times fewer forward passes;
+- ``project_rotations=True`` (the default) puts each predicted frame back on the data manifold
+  before feeding it back: rotation blocks projected onto SO(3) by SVD, the six pad dims set to 0.
+  ``project_rotations=False`` feeds the raw prediction back, as the released code does.
+
+All frames are at 60 fps: generated frame ``g`` (0-based) is motion frame ``120 + g`` and sounds
+at music time ``(120 + g) / 60`` s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from aichoreo.models.fact import FACT
+from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
+from aichoreo.rotations import project_to_so3
+from aichoreo.skeleton import FPS, N_JOINTS
+
+__all__ = ["generate", "generate_motion", "n_generable_frames"]
+
+log = logging.getLogger(__name__)
+
+_TRANSLATION = slice(FACT_PAD, FACT_PAD + 3)  # 6:9 of the 225-d vector
+_ROTATIONS = slice(FACT_PAD + 3, FACT_PADDED_DIM)  # 9:225, 24 row-major 3x3 matrices
+
+
+def n_generable_frames(n_audio_frames: int, audio_len: int = 240) -> int:
+    """Frames the loop can generate from a song of ``n_audio_frames`` music frames (60 fps).
+
+    Step ``i`` needs music frames ``[i, i + audio_len)``, so ``n_audio_frames - audio_len + 1``
+    steps fit (0 when the song is shorter than one window), whatever ``frames_per_step``.
+    """
+    return max(0, n_audio_frames - audio_len + 1)
+
+
+def generate(
+    model: FACT,
+    music_features: np.ndarray | torch.Tensor,
+    seed_motion: np.ndarray | torch.Tensor,
+    n_frames: int | None = None,
+    *,
+    frames_per_step: int = 1,
+    project_rotations: bool = True,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
+
+    Args:
+        model: a FACT model (its config gives the window lengths); switched to eval mode for the
+            call and restored after; moved to ``device`` when one is given.
+        music_features: ``(T_audio, 35)`` FACT music features of the whole song at 60 fps, song
+            time 0 = seed frame 0; or ``(B, T_audio, 35)`` for B songs of equal length.
+        seed_motion: ``(120, 225)`` or ``(120, 219)`` FACT motion vectors (60 fps), or
+            ``(B, 120, 225|219)`` with one seed per song.
+        n_frames: frames to generate after the seed; ``None`` = as many as the music allows
+            (:func:`n_generable_frames`; the paper generated ``min(1200, that)``). Larger values
+            stop where the music runs out.
+        frames_per_step: frames kept per forward pass (1 = the paper; up to ``config.n_future``).
+        project_rotations: project predicted rotations onto SO(3) and zero the pad dims before
+            feeding them back (and in the result); ``False`` = the released code's raw feedback.
+        device: where to run; default the model's device.
+        progress: show a tqdm bar over generated frames.
+
+    Returns:
+        ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
+        225 if given as 219) followed by ``n`` generated frames. Rotations of raw frames are not
+        exactly orthonormal: decode with :meth:`SMPLMotion.from_fact_vector`, which projects.
+    """
+    cfg = model.config
+    audio, seed, batched = _prepare_inputs(music_features, seed_motion, cfg.motion_len, cfg.audio_dim)
+    available = n_generable_frames(audio.shape[1], cfg.audio_len)
+    if available == 0:
+        raise ValueError(f"music has {audio.shape[1]} frames; generation needs at least audio_len = "
+                         f"{cfg.audio_len} (the seed's {cfg.motion_len} frames plus what follows)")
+    if n_frames is not None and (isinstance(n_frames, bool) or not isinstance(n_frames, int) or n_frames < 0):
+        raise ValueError(f"n_frames must be a non-negative integer or None, got {n_frames!r}")
+    if not isinstance(frames_per_step, int) or not 1 <= frames_per_step <= cfg.n_future:
+        raise ValueError(f"frames_per_step must be an integer in [1, {cfg.n_future}] for this model "
+                         f"(its target_len / attention), got {frames_per_step!r}")
+    n = available if n_frames is None else min(n_frames, available)
+    if n_frames is not None and n_frames > available:
+        log.info("music allows %d generated frames, not %d: stopping there", available, n_frames)
+
+    if device is not None:
+        model.to(device)
+    run_device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            generated = _autoregress(model, audio.to(run_device), seed.to(run_device), n,
+                                     frames_per_step, project_rotations, progress)
+    finally:
+        model.train(was_training)
+    out = torch.cat([seed, generated.cpu()], dim=1).numpy()  # (B, T + n, 225)
+    return out if batched else out[0]
+
+
+def _autoregress(model: FACT, audio: torch.Tensor, seed: torch.Tensor, n: int, k_max: int,
+                 project: bool, progress: bool) -> torch.Tensor:
+    """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> generated ``(B, n, 225)``."""
+    cfg = model.config
+    first = cfg.first_future_token  # 0 (full attention) or T - 1 (causal)
+    context = seed  # (B, T, F): motion frames [done, done + T)
+    frames: list[torch.Tensor] = []
+    done = 0
+    with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
+        while done < n:
+            k = min(k_max, n - done)
+            window = audio[:, done: done + cfg.audio_len]  # (B, A, 35): music frames [done, done + A)
+            pred = model(context, window)[:, first: first + k]  # (B, k, F): frames T + done ...
+            if project:
+                pred = clean_frames(pred)
+            frames.append(pred)
+            context = torch.cat([context[:, k:], pred], dim=1)  # (B, T, F)
+            done += k
+            bar.update(k)
+    if not frames:
+        return seed.new_zeros(seed.shape[0], 0, seed.shape[2])
+    return torch.cat(frames, dim=1)
+
+
+def clean_frames(x: torch.Tensor) -> torch.Tensor:
+    """Predicted 225-d frames ``(..., 225)`` with rotations projected onto SO(3) and pad dims zeroed.
+
+    Translation (dims 6:9) is kept as predicted.
+    """
+    rot = x[..., _ROTATIONS].reshape(*x.shape[:-1], N_JOINTS, 3, 3)  # (..., 24, 3, 3) row-major
+    rot = project_to_so3(rot).reshape(*x.shape[:-1], N_JOINTS * 9)  # (..., 216)
+    pad = x.new_zeros(*x.shape[:-1], FACT_PAD)
+    return torch.cat([pad, x[..., _TRANSLATION], rot], dim=-1)
+
+
+def _prepare_inputs(music: Any, seed: Any, motion_len: int,
+                    audio_dim: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Validated float32 CPU tensors ``(B, T_audio, 35)``, ``(B, T, 225)`` and whether batched."""
+    music = torch.as_tensor(music, dtype=torch.float32, device="cpu").detach()
+    seed = torch.as_tensor(seed, dtype=torch.float32, device="cpu").detach()
+    if music.ndim not in (2, 3) or music.shape[-1] != audio_dim:
+        raise ValueError(f"music_features must have shape (T_audio, {audio_dim}) or (B, T_audio, {audio_dim}), "
+                         f"got {tuple(music.shape)}")
+    if seed.ndim != music.ndim or seed.shape[-2] != motion_len or seed.shape[-1] not in (FACT_DIM, FACT_PADDED_DIM):
+        lead = "" if music.ndim == 2 else "B, "
+        raise ValueError(f"seed_motion must have shape ({lead}{motion_len}, {FACT_PADDED_DIM}) or "
+                         f"({lead}{motion_len}, {FACT_DIM}) to match music_features, got {tuple(seed.shape)}")
+    batched = music.ndim == 3
+    if not batched:
+        music, seed = music[None], seed[None]
+    if music.shape[0] != seed.shape[0]:
+        raise ValueError(f"{music.shape[0]} songs but {seed.shape[0]} seeds")
+    if not (torch.isfinite(music).all() and torch.isfinite(seed).all()):
+        raise ValueError("music_features or seed_motion contain NaN or inf")
+    if seed.shape[-1] == FACT_DIM:
+        seed = torch.cat([seed.new_zeros(*seed.shape[:-1], FACT_PAD), seed], dim=-1)  # (B, T, 225)
+    return music, seed, batched
+
+
+def generate_motion(
+    model: FACT,
+    music_features: np.ndarray | torch.Tensor,
+    seed_motion: np.ndarray | torch.Tensor | SMPLMotion,
+    n_frames: int | None = None,
+    *,
+    fps: float = FPS,
+    **options: Any,
+) -> SMPLMotion:
+    """:func:`generate` for one song, returned as an :class:`SMPLMotion` (seed + generated frames).
+
+    ``seed_motion`` may be an :class:`SMPLMotion` of exactly ``motion_len`` frames; ``fps`` is the
+    frame rate of the model's data (AIST++ FACT: 60) and must match the seed's. ``options`` are
+    :func:`generate`'s keywords. Rotations are projected onto SO(3) on the way out in any case.
+    """
+    if np.ndim(music_features) != 2:
+        raise ValueError("generate_motion takes one song, music_features (T_audio, 35); call generate for a batch")
+    if isinstance(seed_motion, SMPLMotion):
+        if seed_motion.fps != fps:
+            raise ValueError(f"seed motion is at {seed_motion.fps} fps, the model at {fps} fps: resample it first")
+        seed_motion = seed_motion.to_fact_vector(padded=True)
+    x = generate(model, music_features, seed_motion, n_frames, **options)
+    return SMPLMotion.from_fact_vector(x, fps=fps)

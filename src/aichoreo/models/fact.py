@@ -1,0 +1,452 @@
+"""FACT: the Full-Attention Cross-modal Transformer of *AI Choreographer* (Li et al., ICCV 2021).
+
+One plain ``nn.Module`` (:class:`FACT`) configured by one frozen dataclass (:class:`FACTConfig`);
+the released model and every ablation of the paper are presets of it (:data:`PRESETS`).
+The network follows the released TensorFlow code, google-research/mint
+``mint/core/base_models.py`` and ``mint/core/fact_model.py`` with
+``configs/fact_v5_deeper_t10_cm12.config``, re-written here (nothing copied):
+
+- motion ``(B, 120, 225)`` -> linear -> + learned positions -> motion transformer (2 blocks);
+- audio ``(B, 240, 35)`` -> linear -> + learned positions -> audio transformer (2 blocks);
+- concatenate along time, motion first ``(B, 360, D)`` -> cross-modal transformer (12 blocks,
+  no positions added) -> linear head to 225 on every token.
+
+Blocks are pre-LN with no final LayerNorm; attention has a bias-free qkv projection and an
+output projection with bias; the MLP uses the tanh form of GELU. Two quirks of the released
+code are kept by default and switchable: attention logits scaled by ``d_model ** -0.5`` instead
+of ``head_dim ** -0.5``, and TensorFlow/Keras initialisation (docs/fact.md).
+
+Axis legend for the shape comments:
+    B batch, T motion frames (``motion_len``), A audio frames (``audio_len``), N tokens,
+    D model width (``d_model``), H heads, E head width (D / H), F features per frame
+    (``motion_dim`` = 225 for the motion vector, ``audio_dim`` = 35 for the music features).
+
+All frames are at 60 fps (AIST++); motion frame ``i`` and audio frame ``i`` of a window sound
+at the same time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Attention = Literal["full", "causal"]
+AttentionScale = Literal["model", "head"]
+Init = Literal["tf", "torch"]
+Fusion = Literal["early", "late", "none"]
+Gelu = Literal["tanh", "erf"]
+TokenOrder = Literal["motion-audio", "audio-motion"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "attention": get_args(Attention),
+    "attention_scale": get_args(AttentionScale),
+    "init": get_args(Init),
+    "fusion": get_args(Fusion),
+    "gelu": get_args(Gelu),
+    "token_order": get_args(TokenOrder),
+}
+
+
+@dataclass(frozen=True)
+class FACTConfig:
+    """Architecture, loss and optimiser settings of one FACT model (defaults = the released model).
+
+    The optimiser fields do not change the network; they travel with it so that a preset names a
+    whole experiment. Derived quantities (:attr:`target_start`, :attr:`n_future`, ...) are
+    properties, not fields, so they never disagree with the fields they come from.
+    """
+
+    # --- data layout -------------------------------------------------------------------
+    motion_dim: int = 225  # features per motion frame (6 zero pad + 3 translation + 24 x 9 rotation)
+    audio_dim: int = 35  # features per music frame (envelope, 20 MFCC, 12 chroma, peak, beat)
+    motion_len: int = 120  # frames of motion context at 60 fps (2 s seed)
+    audio_len: int = 240  # frames of music at 60 fps (4 s: the context's 2 s plus the next 2 s)
+    target_len: int = 20  # frames supervised per window (future-N); = motion_len when causal
+    # --- network -------------------------------------------------------------------------
+    d_model: int = 800  # token width, shared by all three transformers
+    n_heads: int = 10  # attention heads (head width d_model / n_heads = 80)
+    d_mlp: int = 3072  # hidden units of each block's MLP
+    motion_layers: int = 2  # blocks of the motion transformer
+    audio_layers: int = 2  # blocks of the audio transformer (0 when fusion is "none")
+    cross_layers: int = 12  # blocks of the cross-modal transformer (0 when fusion is "none")
+    attention: Attention = "full"  # "full" (FACT) or "causal" (every stack, shift-by-1 targets)
+    attention_scale: AttentionScale = "model"  # "model": d_model**-0.5 (released quirk); "head": head_dim**-0.5
+    init: Init = "tf"  # "tf": Glorot-uniform linears, trunc-normal positions/head; "torch": PyTorch defaults
+    init_std: float = 0.02  # std (before truncation at 2 std) of positions and head, "tf" init
+    fusion: Fusion = "early"  # "early"/"late": encoders + cross-modal stack; "none": motion stack only
+    token_order: TokenOrder = "motion-audio"  # order of the cross-modal sequence (matters only when causal)
+    gelu: Gelu = "tanh"  # GELU form: "tanh" approximation (released) or exact "erf"
+    layernorm_eps: float = 1e-5  # LayerNorm epsilon
+    # --- optimiser (training only; reference.md 4.1) ---------------------------------------
+    batch_size: int = 32  # windows per step
+    lr: float = 1e-4  # Adam learning rate before the first milestone
+    lr_milestones: tuple[int, ...] = (100_000, 150_000)  # steps at which lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1  # lr factor at each milestone
+    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam beta1, beta2 (Keras defaults)
+    adam_eps: float = 1e-7  # Adam epsilon: the Keras default, not PyTorch's 1e-8
+    max_steps: int | None = None  # training steps; None = until stopped (the released run: 214,501)
+
+    def __post_init__(self) -> None:
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+        for name in ("motion_dim", "audio_dim", "motion_len", "audio_len", "target_len",
+                     "d_model", "n_heads", "d_mlp", "batch_size"):
+            _check_int(name, getattr(self, name), minimum=1)
+        for name in ("motion_layers", "audio_layers", "cross_layers"):
+            _check_int(name, getattr(self, name), minimum=0)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
+        if self.fusion == "none":
+            if self.audio_layers or self.cross_layers or not self.motion_layers:
+                raise ValueError("fusion 'none' needs motion_layers >= 1 and audio_layers = cross_layers = 0")
+        elif not self.cross_layers:
+            raise ValueError(f"fusion {self.fusion!r} needs cross_layers >= 1")
+        if self.attention == "causal" and self.target_len != self.motion_len:
+            raise ValueError("causal attention supervises every motion token: target_len must equal "
+                             f"motion_len ({self.motion_len}), got {self.target_len}")
+        if self.attention == "full" and self.target_len > self.n_tokens:
+            raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
+        for name in ("lr", "adam_eps", "layernorm_eps", "init_std"):
+            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        if not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
+        milestones = tuple(self.lr_milestones)
+        if any(not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"lr_milestones must be increasing positive step numbers, got {self.lr_milestones!r}")
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.max_steps is not None:
+            _check_int("max_steps", self.max_steps, minimum=1)
+        # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
+        object.__setattr__(self, "lr_milestones", milestones)
+        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
+
+    # --- derived quantities ---------------------------------------------------------------
+    @property
+    def head_dim(self) -> int:
+        """Width E of one attention head."""
+        return self.d_model // self.n_heads
+
+    @property
+    def n_tokens(self) -> int:
+        """Output tokens of one forward pass: T + A, or T alone without fusion."""
+        return self.motion_len if self.fusion == "none" else self.motion_len + self.audio_len
+
+    @property
+    def scale(self) -> float:
+        """Attention logit scale: ``d_model ** -0.5`` (released quirk) or ``head_dim ** -0.5``."""
+        return (self.d_model if self.attention_scale == "model" else self.head_dim) ** -0.5
+
+    @property
+    def target_start(self) -> int:
+        """Window frame of the first target: T (future-N) or 1 (causal shift-by-1).
+
+        Output token ``k`` (k < target_len) is trained on window frame ``target_start + k``.
+        """
+        return 1 if self.attention == "causal" else self.motion_len
+
+    @property
+    def window_len(self) -> int:
+        """Frames a training window needs (motion and music share its start frame)."""
+        return max(self.motion_len, self.target_start + self.target_len, self.audio_len)
+
+    @property
+    def n_future(self) -> int:
+        """Frames beyond the context that one forward pass predicts (the most generation may keep)."""
+        return 1 if self.attention == "causal" else self.target_len
+
+    @property
+    def first_future_token(self) -> int:
+        """Output token predicting the frame right after the context (0, or T - 1 when causal)."""
+        return self.motion_len - 1 if self.attention == "causal" else 0
+
+    # --- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as JSON-able Python values (tuples become lists)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FACTConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take the default."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a FACT config must be a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown FACT config keys: {', '.join(map(str, unknown))}")
+        return cls(**data)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# --------------------------------------------------------------------------------------------
+# Presets (reference.md 4.1 and 4.4; docs/fact.md explains each)
+# --------------------------------------------------------------------------------------------
+
+FACT_RELEASED = FACTConfig()
+
+PRESETS: dict[str, FACTConfig] = {
+    # The released model: mint configs/fact_v5_deeper_t10_cm12.config, 120,406,977 parameters.
+    "fact": FACT_RELEASED,
+    # Attention ablation: causal attention in every stack, next-frame targets on all T tokens.
+    # Music tokens first, so that the motion tokens can attend to them (docs/fact.md).
+    "fact-causal": dataclasses.replace(FACT_RELEASED, attention="causal", target_len=120,
+                                       token_order="audio-motion"),
+    # Supervision ablations: full attention, future-1 and future-10 instead of future-20.
+    "fact-future1": dataclasses.replace(FACT_RELEASED, target_len=1),
+    "fact-future10": dataclasses.replace(FACT_RELEASED, target_len=10),
+    # Fusion ablations: no audio at all (14-block motion transformer), or 13 + 13 + 1 blocks.
+    "fact-nofusion": dataclasses.replace(FACT_RELEASED, fusion="none", motion_layers=14,
+                                         audio_layers=0, cross_layers=0),
+    "fact-latefusion": dataclasses.replace(FACT_RELEASED, fusion="late", motion_layers=13,
+                                           audio_layers=13, cross_layers=1),
+    # Trains on a 2-core CPU in about an hour (0.4 s per step measured, docs/fact.md): the same
+    # windows, loss and quirks at width 128 with 1 + 1 + 4 blocks; a higher lr and a short
+    # schedule suit the short run.
+    "fact-small": dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
+                                      motion_layers=1, audio_layers=1, cross_layers=4,
+                                      batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000),
+    # For tests: the paper's window lengths at width 16.
+    "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
+                                motion_layers=1, audio_layers=1, cross_layers=1),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Network
+# --------------------------------------------------------------------------------------------
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with an explicit logit scale (mint ``base_models.Attention``)."""
+
+    def __init__(self, d_model: int, n_heads: int, scale: float, causal: bool):
+        super().__init__()
+        self.n_heads = n_heads
+        self.scale = scale
+        self.causal = causal
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape  # (B, N, D)
+        # The qkv features are laid out (3, H, E), as the released "b n (qkv h d)" split.
+        qkv = self.qkv(x).view(b, n, 3, self.n_heads, d // self.n_heads)  # (B, N, 3, H, E)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, N, E)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)  # (B, H, N, E)
+        y = y.transpose(1, 2).reshape(b, n, d)  # (B, N, D)
+        return self.out(y)
+
+
+class MLP(nn.Module):
+    """Linear -> GELU -> linear (mint ``base_models.MLP``)."""
+
+    def __init__(self, d_model: int, d_mlp: int, gelu: str):
+        super().__init__()
+        self.fc1 = nn.Linear(d_model, d_mlp)
+        self.act = nn.GELU(approximate="tanh" if gelu == "tanh" else "none")
+        self.fc2 = nn.Linear(d_mlp, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, cfg: FACTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model, eps=cfg.layernorm_eps)
+        self.attn = SelfAttention(cfg.d_model, cfg.n_heads, cfg.scale, cfg.attention == "causal")
+        self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.layernorm_eps)
+        self.mlp = MLP(cfg.d_model, cfg.d_mlp, cfg.gelu)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class Transformer(nn.Module):
+    """A stack of blocks with no final LayerNorm (as released): (B, N, D) -> (B, N, D)."""
+
+    def __init__(self, cfg: FACTConfig, n_layers: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class FACT(nn.Module):
+    """The FACT network: ``forward(motion (B, T, 225), audio (B, A, 35)) -> (B, T + A, 225)``.
+
+    Output token ``k`` sits at the position of motion frame ``k`` for ``k < T`` and of audio frame
+    ``k - T`` after that, whatever :attr:`FACTConfig.token_order`. With ``fusion="none"`` the
+    audio is not used (it may be ``None``) and only the T motion tokens come out: ``(B, T, 225)``.
+    Which tokens are supervised, and on which frames, is :func:`fact_loss` /
+    :func:`split_window`.
+    """
+
+    def __init__(self, config: FACTConfig):
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.motion_embed = nn.Linear(config.motion_dim, d)
+        self.motion_pos = nn.Parameter(torch.empty(config.motion_len, d))  # (T, D)
+        self.motion_encoder = Transformer(config, config.motion_layers)
+        if config.fusion != "none":
+            self.audio_embed = nn.Linear(config.audio_dim, d)
+            self.audio_pos = nn.Parameter(torch.empty(config.audio_len, d))  # (A, D)
+            self.audio_encoder = Transformer(config, config.audio_layers)
+            self.cross = Transformer(config, config.cross_layers)
+        self.head = nn.Linear(d, config.motion_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """(Re-)initialise every parameter per ``config.init`` (docs/fact.md, "Initialisation")."""
+        init_weights(self, self.config)
+
+    def forward(self, motion: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        _check_input("motion", motion, cfg.motion_len, cfg.motion_dim)
+        m = self.motion_embed(motion) + self.motion_pos  # (B, T, D)
+        m = self.motion_encoder(m)  # (B, T, D)
+        if cfg.fusion == "none":
+            return self.head(m)  # (B, T, F)
+        if audio is None:
+            raise ValueError(f"this FACT model fuses music: audio (B, {cfg.audio_len}, {cfg.audio_dim}) is required")
+        _check_input("audio", audio, cfg.audio_len, cfg.audio_dim)
+        if audio.shape[0] != motion.shape[0]:
+            raise ValueError(f"motion and audio batch sizes differ: {motion.shape[0]} vs {audio.shape[0]}")
+        a = self.audio_embed(audio) + self.audio_pos  # (B, A, D)
+        a = self.audio_encoder(a)  # (B, A, D)
+        if cfg.token_order == "motion-audio":
+            x = self.cross(torch.cat([m, a], dim=1))  # (B, T + A, D)
+        else:
+            x = self.cross(torch.cat([a, m], dim=1))  # (B, A + T, D)
+            # Back to motion-first so that output token k always means motion position k.
+            x = torch.cat([x[:, cfg.audio_len:], x[:, :cfg.audio_len]], dim=1)  # (B, T + A, D)
+        return self.head(x)  # (B, T + A, F)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of parameter values (120,406,977 for the released configuration)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def _check_input(name: str, x: torch.Tensor, length: int, dim: int) -> None:
+    if x.ndim != 3 or x.shape[1] != length or x.shape[2] != dim:
+        raise ValueError(f"{name} must have shape (B, {length}, {dim}), got {tuple(x.shape)}")
+
+
+def init_weights(model: FACT, cfg: FACTConfig) -> None:
+    """Initialise ``model`` in place.
+
+    ``"tf"`` reproduces the Keras defaults of the released code (mint ``base_models.py``,
+    ``base_model_util.create_initializer``): every linear layer Glorot-uniform with zero bias;
+    position tables and the output head truncated normal with std ``init_std`` cut at 2 std;
+    LayerNorm weight 1, bias 0. ``"torch"`` is what a naive port gets: PyTorch's ``nn.Linear``
+    default (uniform +-1/sqrt(fan_in), bias too) and position tables N(0, 1) like ``nn.Embedding``.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                if cfg.init == "tf":
+                    nn.init.xavier_uniform_(module.weight)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
+                else:
+                    module.reset_parameters()
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+        positions = [model.motion_pos] + ([model.audio_pos] if cfg.fusion != "none" else [])
+        for table in positions:
+            if cfg.init == "tf":
+                _trunc_normal(table, cfg.init_std)
+            else:
+                nn.init.normal_(table)
+        if cfg.init == "tf":
+            # The head alone uses the truncated normal (mint CrossModalLayer.cross_output_layer).
+            _trunc_normal(model.head.weight, cfg.init_std)
+            nn.init.zeros_(model.head.bias)
+
+
+def _trunc_normal(t: torch.Tensor, std: float) -> None:
+    # Keras TruncatedNormal redraws beyond 2 std; torch's version cuts at a and b the same way.
+    nn.init.trunc_normal_(t, mean=0.0, std=std, a=-2 * std, b=2 * std)
+
+
+def glorot_limit(fan_in: int, fan_out: int) -> float:
+    """Bound of the Glorot-uniform distribution, sqrt(6 / (fan_in + fan_out))."""
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def count_parameters(config: FACTConfig) -> int:
+    """Parameter count of ``FACT(config)`` without allocating it (built on the meta device)."""
+    with torch.device("meta"):
+        return FACT(config).num_parameters()
+
+
+# --------------------------------------------------------------------------------------------
+# Training windows and loss (reference.md 4.3)
+# --------------------------------------------------------------------------------------------
+
+
+def split_window(motion: torch.Tensor, audio: torch.Tensor,
+                 config: FACTConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cut one training window into model inputs and loss targets.
+
+    Args:
+        motion: ``(..., W, 225)`` motion frames ``[s, s + W)`` with ``W >= config.window_len``.
+        audio: ``(..., W_a, 35)`` music frames ``[s, s + W_a)``, same start ``s``, ``W_a >= audio_len``.
+
+    Returns:
+        ``motion_input (..., T, 225)`` = frames ``[s, s + T)``; ``audio_input (..., A, 35)`` =
+        ``[s, s + A)``; ``target (..., target_len, 225)`` = frames ``[s + target_start,
+        s + target_start + target_len)``: ``[s + 120, s + 140)`` for the released model,
+        ``[s + 1, s + 121)`` for the causal variant.
+    """
+    need = config.target_start + config.target_len
+    if motion.shape[-2] < max(config.motion_len, need):
+        raise ValueError(f"motion window has {motion.shape[-2]} frames, "
+                         f"this config needs {max(config.motion_len, need)}")
+    if audio.shape[-2] < config.audio_len:
+        raise ValueError(f"audio window has {audio.shape[-2]} frames, this config needs {config.audio_len}")
+    motion_input = motion[..., : config.motion_len, :]
+    audio_input = audio[..., : config.audio_len, :]
+    target = motion[..., config.target_start: need, :]
+    return motion_input, audio_input, target
+
+
+def fact_loss(output: torch.Tensor, target: torch.Tensor, config: FACTConfig) -> torch.Tensor:
+    """Mean squared error over ``B x target_len x 225`` (mint ``compute_motion_generation_loss``).
+
+    Args:
+        output: ``(B, N, 225)`` model output; its first ``target_len`` tokens are compared.
+        target: ``(B, target_len, 225)`` from :func:`split_window`.
+
+    Nothing else enters the loss (no velocity, FK or contact term), and the six pad dimensions
+    are regressed like the others (their target is 0).
+    """
+    n = config.target_len
+    if target.ndim != 3 or target.shape[1] != n or target.shape[2] != config.motion_dim:
+        raise ValueError(f"target must have shape (B, {n}, {config.motion_dim}), got {tuple(target.shape)}")
+    if output.ndim != 3 or output.shape[1] < n or output.shape[::2] != target.shape[::2]:
+        raise ValueError(f"output {tuple(output.shape)} does not match target {tuple(target.shape)}")
+    return F.mse_loss(output[:, :n], target)

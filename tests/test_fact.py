@@ -1,0 +1,433 @@
+"""FACT model: presets, parameter count, attention (scale, causality), init, loss, model files."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from aichoreo.errors import InputError
+from aichoreo.models import (
+    FACT,
+    FACTConfig,
+    available_presets,
+    build_model,
+    count_parameters,
+    fact_loss,
+    get_preset,
+    load_model_file,
+    model_state,
+    save_model_file,
+    split_window,
+)
+from aichoreo.models.fact import Block, glorot_limit
+
+RELEASED_PARAMS = 120_406_977  # reference.md 4.2
+# std of a normal truncated at +-2 std, relative to the untruncated std
+TRUNC2_STD_FACTOR = math.sqrt(1 - 2 * 2 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
+
+
+def shrink(cfg: FACTConfig, **extra) -> FACTConfig:
+    """The preset's structure (fusion, attention, targets, lengths) at width 16, <= 2 blocks per stack."""
+    return dataclasses.replace(cfg, d_model=16, n_heads=2, d_mlp=32, motion_layers=min(cfg.motion_layers, 2),
+                               audio_layers=min(cfg.audio_layers, 2), cross_layers=min(cfg.cross_layers, 2), **extra)
+
+
+def random_inputs(cfg: FACTConfig, batch: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    motion = torch.randn(batch, cfg.window_len, cfg.motion_dim, generator=g)
+    audio = torch.randn(batch, cfg.window_len, cfg.audio_dim, generator=g)
+    return split_window(motion, audio, cfg)
+
+
+# ----------------------------------------------------------------------------- sizes and presets
+
+
+def test_released_parameter_count_is_exact():
+    cfg = get_preset("fact")
+    assert count_parameters(cfg) == RELEASED_PARAMS
+    with torch.device("meta"):
+        block = Block(cfg)
+    assert sum(p.numel() for p in block.parameters()) == 7_483_072
+    assert RELEASED_PARAMS - 16 * 7_483_072 == 677_825  # embeddings, positions, head
+
+
+def test_ablation_sizes_follow_their_definition():
+    per_block = 7_483_072
+    assert count_parameters(get_preset("fact-nofusion")) == 14 * per_block + 180_800 + 96_000 + 180_225
+    assert count_parameters(get_preset("fact-latefusion")) == 27 * per_block + 677_825
+    for name in ("fact-causal", "fact-future1", "fact-future10"):
+        assert count_parameters(get_preset(name)) == RELEASED_PARAMS
+
+
+def test_presets_define_the_ablations():
+    names = available_presets()
+    for required in ("fact", "fact-small", "fact-causal", "fact-future1", "fact-future10", "fact-nofusion",
+                     "fact-latefusion", "tiny"):
+        assert required in names
+    assert names[0] == "fact"
+    fact = get_preset("fact")
+    assert (fact.motion_len, fact.audio_len, fact.target_len, fact.d_model, fact.n_heads, fact.d_mlp) == (
+        120, 240, 20, 800, 10, 3072)
+    assert (fact.lr, fact.lr_milestones, fact.lr_gamma, fact.adam_eps, fact.batch_size) == (
+        1e-4, (100_000, 150_000), 0.1, 1e-7, 32)
+    assert get_preset("fact-future1").target_len == 1 and get_preset("fact-future10").target_len == 10
+    causal = get_preset("fact-causal")
+    assert causal.attention == "causal" and causal.target_start == 1 and causal.target_len == 120
+    nof, late = get_preset("fact-nofusion"), get_preset("fact-latefusion")
+    assert (nof.motion_layers, nof.audio_layers, nof.cross_layers) == (14, 0, 0)
+    assert (late.motion_layers, late.audio_layers, late.cross_layers) == (13, 13, 1)
+    assert get_preset("tiny").d_model == 16
+
+
+def test_get_preset_overrides_and_unknown_name():
+    assert get_preset("tiny", d_model=32).d_model == 32
+    with pytest.raises(InputError, match="fact-huge"):
+        get_preset("fact-huge")
+    with pytest.raises(ValueError, match="multiple of n_heads"):
+        get_preset("tiny", d_model=15)
+
+
+@pytest.mark.parametrize("name", available_presets())
+def test_every_preset_runs_forward_and_backward(name):
+    cfg = shrink(get_preset(name))
+    model = build_model(cfg)
+    assert isinstance(model, FACT)
+    motion, audio, target = random_inputs(cfg)
+    out = model(motion, audio)
+    assert out.shape == (2, cfg.n_tokens, 225)
+    assert cfg.n_tokens == (120 if cfg.fusion == "none" else 360)
+    loss = fact_loss(out, target, cfg)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    # Gradient reaches the input embedding through every motion block.
+    assert grads["motion_embed.weight"].abs().sum() > 0
+
+
+def test_no_fusion_ignores_audio_and_outputs_motion_tokens_only():
+    cfg = shrink(get_preset("fact-nofusion"))
+    model = build_model(cfg)
+    assert not hasattr(model, "audio_embed") and not hasattr(model, "cross")
+    motion, audio, _ = random_inputs(cfg)
+    out = model(motion, None)
+    assert out.shape == (2, 120, 225)
+    torch.testing.assert_close(model(motion, audio), out, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_config_dict_round_trip_is_json_able():
+    for name in available_presets():
+        cfg = get_preset(name)
+        data = json.loads(json.dumps(cfg.to_dict()))
+        assert FACTConfig.from_dict(data) == cfg
+    assert get_preset("fact").to_dict()["lr_milestones"] == [100_000, 150_000]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("attention", "sparse", "attention must be one of"),
+    ("attention_scale", "dim", "attention_scale must be one of"),
+    ("init", "keras", "init must be one of"),
+    ("fusion", "middle", "fusion must be one of"),
+    ("d_model", 0, "d_model must be an integer"),
+    ("lr", -1.0, "lr must be a positive"),
+    ("lr_milestones", (150_000, 100_000), "lr_milestones"),
+    ("target_len", 400, "exceeds"),
+])
+def test_config_rejects_bad_values(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(FACTConfig(), **{field: value})
+
+
+def test_config_consistency_rules():
+    with pytest.raises(ValueError, match="target_len must equal motion_len"):
+        FACTConfig(attention="causal")  # target_len 20
+    with pytest.raises(ValueError, match="fusion 'none'"):
+        FACTConfig(fusion="none")  # still has audio and cross-modal blocks
+    with pytest.raises(ValueError, match="unknown FACT config keys: colour"):
+        FACTConfig.from_dict({"colour": "red"})
+
+
+# ----------------------------------------------------------------------------- windows and loss
+
+
+def test_split_window_targets_full_and_causal():
+    frames = torch.arange(240.0)[:, None].expand(240, 225)  # value = frame index
+    audio = torch.zeros(240, 35)
+    full = get_preset("tiny")
+    m, a, t = split_window(frames, audio, full)
+    assert m.shape == (120, 225) and a.shape == (240, 35) and t.shape == (20, 225)
+    assert t[:, 0].tolist() == list(range(120, 140))
+    causal = shrink(get_preset("fact-causal"))
+    _, _, t = split_window(frames, audio, causal)
+    assert t[:, 0].tolist() == list(range(1, 121))  # output token i <- frame i + 1
+    assert causal.window_len == 240 and get_preset("fact").window_len == 240
+    with pytest.raises(ValueError, match="needs 140"):
+        split_window(frames[:130], audio, full)
+
+
+def test_fact_loss_is_mse_over_first_target_tokens():
+    cfg = get_preset("tiny")
+    g = torch.Generator().manual_seed(1)
+    out = torch.randn(3, 360, 225, generator=g)
+    target = torch.randn(3, 20, 225, generator=g)
+    expected = ((out[:, :20] - target) ** 2).sum() / (3 * 20 * 225)
+    torch.testing.assert_close(fact_loss(out, target, cfg), expected)
+    with pytest.raises(ValueError, match=r"target must have shape \(B, 20, 225\)"):
+        fact_loss(out, target[:, :10], cfg)
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def manual_attention(attn: nn.Module, x: torch.Tensor, n_heads: int, scale: float, causal: bool) -> torch.Tensor:
+    """Softmax attention written out with loops over heads, for comparison."""
+    b, n, d = x.shape
+    e = d // n_heads
+    qkv = x @ attn.qkv.weight.T  # (B, N, 3D) laid out (3, H, E)
+    heads = []
+    for h in range(n_heads):
+        q = qkv[..., 0 * d + h * e: 0 * d + (h + 1) * e]
+        k = qkv[..., 1 * d + h * e: 1 * d + (h + 1) * e]
+        v = qkv[..., 2 * d + h * e: 2 * d + (h + 1) * e]
+        logits = q @ k.transpose(1, 2) * scale
+        if causal:
+            logits = logits.masked_fill(torch.ones(n, n).triu(1).bool(), float("-inf"))
+        heads.append(torch.softmax(logits, dim=-1) @ v)
+    return torch.cat(heads, dim=-1) @ attn.out.weight.T + attn.out.bias
+
+
+@pytest.mark.parametrize("scale_kind, attention", [("model", "full"), ("head", "full"), ("model", "causal")])
+def test_attention_scale_quirk_matches_manual_attention(scale_kind, attention):
+    extra = {"target_len": 120} if attention == "causal" else {}
+    cfg = dataclasses.replace(get_preset("tiny"), d_model=32, n_heads=4, attention_scale=scale_kind,
+                              attention=attention, **extra)
+    expected_scale = 32 ** -0.5 if scale_kind == "model" else 8 ** -0.5
+    assert cfg.scale == pytest.approx(expected_scale)
+    torch.manual_seed(0)
+    attn = build_model(cfg).motion_encoder.blocks[0].attn
+    x = torch.randn(2, 7, 32) * 3  # large logits, so the scale visibly matters
+    torch.testing.assert_close(attn(x), manual_attention(attn, x, 4, expected_scale, attention == "causal"),
+                               rtol=1e-5, atol=1e-5)
+    other = 8 ** -0.5 if scale_kind == "model" else 32 ** -0.5
+    assert (attn(x) - manual_attention(attn, x, 4, other, attention == "causal")).abs().max() > 1e-2
+
+
+def test_released_scale_is_full_width():
+    assert get_preset("fact").scale == pytest.approx(0.0353553, abs=1e-7)
+    assert dataclasses.replace(get_preset("fact"), attention_scale="head").scale == pytest.approx(0.1118034)
+
+
+def _grad_of_output_token(model, motion, audio, token):
+    motion = motion.clone().requires_grad_(True)
+    audio = audio.clone().requires_grad_(True)
+    model(motion, audio)[:, token].sum().backward()
+    return motion.grad.abs().sum(dim=(0, 2)), audio.grad.abs().sum(dim=(0, 2))  # per frame
+
+
+def test_causal_model_cannot_see_the_future():
+    torch.manual_seed(0)
+    cfg = shrink(get_preset("fact-causal"), token_order="motion-audio")
+    model = build_model(cfg)
+    motion, audio, _ = random_inputs(cfg, batch=1)
+    out = model(motion, audio)
+    j = 60
+    changed = motion.clone()
+    changed[:, j] += 5.0
+    out2 = model(changed, audio)
+    torch.testing.assert_close(out2[:, :j], out[:, :j], rtol=0, atol=1e-6)
+    assert (out2[:, j:120] - out[:, j:120]).abs().amax(dim=-1).min() > 1e-4
+    # Motion first in a causal sequence: music tokens come after every motion token.
+    louder = audio + 5.0
+    torch.testing.assert_close(model(motion, louder)[:, :120], out[:, :120], rtol=0, atol=1e-6)
+    # Gradient: output token 30 depends on motion frames 0..30 and no later one.
+    g_motion, g_audio = _grad_of_output_token(model, motion, audio, 30)
+    assert (g_motion[:31] > 0).all() and (g_motion[31:] == 0).all()
+    assert (g_audio == 0).all()
+
+
+def test_causal_audio_first_hears_the_music_but_not_future_motion():
+    torch.manual_seed(0)
+    cfg = shrink(get_preset("fact-causal"))
+    assert cfg.token_order == "audio-motion"  # the preset hears the music
+    model = build_model(cfg)
+    motion, audio, _ = random_inputs(cfg, batch=1)
+    g_motion, g_audio = _grad_of_output_token(model, motion, audio, 30)
+    assert (g_motion[:31] > 0).all() and (g_motion[31:] == 0).all()
+    assert (g_audio > 0).all()
+
+
+def test_full_attention_sees_the_future():
+    torch.manual_seed(0)
+    cfg = shrink(get_preset("fact"))
+    model = build_model(cfg)
+    motion, audio, _ = random_inputs(cfg, batch=1)
+    changed = motion.clone()
+    changed[:, 60] += 5.0
+    assert (model(changed, audio)[:, 0] - model(motion, audio)[:, 0]).abs().max() > 1e-4
+    g_motion, g_audio = _grad_of_output_token(model, motion, audio, 0)
+    assert (g_motion > 0).all() and (g_audio > 0).all()
+
+
+def test_token_order_is_irrelevant_under_full_attention():
+    # No positions inside the cross-modal stack: full attention is permutation-equivariant.
+    torch.manual_seed(0)
+    cfg = shrink(get_preset("fact"))
+    model = build_model(cfg)
+    swapped = FACT(dataclasses.replace(cfg, token_order="audio-motion"))
+    swapped.load_state_dict(model.state_dict())
+    motion, audio, _ = random_inputs(cfg)
+    torch.testing.assert_close(swapped(motion, audio), model(motion, audio), rtol=1e-5, atol=1e-5)
+
+
+def test_forward_rejects_wrong_shapes():
+    model = build_model(get_preset("tiny"))
+    with pytest.raises(ValueError, match=r"motion must have shape \(B, 120, 225\)"):
+        model(torch.zeros(1, 100, 225), torch.zeros(1, 240, 35))
+    with pytest.raises(ValueError, match=r"audio \(B, 240, 35\) is required"):
+        model(torch.zeros(1, 120, 225))
+
+
+# ----------------------------------------------------------------------------- initialisation
+
+
+def test_tf_init_statistics():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(get_preset("tiny"), d_model=128, n_heads=4, d_mlp=512)
+    model = build_model(cfg)
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and name != "head":
+            fan_out, fan_in = module.weight.shape
+            limit = glorot_limit(fan_in, fan_out)
+            w = module.weight
+            assert w.abs().max() <= limit and w.abs().max() > 0.97 * limit, name
+            assert w.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.05), name
+            if module.bias is not None:
+                assert (module.bias == 0).all(), name
+        if isinstance(module, nn.LayerNorm):
+            assert (module.weight == 1).all() and (module.bias == 0).all()
+    assert glorot_limit(800, 2400) == pytest.approx(math.sqrt(6 / 3200))  # the released qkv layer
+    for table in (model.motion_pos, model.audio_pos, model.head.weight):
+        assert table.abs().max() <= 0.04 and table.abs().max() > 0.035
+        assert table.std().item() == pytest.approx(0.02 * TRUNC2_STD_FACTOR, rel=0.05)
+    assert (model.head.bias == 0).all()
+
+
+def test_torch_init_is_pytorch_default():
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(get_preset("tiny"), d_model=128, n_heads=4, d_mlp=512, init="torch")
+    model = build_model(cfg)
+    w = model.cross.blocks[0].mlp.fc1.weight  # (512, 128)
+    assert w.abs().max() <= 1 / math.sqrt(128) and w.abs().max() > 0.97 / math.sqrt(128)
+    assert model.cross.blocks[0].mlp.fc1.bias.abs().max() > 0
+    assert model.motion_pos.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+# ----------------------------------------------------------------------------- training sanity
+
+
+def test_tiny_model_overfits_one_window():
+    torch.manual_seed(0)
+    cfg = get_preset("tiny", d_model=32)
+    model = build_model(cfg)
+    t = torch.arange(240.0)[:, None] / 60  # seconds at 60 fps
+    freq, phase, amp = torch.rand(1, 225) * 2 + 0.5, torch.rand(1, 225) * 6.3, torch.rand(1, 225)
+    motion = (amp * torch.sin(2 * math.pi * freq * t + phase))[None]  # smooth, like real motion
+    audio = torch.randn(1, 240, 35)
+    m, a, target = split_window(motion, audio, cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    losses = []
+    for _ in range(200):
+        loss = fact_loss(model(m, a), target, cfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 100
+
+
+# ----------------------------------------------------------------------------- model files
+
+
+def test_model_file_round_trip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    model = build_model(cfg)
+    path = save_model_file(tmp_path / "sub" / "m.pt", model, cfg, step=1234, preset="tiny",
+                           data={"sequences": ["gBR_sBM_cAll_d04_mBR0_ch01"]})
+    assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary file left behind
+    loaded, cfg2, meta = load_model_file(path)
+    assert cfg2 == cfg and not loaded.training
+    assert meta == {"step": 1234, "preset": "tiny", "data": {"sequences": ["gBR_sBM_cAll_d04_mBR0_ch01"]}}
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+    motion, audio, _ = random_inputs(cfg)
+    assert torch.equal(loaded(motion, audio), model.eval()(motion, audio))
+
+
+def test_model_state_is_a_plain_dict():
+    cfg = get_preset("tiny")
+    state = model_state(build_model(cfg), cfg, step=3)
+    assert state["format"] == "aichoreo-model" and state["model"] == "fact" and state["meta"] == {"step": 3}
+    assert state["config"] == cfg.to_dict()
+    with pytest.raises(TypeError, match="not a plain value"):
+        model_state(build_model(cfg), cfg, when=object())
+    with pytest.raises(ValueError, match="another config"):
+        model_state(build_model(cfg), get_preset("tiny", d_model=32))
+
+
+def test_corrupt_model_file_names_the_file(tmp_path):
+    cfg = get_preset("tiny")
+    good = save_model_file(tmp_path / "good.pt", build_model(cfg), cfg)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"this is not a model\n" * 10)
+    for path in (truncated, garbage):
+        with pytest.raises(InputError, match="corrupt or not a torch file") as err:
+            load_model_file(path)
+        assert str(path) in str(err.value)
+    with pytest.raises(InputError, match="no such model file"):
+        load_model_file(tmp_path / "missing.pt")
+
+
+class NotAWeight:
+    """An arbitrary class: ``weights_only=True`` refuses to unpickle it."""
+
+
+def test_foreign_files_are_refused(tmp_path):
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(InputError, match="not an aichoreo model file"):
+        load_model_file(other)
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"format": "aichoreo-model", "obj": NotAWeight()}, unsafe)
+    with pytest.raises(InputError, match=r"unsafe\.pt: not an aichoreo model file"):
+        load_model_file(unsafe)
+
+
+def test_state_dict_that_does_not_fit_the_config(tmp_path):
+    cfg = get_preset("tiny")
+    state = model_state(build_model(cfg), cfg)
+    state["config"]["d_model"] = 32  # the weights are still 16 wide
+    path = tmp_path / "wrong.pt"
+    torch.save(state, path)
+    with pytest.raises(InputError, match=r"wrong\.pt: state_dict does not fit the config: .*motion_pos has shape "
+                                         r"\(120, 16\), the config needs \(120, 32\)"):
+        load_model_file(path)
+    state = model_state(build_model(cfg), cfg)
+    state["config"]["cross_layers"] = 2
+    torch.save(state, path)
+    with pytest.raises(InputError, match=r"missing \d+ tensors \(cross\.blocks\.1\."):
+        load_model_file(path)
+    state["config"]["fusion"] = "sideways"
+    torch.save(state, path)
+    with pytest.raises(InputError, match="bad fact config: fusion must be one of"):
+        load_model_file(path)

@@ -1,0 +1,189 @@
+"""Autoregressive generation: lengths, window alignment, fast mode, projection, batches."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from aichoreo.generate import clean_frames, generate, generate_motion, n_generable_frames
+from aichoreo.models import build_model, get_preset
+from aichoreo.motion import SMPLMotion
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_model(get_preset("tiny"))
+
+
+def song(n_frames: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n_frames, 35)).astype(np.float32)
+
+
+def seed_motion(seed: int = 0, dim: int = 225) -> np.ndarray:
+    x = np.random.default_rng(100 + seed).normal(size=(120, dim)).astype(np.float32)
+    if dim == 225:
+        x[:, :6] = 0
+    return x
+
+
+def reference_loop(model, music: np.ndarray, seed: np.ndarray, steps: int) -> np.ndarray:
+    """mint FACTModel.infer_auto_regressive written out: keep token 0, raw feedback."""
+    motion = torch.from_numpy(seed)[None]
+    audio = torch.from_numpy(music)[None]
+    out = []
+    with torch.no_grad():
+        for i in range(steps):
+            window = audio[:, i: i + 240]
+            if window.shape[1] < 240:
+                break
+            frame = model(motion, window)[:, :1]
+            out.append(frame)
+            motion = torch.cat([motion[:, 1:], frame], dim=1)
+    return torch.cat(out, dim=1)[0].numpy()
+
+
+def is_rotation(r: np.ndarray, atol: float = 1e-5) -> bool:
+    gram = np.swapaxes(r, -1, -2) @ r
+    return np.allclose(gram, np.eye(3), atol=atol) and np.allclose(np.linalg.det(r), 1.0, atol=atol)
+
+
+def test_output_is_seed_plus_n_frames(model):
+    seed = seed_motion()
+    out = generate(model, song(300), seed, 25)
+    assert out.shape == (145, 225) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:120], seed)
+
+
+def test_seed_of_219_is_zero_padded(model):
+    seed219 = seed_motion(dim=219)
+    out = generate(model, song(260), seed219, 3)
+    np.testing.assert_array_equal(out[:120, :6], 0)
+    np.testing.assert_array_equal(out[:120, 6:], seed219)
+    padded = np.concatenate([np.zeros((120, 6), np.float32), seed219], axis=1)
+    np.testing.assert_array_equal(generate(model, song(260), padded, 3), out)
+
+
+def test_faithful_mode_is_the_released_loop(model):
+    music, seed = song(270), seed_motion()
+    out = generate(model, music, seed, None, project_rotations=False)
+    ref = reference_loop(model, music, seed, 1200)
+    assert ref.shape == (31, 225)  # 270 - 240 + 1 steps
+    np.testing.assert_allclose(out[120:], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_stops_when_the_music_runs_out(model):
+    assert n_generable_frames(300) == 61 and n_generable_frames(240) == 1 and n_generable_frames(239) == 0
+    assert generate(model, song(300), seed_motion()).shape == (120 + 61, 225)
+    assert generate(model, song(300), seed_motion(), 1000).shape == (120 + 61, 225)
+    assert generate(model, song(300), seed_motion(), 0).shape == (120, 225)
+    with pytest.raises(ValueError, match="at least audio_len = 240"):
+        generate(model, song(239), seed_motion())
+
+
+@pytest.mark.parametrize("k", [1, 7, 20])
+def test_frames_per_step_gives_the_same_length(model, k):
+    music, seed = song(300), seed_motion()
+    assert generate(model, music, seed, 45, frames_per_step=k).shape == (165, 225)
+    assert generate(model, music, seed, None, frames_per_step=k).shape == (181, 225)
+
+
+def test_fast_mode_keeps_the_first_k_future_tokens(model):
+    music, seed = song(280), seed_motion()
+    k = 7
+    out = generate(model, music, seed, 2 * k, frames_per_step=k, project_rotations=False)
+    with torch.no_grad():
+        first = model(torch.from_numpy(seed)[None], torch.from_numpy(music[:240])[None])[0, :k].numpy()
+        context = np.concatenate([seed[k:], first])
+        second = model(torch.from_numpy(context)[None], torch.from_numpy(music[k: k + 240])[None])[0, :k].numpy()
+    np.testing.assert_allclose(out[120: 120 + k], first, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[120 + k:], second, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"frames_per_step must be an integer in \[1, 20\]"):
+        generate(model, music, seed, 5, frames_per_step=21)
+
+
+def test_projection_yields_orthonormal_rotations(model):
+    music, seed = song(260), seed_motion()
+    out = generate(model, music, seed, 15)
+    rot = out[120:, 9:].reshape(15, 24, 3, 3)
+    assert is_rotation(rot)
+    np.testing.assert_array_equal(out[120:, :6], 0)
+    raw = generate(model, music, seed, 15, project_rotations=False)
+    assert not is_rotation(raw[120:, 9:].reshape(15, 24, 3, 3), atol=1e-2)  # an untrained net's raw output
+    # The first frame differs only by the cleaning; translation is kept as predicted.
+    np.testing.assert_allclose(out[120], clean_frames(torch.from_numpy(raw[120])).numpy(), atol=1e-6)
+    np.testing.assert_allclose(out[120, 6:9], raw[120, 6:9], atol=1e-6)
+
+
+def test_batched_generation_equals_per_song(model):
+    musics = np.stack([song(280, seed=i) for i in range(3)])
+    seeds = np.stack([seed_motion(seed=i) for i in range(3)])
+    batched = generate(model, musics, seeds, 20, frames_per_step=4)
+    assert batched.shape == (3, 140, 225)
+    for i in range(3):
+        single = generate(model, musics[i], seeds[i], 20, frames_per_step=4)
+        np.testing.assert_allclose(batched[i], single, rtol=1e-4, atol=1e-5)
+    assert np.abs(batched[0, 120:] - batched[1, 120:]).max() > 1e-3
+    with pytest.raises(ValueError, match="3 songs but 2 seeds"):
+        generate(model, musics, seeds[:2], 5)
+
+
+def test_accepts_tensors_and_restores_training_mode(model):
+    music, seed = song(250), seed_motion()
+    model.train()
+    out = generate(model, torch.from_numpy(music), torch.from_numpy(seed), 4)
+    assert model.training
+    model.eval()
+    np.testing.assert_array_equal(out, generate(model, music, seed, 4))
+
+
+def test_bad_inputs_are_rejected(model):
+    with pytest.raises(ValueError, match=r"seed_motion must have shape \(120, 225\)"):
+        generate(model, song(300), seed_motion()[:100])
+    with pytest.raises(ValueError, match=r"music_features must have shape \(T_audio, 35\)"):
+        generate(model, song(300)[:, :20], seed_motion())
+    nan_seed = seed_motion()
+    nan_seed[5, 10] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        generate(model, song(300), nan_seed)
+
+
+def test_causal_model_predicts_from_the_last_motion_token():
+    torch.manual_seed(0)
+    causal = build_model(dataclasses.replace(get_preset("fact-causal"), d_model=16, n_heads=2, d_mlp=32,
+                                             motion_layers=1, audio_layers=1, cross_layers=1))
+    music, seed = song(250), seed_motion()
+    out = generate(causal, music, seed, 3, project_rotations=False)
+    with torch.no_grad():
+        expected = causal(torch.from_numpy(seed)[None], torch.from_numpy(music[:240])[None])[0, 119].numpy()
+    np.testing.assert_allclose(out[120], expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"in \[1, 1\]"):
+        generate(causal, music, seed, 3, frames_per_step=2)
+
+
+def test_generate_motion_returns_an_smpl_motion(model):
+    music, seed = song(260), seed_motion()
+    seed[:, 9:] = np.tile(np.eye(3, dtype=np.float32).reshape(1, 9), (120, 24))  # identity pose
+    motion = generate_motion(model, music, seed, 10)
+    assert isinstance(motion, SMPLMotion) and len(motion) == 130 and motion.fps == 60.0
+    x = generate(model, music, seed, 10)
+    np.testing.assert_allclose(motion.rotations[120:], x[120:, 9:].reshape(10, 24, 3, 3), atol=1e-5)
+    np.testing.assert_allclose(motion.translation, x[:, 6:9], atol=1e-6)
+    again = generate_motion(model, music, motion.slice(0, 120), 10)
+    np.testing.assert_allclose(again.rotations, motion.rotations, atol=1e-5)
+    with pytest.raises(ValueError, match="one song"):
+        generate_motion(model, music[None], seed[None], 10)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu():
+    torch.manual_seed(0)
+    model = build_model(get_preset("tiny"))
+    music, seed = song(260), seed_motion()
+    cpu = generate(model, music, seed, 10)
+    gpu = generate(model, music, seed, 10, device="cuda")
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-3)
