@@ -1,0 +1,163 @@
+"""Motion exports for Blender, the browser, video and other research code (docs/exports.md).
+
+Every writer takes an :class:`~aichoreo.motion.SMPLMotion` and a path, writes atomically and
+returns the path. :func:`export_all` writes several formats into one folder as
+``<name><suffix>``:
+
+=========  ===================  =========================================================
+format     file                 what
+=========  ===================  =========================================================
+aistpp     ``<name>.pkl``       AIST++ motion pickle (60 fps, y up, metres / scaling)
+edge       ``<name>_edge.pkl``  EDGE-style pickle with ``full_pose`` joints (30 fps, z up)
+amass      ``<name>_amass.npz`` AMASS-style SMPL+H npz (z up, the motion's fps)
+joints     ``<name>_joints.npy`` joints ``(T, 24, 3)`` float32 metres, y up, 60 fps
+bvh        ``<name>.bvh``       BVH of the SMPL skeleton (y up, metres)
+glb        ``<name>.glb``       glTF binary: skinned skeleton mesh with its animation
+mp4        ``<name>.mp4``       skeleton video from a fixed camera, music muxed in
+html       ``<name>.html``      self-contained WebGL viewer page, music embedded
+=========  ===================  =========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from aichoreo.errors import InputError
+from aichoreo.export.aistpp import write_aistpp
+from aichoreo.export.amass import read_amass, write_amass
+from aichoreo.export.bvh import write_bvh
+from aichoreo.export.edge import read_edge, write_edge
+from aichoreo.export.gltf import require_pygltflib, write_glb
+from aichoreo.export.html import BROWSER_AUDIO_TYPES, write_html
+from aichoreo.export.joints import read_joints, write_joints
+from aichoreo.export.video import write_mp4
+from aichoreo.motion import SMPLMotion
+from aichoreo.render import ffmpeg_exe
+
+__all__ = [
+    "FORMATS",
+    "FILE_SUFFIXES",
+    "export_all",
+    "write_aistpp",
+    "write_edge",
+    "read_edge",
+    "write_amass",
+    "read_amass",
+    "write_joints",
+    "read_joints",
+    "write_bvh",
+    "write_glb",
+    "write_mp4",
+    "write_html",
+]
+
+log = logging.getLogger(__name__)
+
+# Every format, in the order export_all writes them (the slow video last).
+FORMATS: tuple[str, ...] = ("aistpp", "edge", "amass", "joints", "bvh", "glb", "html", "mp4")
+
+# Format -> what follows <name> in its file name.
+FILE_SUFFIXES: dict[str, str] = {
+    "aistpp": ".pkl", "edge": "_edge.pkl", "amass": "_amass.npz", "joints": "_joints.npy",
+    "bvh": ".bvh", "glb": ".glb", "html": ".html", "mp4": ".mp4",
+}  # fmt: skip
+
+_NAME = re.compile(r"^[^/\\\x00]+$")
+
+
+def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path: Path | None,
+                   audio_offset_s: float) -> list[str]:
+    """Validate everything before any file is written; the formats in :data:`FORMATS` order."""
+    requested = list(dict.fromkeys(formats))
+    unknown = [f for f in requested if f not in FILE_SUFFIXES]
+    if unknown:
+        raise InputError(None, f"unknown export format {', '.join(map(repr, unknown))}; "
+                               f"choose from {', '.join(FORMATS)}")
+    if not requested:
+        raise InputError(None, "no export format requested")
+    if not _NAME.match(name) or name in (".", ".."):
+        raise InputError(None, f"export name {name!r} is not a plain file name")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(out_dir, "is a file, expected an output folder")
+    if audio_path is not None and not audio_path.is_file():
+        raise InputError(audio_path, "no such file" if not audio_path.exists() else "not a file")
+    if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
+        raise InputError(audio_path, f"audio offset must be a time >= 0 s in the song, got {audio_offset_s}")
+    # Optional dependencies: missing ones fail here, before any file is written.
+    if "glb" in requested:
+        require_pygltflib()
+    browser_cannot_play = audio_path is not None and audio_path.suffix.lower() not in BROWSER_AUDIO_TYPES
+    if "mp4" in requested or ("html" in requested and browser_cannot_play):
+        ffmpeg_exe()
+    return [f for f in FORMATS if f in requested]
+
+
+def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
+           audio_offset_s: float, progress: bool) -> Path:
+    if fmt == "aistpp":
+        return write_aistpp(motion, path)
+    if fmt == "edge":
+        return write_edge(motion, path)
+    if fmt == "amass":
+        return write_amass(motion, path)
+    if fmt == "joints":
+        return write_joints(motion, path)
+    if fmt == "bvh":
+        return write_bvh(motion, path)
+    if fmt == "glb":
+        return write_glb(motion, path)
+    if fmt == "html":
+        return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name)
+    return write_mp4(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
+                     progress=progress)
+
+
+def export_all(
+    motion: SMPLMotion,
+    out_dir: str | os.PathLike,
+    *,
+    name: str,
+    formats: Iterable[str] = FORMATS,
+    audio_path: str | os.PathLike | None = None,
+    audio_offset_s: float = 0.0,
+    progress: bool = False,
+) -> dict[str, Path]:
+    """Write ``motion`` in each of ``formats`` into ``out_dir`` as ``<name><suffix>`` (:data:`FILE_SUFFIXES`).
+
+    Args:
+        formats: any of :data:`FORMATS` (default: all).
+        audio_path: the music, muxed into the mp4 and embedded in the html page.
+        audio_offset_s: seconds into the audio at which motion frame 0 sounds.
+        progress: a progress bar while the video renders.
+
+    Returns ``{format: path}`` in :data:`FORMATS` order. All or nothing: the request is checked
+    first (:class:`InputError` for an unknown format, a bad name, an ``out_dir`` that is a file,
+    a missing audio file, a missing optional package: ``pygltflib`` for glb, ``imageio-ffmpeg``
+    for mp4), the files are written into a hidden folder inside ``out_dir`` and moved into place
+    only when every one succeeded.
+    """
+    out_dir = Path(out_dir)
+    audio = None if audio_path is None else Path(audio_path)
+    chosen = _check_request(out_dir, name, formats, audio, audio_offset_s)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.exporting-", dir=out_dir))
+    try:
+        staged = {}
+        for fmt in chosen:
+            log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
+            staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
+                                 audio_offset_s, progress)
+        paths = {}
+        for fmt, path in staged.items():
+            paths[fmt] = out_dir / path.name
+            os.replace(path, paths[fmt])
+        return paths
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,118 @@
+"""A self-contained HTML page that plays the dance in the browser, synced to its music.
+
+One file, no network: the hand-written WebGL viewer (``viewer/viewer.js``, no libraries) and
+its page (``viewer/viewer.html``) are inlined, the joints are embedded as base64 float32
+``(T, 24, 3)`` metres, y up, at the motion's frame rate, and the music (when given) as a base64
+``data:`` URI in an ``<audio>`` element. Play/pause, a scrub bar, the time, orbit and zoom with
+the mouse; while the music plays it is the clock. ``page.html#t=2.5`` opens paused at 2.5 s.
+
+Browsers play wav, mp3, ogg/opus, flac, m4a/aac and webm audio; other formats are converted to
+AAC with the ffmpeg of ``imageio-ffmpeg`` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from aichoreo.errors import InputError
+from aichoreo.fileio import atomic_path
+from aichoreo.motion import SMPLMotion
+from aichoreo.render import ffmpeg_exe
+from aichoreo.skeleton import JOINT_NAMES, PARENTS
+
+__all__ = ["write_html", "viewer_data", "BROWSER_AUDIO_TYPES"]
+
+log = logging.getLogger(__name__)
+
+# File suffix -> MIME type of the audio formats that browsers decode themselves.
+BROWSER_AUDIO_TYPES: dict[str, str] = {
+    ".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".oga": "audio/ogg",
+    ".opus": "audio/ogg", ".flac": "audio/flac", ".m4a": "audio/mp4", ".aac": "audio/aac",
+    ".webm": "audio/webm",
+}  # fmt: skip
+
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|AUDIO|DATA|SCRIPT)\}\}")
+
+
+def _asset(name: str) -> str:
+    return resources.files("aichoreo.export").joinpath("viewer", name).read_text(encoding="utf-8")
+
+
+def _audio_bytes(audio_path: Path) -> tuple[bytes, str]:
+    """The audio file's bytes and MIME type, converted to AAC when browsers cannot decode it."""
+    if not audio_path.is_file():
+        raise InputError(audio_path, "no such file" if not audio_path.exists() else "not a file")
+    mime = BROWSER_AUDIO_TYPES.get(audio_path.suffix.lower())
+    if mime is not None:
+        return audio_path.read_bytes(), mime
+    log.info("converting %s to AAC for the browser", audio_path.name)
+    with tempfile.TemporaryDirectory(prefix="aichoreo-audio-") as scratch:
+        out = Path(scratch) / "music.m4a"
+        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-i", os.fspath(audio_path), "-vn",
+               "-c:a", "aac", "-b:a", "160k", str(out)]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise InputError(audio_path, f"ffmpeg could not convert the audio: {result.stderr.strip()[-500:]}")
+        return out.read_bytes(), "audio/mp4"
+
+
+def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0) -> dict:
+    """The JSON the viewer reads: ``fps``, ``frames``, ``names``, ``parents``, ``audio_offset``
+    and ``joints`` (base64 of little-endian float32 ``(T, 24, 3)`` metres, y up)."""
+    joints = motion.joints().astype("<f4")
+    return {
+        "version": 1,
+        "fps": motion.fps,
+        "frames": len(motion),
+        "names": list(JOINT_NAMES),
+        "parents": [int(p) for p in PARENTS],
+        "audio_offset": float(audio_offset_s),
+        "joints": base64.b64encode(np.ascontiguousarray(joints).tobytes()).decode("ascii"),
+    }
+
+
+def write_html(
+    motion: SMPLMotion,
+    path: str | os.PathLike,
+    *,
+    audio_path: str | os.PathLike | None = None,
+    audio_offset_s: float = 0.0,
+    title: str = "aichoreo dance",
+) -> Path:
+    """Write the self-contained viewer page for ``motion`` (atomically).
+
+    Args:
+        audio_path: music to embed and play along (any format; see the module docstring).
+        audio_offset_s: seconds into the audio at which motion frame 0 sounds.
+        title: shown in the page's corner and tab.
+    """
+    if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
+        raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
+    script = _asset("viewer.js")
+    if "</script" in script.lower():  # would end the inline <script> early
+        raise RuntimeError("viewer.js must not contain '</script'")
+    audio = ""
+    if audio_path is not None:
+        payload, mime = _audio_bytes(Path(audio_path))
+        encoded = base64.b64encode(payload).decode("ascii")
+        audio = f'<audio id="music" preload="auto" src="data:{mime};base64,{encoded}"></audio>'
+    # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
+    data = json.dumps(viewer_data(motion, audio_offset_s=audio_offset_s), separators=(",", ":")).replace("</", "<\\/")
+    values = {"TITLE": html.escape(title), "AUDIO": audio, "DATA": data, "SCRIPT": script}
+    page = _PLACEHOLDER.sub(lambda m: values[m.group(1)], _asset("viewer.html"))
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,34 @@
+"""mp4 of the skeleton from a fixed camera, with the music muxed in: :func:`aichoreo.render.render_video`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aichoreo.motion import SMPLMotion
+from aichoreo.render import render_video
+
+__all__ = ["write_mp4"]
+
+
+def write_mp4(
+    motion: SMPLMotion,
+    path: str | os.PathLike,
+    *,
+    audio_path: str | os.PathLike | None = None,
+    audio_offset_s: float = 0.0,
+    video_fps: float = 30.0,
+    width: int = 640,
+    height: int = 480,
+    title: str | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write an H.264 mp4 of ``motion`` (atomically), AAC music when ``audio_path`` is given.
+
+    ``audio_offset_s``: seconds into the audio at which motion frame 0 sounds. The video lasts
+    the motion's duration (the audio is cut to it). Needs ``imageio-ffmpeg``.
+    """
+    return render_video(
+        motion.joints(), path, fps=motion.fps, video_fps=video_fps, audio_path=audio_path,
+        audio_offset_s=audio_offset_s, width=width, height=height, title=title, progress=progress,
+    )
