@@ -241,6 +241,52 @@ def cmd_beat_plot(args: argparse.Namespace) -> int:
     _print_outputs("wrote", [Path(args.output)])
     return 0
 
+
+# --------------------------------------------------------------------------------------------
+# dance
+# --------------------------------------------------------------------------------------------
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from aichoreo.export import FORMATS
+
+    if text == "all":
+        return FORMATS
+    chosen = tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown format(s) {', '.join(unknown) or text!r}; choose from "
+                                         f"{', '.join(FORMATS)} or all")
+    return chosen
+
+
+def cmd_dance(args: argparse.Namespace) -> int:
+    from aichoreo.dance import DanceOptions, dance
+    from aichoreo.models import load_model
+
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "the output path exists and is a file, not a folder")
+    for song in args.songs:
+        if not Path(song).is_file():
+            raise InputError(song, "no such file" if not Path(song).is_dir() else "is a folder, expected an audio file")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError(None, "--device cuda: no CUDA device is available")
+    model, cfg, meta = load_model(args.checkpoint, map_location=args.device)
+    if not hasattr(cfg, "n_future"):
+        raise InputError(args.checkpoint, "this model type cannot generate dance with this command")
+    options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
+                           frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
+                           formats=args.formats, random_seed=args.random_seed, bpm=args.bpm)
+    summaries = dance(args.songs, model, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
+                      aistpp_root=args.aistpp, progress=True)
+    for s in summaries:
+        _print_outputs(f"{Path(s['song']).name} -> {s['out']}", [Path(p) for p in s["files"].values()])
+    return 0
+
 # --------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------
@@ -372,6 +418,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior for the song's beats")
     p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
     p.set_defaults(func=cmd_beat_plot)
+
+
+    p = sub.add_parser(
+        "dance", formatter_class=fmt, help="generate a dance for songs and export it (video, BVH, glTF, HTML, ...)",
+        description="Dance for any song with a FACT model (default: the model bundled with the package): the "
+        "paper's autoregressive loop from a 2 s seed motion, for the whole song (any length; the dance ends with "
+        "the music). One folder per song under OUTDIR with every export and a dance.json of the settings.",
+    )
+    p.add_argument("songs", nargs="+", help="audio files (wav, mp3, flac, ogg, opus)")
+    p.add_argument("-o", "--output", required=True, help="output folder (one sub-folder per song)")
+    p.add_argument("--checkpoint", default="default", help="model file, or the name of a bundled model")
+    p.add_argument("--seconds", type=_positive_float, default=None, help="dance to this many seconds of the song")
+    p.add_argument("--start", type=float, default=0.0, help="seconds into the song where the dance starts")
+    p.add_argument("--seed-motion", default="neutral",
+                   help="neutral (built in), an AIST++ sequence name (with --aistpp), or a .pkl/.npy motion file")
+    p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
+    p.add_argument("--frames-per-step", type=_positive_int, default=1,
+                   help="frames kept per forward pass: 1 is the paper's loop; more is faster (see docs/generation.md)")
+    p.add_argument("--batch-size", type=_positive_int, default=4, help="songs generated together")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs")
+    p.add_argument("--formats", type=_formats, default="all",
+                   help="comma-separated exports: aistpp, edge, amass, joints, bvh, glb, html, mp4, or all")
+    p.add_argument("--random-seed", type=int, default=0, help="varies the neutral seed motion")
+    p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the beat tracker")
+    p.set_defaults(func=cmd_dance)
 
     return parser
 

@@ -145,7 +145,7 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise InputError(None, "video export needs imageio-ffmpeg: pip install 'aichoreo[render]'") from exc
+        raise InputError(None, "video export needs the imageio-ffmpeg package: pip install imageio-ffmpeg") from exc
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 

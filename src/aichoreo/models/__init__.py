@@ -38,7 +38,7 @@ from aichoreo.models.fact import (
 __all__ = [
     "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec", "available_presets", "build_model",
     "count_parameters", "fact_loss", "get_preset", "load_model_file", "model_name", "model_state",
-    "save_model_file", "split_window",
+    "save_model_file", "split_window", "BUNDLED_MODELS", "bundled_model_path", "load_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -227,3 +227,31 @@ def load_model_file(path: str | os.PathLike,
     log.info("loaded %s model from %s (%s)", name, path, ", ".join(f"{k}={v}" for k, v in meta.items()
                                                                    if isinstance(v, (int, float, str))))
     return model.eval(), config, meta
+
+
+# --------------------------------------------------------------------------------------------
+# Models that ship with the package
+# --------------------------------------------------------------------------------------------
+
+#: Name -> file inside ``aichoreo/assets/models`` (see its MODEL_CARD.md).
+BUNDLED_MODELS: dict[str, str] = {"default": "default.pt"}
+
+
+def bundled_model_path(name: str) -> Path:
+    """The file of a model shipped with the package (``"default"``)."""
+    from importlib.resources import files
+
+    if name not in BUNDLED_MODELS:
+        raise InputError(None, f"no bundled model named {name!r}; bundled: {', '.join(BUNDLED_MODELS)}")
+    path = Path(str(files("aichoreo") / "assets" / "models" / BUNDLED_MODELS[name]))
+    if not path.is_file():
+        raise InputError(path, f"the bundled {name!r} model is missing from this installation")
+    return path
+
+
+def load_model(name_or_path: str | os.PathLike = "default",
+               map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any, dict[str, Any]]:
+    """``(model, config, meta)`` of a bundled model by name, or of a model file by path."""
+    if isinstance(name_or_path, str) and name_or_path in BUNDLED_MODELS:
+        return load_model_file(bundled_model_path(name_or_path), map_location)
+    return load_model_file(name_or_path, map_location)

@@ -1,0 +1,211 @@
+"""Dance for any song: music features, a seed motion, the autoregressive loop, every export.
+
+For each song (any format :func:`aichoreo.audio.load_audio` reads, any length):
+
+1. the audio is loaded at 30,720 Hz and cut to ``[start, start + seconds)``; its 35-d features
+   are computed on that cut (beat prior: ``bpm``, else the AIST++ id in the name, else estimated);
+2. a 2 s seed motion: ``neutral`` (built in: a standing dancer bouncing on the song's tempo,
+   different for each ``random_seed``), an AIST++ sequence name (its first 120 frames; needs the
+   annotation folder), or a motion file (``.pkl`` AIST++ motion or ``.npy`` FACT vectors);
+3. generation (:func:`aichoreo.generate.generate`), several songs per batch; the music is
+   extended at its end by mirroring its last 2 s, so that the last window exists and **the
+   dance ends with the music** (the released loop stops 2 s before the end);
+4. exports (:func:`aichoreo.export.export_all`) into ``out/<song stem>/`` and a ``dance.json``
+   with every setting, the model and the speed.
+
+Frame ``i`` of every output sounds at ``start + i / 60`` s of the song.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aichoreo.audio import SAMPLE_RATE, estimate_tempo, load_audio, music_features, resolve_bpm
+from aichoreo.errors import InputError
+from aichoreo.export import FORMATS, export_all
+from aichoreo.fileio import atomic_path
+from aichoreo.generate import generate
+from aichoreo.motion import SMPLMotion
+from aichoreo.skeleton import FPS, forward_kinematics_axis_angle
+
+log = logging.getLogger(__name__)
+
+HOP = SAMPLE_RATE // int(FPS)  # samples per feature frame (512)
+
+
+@dataclass(frozen=True)
+class DanceOptions:
+    """Settings of ``aichoreo dance`` that change the result (recorded in ``dance.json``)."""
+
+    seconds: float | None = None  # length of the song to dance to, from ``start`` (None: to its end)
+    start: float = 0.0  # seconds into the song where the dance starts
+    seed_motion: str = "neutral"  # "neutral", an AIST++ sequence name, or a .pkl/.npy motion file
+    frames_per_step: int = 1  # frames kept per forward pass (1 = the paper's loop)
+    batch_size: int = 4  # songs generated together
+    device: str = "cpu"  # "cpu" or "cuda"
+    formats: tuple[str, ...] = FORMATS  # exports to write
+    random_seed: int = 0  # varies the neutral seed motion
+    bpm: float | None = None  # tempo prior of the beat tracker
+    project_rotations: bool = True  # re-project predicted rotations onto SO(3) before feeding back
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None and self.seconds <= 0:
+            raise InputError(None, f"--seconds must be positive, got {self.seconds}")
+        if self.start < 0:
+            raise InputError(None, f"--start must be >= 0, got {self.start}")
+        if self.batch_size < 1 or self.frames_per_step < 1:
+            raise InputError(None, "--batch-size and --frames-per-step must be >= 1")
+
+
+@dataclass
+class Song:
+    """One song's prepared inputs."""
+
+    path: Path
+    features: np.ndarray  # (T, 35) of the cut, 60 fps
+    bpm: float
+    seed: np.ndarray = field(repr=False, default=None)  # (120, 225)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.features)
+
+
+def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int) -> Song:
+    """Load and cut the song, compute its features; errors name the file."""
+    path = Path(path)
+    y = load_audio(path, SAMPLE_RATE)
+    first = int(round(options.start * SAMPLE_RATE))
+    if first >= len(y):
+        raise InputError(path, f"is {len(y) / SAMPLE_RATE:.2f} s long; --start {options.start} s is past its end")
+    last = len(y) if options.seconds is None else min(len(y), first + int(round(options.seconds * SAMPLE_RATE)))
+    y = y[first:last]
+    seconds = len(y) / SAMPLE_RATE
+    if len(y) // HOP + 1 < motion_len + 1:
+        raise InputError(path, f"the music to dance to is {seconds:.2f} s long; a dance needs more than the "
+                               f"{motion_len / FPS:.0f} s seed motion")
+    bpm = resolve_bpm(path, options.bpm)
+    feats = music_features(y, bpm=bpm, path=path)
+    if bpm is None:
+        bpm = float(estimate_tempo(feats[:, 0]))
+    return Song(path=path, features=feats, bpm=float(bpm))
+
+
+def neutral_seed(n_frames: int, bpm: float, random_seed: int) -> SMPLMotion:
+    """The built-in seed: a standing dancer bouncing on the beat (``bpm``), feet on the floor (y = 0)."""
+    from aichoreo.data.fixtures import dance_pose
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    poses, transl = dance_pose(n_frames, bpm, np.random.default_rng(random_seed), fps=FPS)
+    joints = forward_kinematics_axis_angle(poses, transl)
+    transl[:, 1] -= joints[..., 1].min()  # lowest joint of the whole seed on the floor
+    return SMPLMotion(rotations=axis_angle_to_matrix(poses).astype(np.float32), translation=transl, fps=FPS)
+
+
+def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
+                aistpp_root: str | os.PathLike | None = None) -> np.ndarray:
+    """``(n_frames, 225)`` FACT vectors of the seed named by ``spec`` (see the module docstring)."""
+    if spec == "neutral":
+        motion = neutral_seed(n_frames, bpm, random_seed)
+    elif spec.endswith((".pkl", ".npy")):
+        path = Path(spec)
+        if not path.is_file():
+            raise InputError(path, "no such seed motion file")
+        if path.suffix == ".pkl":
+            from aichoreo.data.aistpp import load_motion_smpl
+
+            motion = load_motion_smpl(path)
+        else:
+            x = np.load(path)
+            if x.ndim != 2 or x.shape[1] not in (219, 225):
+                raise InputError(path, f"seed has shape {x.shape}, expected FACT vectors (T, 219) or (T, 225)")
+            motion = SMPLMotion.from_fact_vector(x, fps=FPS)
+    else:
+        from aichoreo.data.aistpp import AISTPP, parse_sequence_name
+
+        try:
+            parse_sequence_name(spec)
+        except ValueError:
+            raise InputError(None, f"unknown seed motion {spec!r}: use 'neutral', an AIST++ sequence name "
+                                   "(with --aistpp DIR) or a .pkl/.npy motion file") from None
+        if aistpp_root is None:
+            raise InputError(None, f"seed {spec!r} is an AIST++ sequence: give the annotations folder with --aistpp")
+        motion = AISTPP(aistpp_root).motion(spec)
+    if len(motion) < n_frames:
+        raise InputError(spec, f"seed motion has {len(motion)} frames at 60 fps; {n_frames} are needed")
+    return motion.slice(0, n_frames).to_fact_vector(padded=True)
+
+
+def _extend_music(features: np.ndarray, frames: int, total: int) -> np.ndarray:
+    """``features`` followed by its last ``frames`` mirrored, then padded by mirroring to ``total`` rows."""
+    out = np.concatenate([features, features[::-1][:frames]], axis=0)
+    while len(out) < total:
+        out = np.concatenate([out, out[::-1][: total - len(out)]], axis=0)
+    return out[:total]
+
+
+def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options: DanceOptions = DanceOptions(),
+          *, model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
+          progress: bool = True) -> list[dict[str, Any]]:
+    """Generate and export a dance for each song; returns one summary dict per song."""
+    from tqdm.auto import tqdm
+
+    cfg = model.config
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "the output path exists and is a file, not a folder")
+    stems = [Path(s).stem for s in songs]
+    if len(set(stems)) != len(stems):
+        raise InputError(None, "two songs share a file name; their output folders would collide")
+    if options.frames_per_step > cfg.n_future:
+        raise InputError(None, f"--frames-per-step {options.frames_per_step} exceeds what this model predicts "
+                               f"per pass ({cfg.n_future})")
+    # Check every input before generating anything, so a bad song fails fast and writes nothing.
+    prepared = [song_inputs(s, options, cfg.motion_len) for s in songs]
+    for i, song in enumerate(prepared):
+        song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
+                                random_seed=options.random_seed + i, aistpp_root=aistpp_root)
+
+    summaries = []
+    tail = cfg.audio_len - cfg.motion_len  # frames the last window reaches past the last generated frame
+    for b in range(0, len(prepared), options.batch_size):
+        batch = prepared[b: b + options.batch_size]
+        longest = max(s.n_frames for s in batch)
+        music = np.stack([_extend_music(s.features, tail, longest + tail) for s in batch])
+        seeds = np.stack([s.seed for s in batch])
+        t0 = time.perf_counter()
+        motion = generate(model, music, seeds, n_frames=longest - cfg.motion_len, frames_per_step=options.frames_per_step,
+                          project_rotations=options.project_rotations, device=options.device, progress=progress)
+        elapsed = time.perf_counter() - t0
+        generated_s = sum(s.n_frames - cfg.motion_len for s in batch) / FPS
+        for song, x in zip(batch, motion):
+            x = x[: song.n_frames]
+            folder = out / song.path.stem
+            smpl = SMPLMotion.from_fact_vector(x, fps=FPS)
+            written = export_all(smpl, folder, name="dance", formats=options.formats, audio_path=song.path,
+                                 audio_offset_s=options.start, progress=progress)
+            summary = {
+                "song": str(song.path), "out": str(folder), "frames": song.n_frames, "seconds": song.n_frames / FPS,
+                "bpm_prior": song.bpm, "generation_wall_s": elapsed,
+                "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
+                "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(options).items()},
+                "model": model_meta or {}, "files": {k: str(v) for k, v in written.items()},
+            }
+            with atomic_path(folder / "dance.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=2, default=str))
+            summary["files"]["summary"] = str(folder / "dance.json")
+            summaries.append(summary)
+            if progress:
+                tqdm.write(f"{song.path.name}: {song.n_frames / FPS:.1f} s of dance, generated at "
+                           f"{summary['generated_s_per_wall_s']:.1f}x real time")
+    return summaries
+
