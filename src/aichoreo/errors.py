@@ -21,3 +21,7 @@ class InputError(AichoreoError):
         self.path = None if path is None else os.fspath(path)
         self.problem = problem
         super().__init__(problem if path is None else f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # Rebuild from (path, problem), so the error crosses process boundaries (worker pools).
+        return (type(self), (self.path, self.problem))

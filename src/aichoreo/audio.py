@@ -1,0 +1,605 @@
+"""Music features of FACT: 35 numbers per 1/60 s, one row per motion frame.
+
+Audio is loaded mono at 30,720 Hz = 60 fps × hop 512, so feature frame ``i`` is motion frame ``i``
+and sounds at music time ``i / 60`` s. The steps are those of google-research/mint
+``tools/preprocessing.py`` (``cache_audio_features``), with librosa called by keyword:
+
+====  =======================  ===============================================================
+cols  name                     how
+====  =======================  ===============================================================
+0     envelope                 onset strength: mel spectrogram (n_fft 2048, 128 mels) in dB,
+                               positive first difference, mean over mels
+1-20  MFCC                     20 coefficients of the same dB mel spectrogram (DCT-II, ortho)
+21-32 chroma                   ``chroma_cens``: CQT from C1, 7 octaves × 36 bins, 12 chroma,
+                               smoothed over 41 frames
+33    onset peaks              one-hot of librosa's onset peak picking on the envelope
+34    beats                    one-hot of librosa's beat tracker on the envelope,
+                               ``start_bpm`` = the tempo prior, ``tightness`` 100
+====  =======================  ===============================================================
+
+With the same librosa the numbers are mint's (the shared conformance vectors, librosa 0.11.0):
+chroma, onset and beat columns bit for bit, envelope and MFCC to float32 rounding, because we run
+the mel projection on one BLAS thread so that results do not depend on the core count (see
+``_one_blas_thread``). One change in the computation, same bits: a single STFT magnitude feeds
+the envelope, the MFCC and the chroma's tuning estimate, which the reference computes three times
+(see ``_stft_magnitude``).
+
+The tempo given to the beat tracker is a *prior*: librosa first estimates the tempo from the
+envelope's autocorrelation weighted by a log-normal centred on ``start_bpm`` (one octave wide),
+then tracks beats at that estimate. AIST++ music ids carry their tempo (mint
+``tools/preprocessing.py``); for other music we estimate it as EDGE does
+(Stanford-TML/EDGE ``data/audio_extraction/baseline_features.py``).
+
+This module never imports torch: feature extraction runs in plain worker processes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import librosa
+import numpy as np
+import soundfile
+import soxr
+
+from aichoreo.errors import InputError
+from aichoreo.fileio import save_npy
+
+logger = logging.getLogger(__name__)
+
+FPS = 60  # feature frames per second = motion frames per second
+HOP_LENGTH = 512  # samples between feature frames
+SAMPLE_RATE = FPS * HOP_LENGTH  # Hz, 30,720: one hop is exactly one motion frame
+assert SAMPLE_RATE % HOP_LENGTH == 0 and SAMPLE_RATE // HOP_LENGTH == FPS
+FEATURE_DIM = 35  # 1 envelope + 20 MFCC + 12 chroma + onset peaks + beats
+
+# Columns of the (T, 35) FACT feature array.
+ENVELOPE = 0
+MFCC = slice(1, 21)
+CHROMA = slice(21, 33)
+ONSET_PEAKS = 33
+BEATS = 34
+
+SILENCE_DBFS = -80.0  # peak level (dB re full scale) below which audio counts as silent
+FEATURES_FORMAT = 1  # bump when this module changes the numbers it computes: invalidates caches
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicFeatureSpec:
+    """How music features are computed; the defaults are FACT's (mint ``tools/preprocessing.py``).
+
+    Saved with every cache entry and checkpoint, so features of one spec are never mixed with
+    another's. Column layout: envelope, ``n_mfcc`` MFCC, ``n_chroma`` chroma, onset peaks, beats.
+    """
+
+    sample_rate: int = SAMPLE_RATE  # Hz; audio is resampled to this rate
+    hop_length: int = HOP_LENGTH  # samples between feature frames; fps = sample_rate / hop_length
+    n_fft: int = 2048  # samples, STFT window of the envelope, MFCC and tuning estimate
+    n_mels: int = 128  # mel bands of the envelope and MFCC
+    n_mfcc: int = 20  # MFCC coefficients kept
+    n_chroma: int = 12  # chroma bins
+    bins_per_octave: int = 36  # CQT bins per octave under the chroma
+    n_octaves: int = 7  # CQT octaves above C1 (32.7 Hz)
+    cens_window: int = 41  # frames, smoothing window of chroma_cens
+    tightness: float = 100.0  # beat tracker: how strictly beats follow the tempo
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "hop_length", "n_fft", "n_mels", "n_mfcc", "n_chroma",
+                     "bins_per_octave", "n_octaves", "cens_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"MusicFeatureSpec.{name} must be a positive int, got {value!r}")
+        if self.sample_rate % self.hop_length:
+            raise ValueError(f"sample_rate {self.sample_rate} Hz is not a whole number of hops of "
+                             f"{self.hop_length} samples: the frame rate must be an integer")
+        if self.bins_per_octave % self.n_chroma:
+            raise ValueError(f"bins_per_octave {self.bins_per_octave} must be a multiple of "
+                             f"n_chroma {self.n_chroma}")
+        if not self.tightness > 0:
+            raise ValueError(f"MusicFeatureSpec.tightness must be > 0, got {self.tightness!r}")
+
+    @property
+    def fps(self) -> int:
+        """Feature frames per second (60 for FACT)."""
+        return self.sample_rate // self.hop_length
+
+    @property
+    def feature_dim(self) -> int:
+        """Width of one feature row (35 for FACT)."""
+        return 1 + self.n_mfcc + self.n_chroma + 2
+
+    @property
+    def onset_column(self) -> int:
+        return self.feature_dim - 2
+
+    @property
+    def beat_column(self) -> int:
+        return self.feature_dim - 1
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames of ``n_samples`` of audio: ``1 + n_samples // hop_length`` (centred STFT)."""
+        return 1 + n_samples // self.hop_length
+
+    def to_dict(self) -> dict[str, int | float]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> MusicFeatureSpec:
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown MusicFeatureSpec fields: {sorted(unknown)}")
+        return cls(**values)
+
+    def key(self) -> str:
+        """A stable string naming this spec (for cache keys): sorted JSON of the fields."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+DEFAULT_SPEC = MusicFeatureSpec()
+# EDGE's "baseline" features are the same steps at 30 fps: 15,360 Hz, hop 512
+# (Stanford-TML/EDGE data/audio_extraction/baseline_features.py).
+EDGE_SPEC = MusicFeatureSpec(sample_rate=15_360)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode an audio file to mono float32 at ``sample_rate`` Hz: ``(n,)``, full scale ±1.
+
+    Reads wav, flac, ogg, opus, aiff and mp3 with soundfile (libsndfile ≥ 1.1 decodes mp3), and
+    falls back to audioread for anything libsndfile cannot read. Channels are averaged and the
+    result resampled with soxr (``soxr_hq``), exactly as ``librosa.load(path, sr=sample_rate)``.
+    Silent audio is valid (a warning); a missing, empty, undecodable or sample-less file raises
+    :class:`InputError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    channels, native_rate = _decode(path)  # (channels, n)
+    if channels.shape[-1] == 0:
+        raise InputError(path, "the file holds no audio samples (zero-length audio)")
+    y = _to_mono(channels)
+    if not np.isfinite(y).all():
+        raise InputError(path, "audio contains NaN or infinite samples")
+    if native_rate != sample_rate:
+        # librosa.load's own resampling call (soxr_hq): the reference's numbers, not just close.
+        y = librosa.resample(y, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
+    _warn_if_silent(y, path)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """``(channels, n)`` float32 samples and the file's own sample rate (Hz)."""
+    try:
+        data, rate = soundfile.read(path, dtype="float32", always_2d=True)  # (n, channels)
+        return data.T, int(rate)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        first_error = error
+    try:
+        return _decode_audioread(path)
+    except ImportError:
+        pass
+    except Exception as error:  # audioread raises many unrelated types for one bad file
+        logger.debug("audioread could not decode %s: %s", path, error)
+    raise InputError(path, f"not an audio file or corrupt: {first_error}")
+
+
+def _to_mono(channels: np.ndarray) -> np.ndarray:
+    """Mean of the channels ``(channels, n)`` -> ``(n,)``, bit-identical to ``librosa.to_mono``
+    (librosa.load's own step). Stereo takes a fast path: numpy's mean over the strided channel
+    axis costs 30x more than ``(left + right) / 2``, which rounds the same way."""
+    if channels.shape[0] == 1:
+        return channels[0]
+    if channels.shape[0] == 2:
+        return (channels[0] + channels[1]) / channels.dtype.type(2)
+    return librosa.to_mono(channels)
+
+
+def _decode_audioread(path: Path) -> tuple[np.ndarray, int]:
+    """Fallback decoder (ffmpeg/gstreamer through audioread), 16-bit samples to float32."""
+    import audioread
+
+    with audioread.audio_open(os.fspath(path)) as source:
+        blocks = [librosa.util.buf_to_float(block, n_bytes=2, dtype=np.float32) for block in source]
+        n_channels, rate = source.channels, source.samplerate
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return samples.reshape(-1, n_channels).T, int(rate)
+
+
+def _warn_if_silent(y: np.ndarray, path: str | os.PathLike | None) -> bool:
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 10.0 ** (SILENCE_DBFS / 20.0):
+        return False
+    level = "-inf" if peak == 0.0 else f"{20.0 * np.log10(peak):.1f}"
+    where = "audio" if path is None else os.fspath(path)
+    warnings.warn(f"{where}: silent (peak {level} dBFS); its music features describe no music",
+                  stacklevel=3)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Tempo
+
+
+_MUSIC_ID = re.compile(r"m(BR|PO|LO|MH|LH|WA|KR|JS|JB|HO)(\d)")
+
+
+def tempo_from_music_id(music_id_or_sequence_name: str | os.PathLike) -> float | None:
+    """The tempo (BPM) AIST++ encodes in a music id, or None when the name has none.
+
+    Accepts a music id (``mBR0``), a sequence name (``gBR_sBM_cAll_d04_mBR3_ch01``) or a file path
+    with either as its stem. AIST++ ids ``m{GG}{k}`` play at 80 + 10·k BPM, House (``mHO``) at
+    110 + 5·k BPM (google-research/mint ``tools/preprocessing.py``, ``_get_tempo``).
+    """
+    stem = Path(music_id_or_sequence_name).name.split(".")[0]
+    for token in stem.split("_"):
+        match = _MUSIC_ID.fullmatch(token)
+        if match:
+            genre, k = match.group(1), int(match.group(2))
+            return float(110 + 5 * k) if genre == "HO" else float(80 + 10 * k)
+    return None
+
+
+def estimate_tempo(envelope: np.ndarray | None = None, *, audio: np.ndarray | None = None,
+                   spec: MusicFeatureSpec = DEFAULT_SPEC, start_bpm: float = 120.0) -> float:
+    """Global tempo (BPM) of an onset envelope ``(T,)`` at ``spec.fps``, or of ``audio`` ``(n,)``.
+
+    librosa's estimator (``librosa.feature.tempo``): autocorrelation of the envelope over 8 s
+    windows, averaged, weighted by a log-normal prior centred on ``start_bpm``. The result lies on
+    the lag grid (60·fps/lag BPM: 120 at lag 30, 90 at lag 40). EDGE's port uses librosa's
+    estimate for music without an AIST++ id (Stanford-TML/EDGE
+    ``data/audio_extraction/baseline_features.py``; it re-reads the song at 22,050 Hz, we use the
+    60 fps envelope already computed). A silent envelope gives ``start_bpm``.
+    """
+    if (envelope is None) == (audio is None):
+        raise ValueError("estimate_tempo needs exactly one of envelope or audio")
+    if envelope is None:
+        y = _check_audio(audio, None)
+        with _one_blas_thread():
+            envelope = _envelope_and_mfcc(_stft_magnitude(y, spec), spec)[0]
+    envelope = np.asarray(envelope)
+    if envelope.ndim != 1:
+        raise ValueError(f"envelope must be 1-D (T,), got shape {envelope.shape}")
+    tempo = librosa.feature.tempo(onset_envelope=envelope, sr=spec.sample_rate,
+                                  hop_length=spec.hop_length, start_bpm=start_bpm)
+    return float(np.ravel(tempo)[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+
+
+def music_features(audio: np.ndarray, *, bpm: float | None = None,
+                   spec: MusicFeatureSpec = DEFAULT_SPEC, path: str | os.PathLike | None = None,
+                   ) -> np.ndarray:
+    """FACT music features ``(T, 35)`` float32 of mono audio ``(n,)`` at ``spec.sample_rate`` Hz.
+
+    ``T = 1 + n // hop_length`` frames at ``spec.fps`` (60): row ``i`` describes music time
+    ``i / fps`` s. ``bpm`` is the beat tracker's tempo prior (``start_bpm``); None estimates it
+    from the envelope (:func:`estimate_tempo`). ``path`` only names the source in errors and
+    warnings. Silent audio warns; its features are computed all the same.
+    """
+    y = _check_audio(audio, path)
+    _warn_if_silent(y, path)
+    return _compute(y, bpm, spec, path)
+
+
+def song_features(path: str | os.PathLike, *, bpm: float | None = None,
+                  spec: MusicFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+    """Load a song and compute its ``(T, 35)`` features; ``bpm`` defaults to the AIST++ id tempo.
+
+    When ``bpm`` is None and the file stem is an AIST++ music id (``mBR0.wav``) its tempo is the
+    prior, as in mint; otherwise the tempo is estimated.
+    """
+    bpm = resolve_bpm(path, bpm)
+    y = load_audio(path, spec.sample_rate)  # warns itself if silent
+    return _compute(y, bpm, spec, path)
+
+
+def resolve_bpm(path: str | os.PathLike, bpm: float | None) -> float | None:
+    """The tempo prior used for ``path``: ``bpm`` if given, else its AIST++ id tempo, else None."""
+    return tempo_from_music_id(path) if bpm is None else _check_bpm(bpm, path)
+
+
+def _check_bpm(bpm: float, path: str | os.PathLike | None) -> float:
+    if isinstance(bpm, bool) or not isinstance(bpm, (int, float, np.number)) or not (
+            np.isfinite(bpm) and bpm > 0):
+        raise InputError(path, f"bpm must be a positive number, got {bpm!r}")
+    return float(bpm)
+
+
+def beat_frames(features: np.ndarray, *, spec: MusicFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+    """Frames ``(k,)`` int64 of the beats in ``features`` ``(T, D)`` (its beat column, 34 for FACT).
+
+    Divide by ``spec.fps`` for seconds.
+    """
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[1] != spec.feature_dim:
+        raise ValueError(f"features must be (T, {spec.feature_dim}), got shape {features.shape}")
+    return np.flatnonzero(features[:, spec.beat_column] == 1)
+
+
+def _check_audio(audio: np.ndarray, path: str | os.PathLike | None) -> np.ndarray:
+    y = np.asarray(audio)
+    if y.ndim != 1:
+        raise InputError(path, f"audio must be mono (n,) samples, got shape {y.shape}")
+    if y.size == 0:
+        raise InputError(path, "zero-length audio")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise InputError(path, f"audio must hold float samples in [-1, 1], got {y.dtype}")
+    if not np.isfinite(y).all():
+        raise InputError(path, "audio contains NaN or infinite samples")
+    # The reference computes in float32 (librosa.load's default dtype).
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _compute(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
+             path: str | os.PathLike | None) -> np.ndarray:
+    """Steps 2-6 of mint ``cache_audio_features`` on checked float32 audio ``(n,)``."""
+    if bpm is not None:
+        bpm = _check_bpm(bpm, path)
+    with _one_blas_thread(), warnings.catch_warnings():
+        # Short clips make librosa warn once per CQT octave, silence once for the tuning;
+        # neither changes the numbers and silence was reported already.
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")
+        warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty")
+        magnitude = _stft_magnitude(y, spec)
+        envelope, mfcc = _envelope_and_mfcc(magnitude, spec)
+        chroma = _chroma(y, magnitude, spec)
+        if bpm is None:
+            bpm = estimate_tempo(envelope, spec=spec)
+        peaks = _onset_peaks(envelope, spec)
+        beats = _beats(envelope, bpm, spec)
+    features = np.concatenate(
+        [envelope[:, None], mfcc.T, chroma.T, _one_hot(peaks, envelope.size)[:, None],
+         _one_hot(beats, envelope.size)[:, None]], axis=1).astype(np.float32, copy=False)
+    assert features.shape == (spec.n_frames(y.size), spec.feature_dim), features.shape
+    return features
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """Run the matrix products (mel projection) on one BLAS thread.
+
+    OpenBLAS splits a product differently for different thread counts, which moves the envelope
+    and MFCC by float32 rounding. With one thread everywhere, features are the same bits in this
+    process, in pool workers and on machines with more cores of the same CPU type (cache entries
+    agree), and pool workers do not oversubscribe the cores with spinning BLAS threads.
+    threadpoolctl comes with librosa (through scikit-learn); without it BLAS keeps its threads.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _stft_magnitude(y: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
+    """|STFT| ``(1 + n_fft/2, T)`` float32, hann window, centred, zero padded.
+
+    The reference computes this STFT three times: in the envelope's and the MFCC's mel
+    spectrograms (power 2) and in chroma_cens' tuning estimate (piptrack, magnitude). The three
+    use the same window, hop, centring and padding, so sharing one is bit-identical
+    (tests/test_audio.py checks the conformance vectors to the last bit).
+    """
+    stft = librosa.stft(y, n_fft=spec.n_fft, hop_length=spec.hop_length, window="hann",
+                        center=True, pad_mode="constant")
+    return np.abs(stft)
+
+
+def _envelope_and_mfcc(magnitude: np.ndarray, spec: MusicFeatureSpec
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Onset envelope ``(T,)`` and MFCC ``(n_mfcc, T)`` from one dB mel spectrogram.
+
+    Both of mint's calls (``onset_strength(y=...)``, ``mfcc(y=...)``) build the same
+    ``power_to_db(melspectrogram(y))`` with librosa's defaults; we build it once.
+    """
+    mel = librosa.feature.melspectrogram(S=magnitude**2.0, sr=spec.sample_rate, n_fft=spec.n_fft,
+                                         n_mels=spec.n_mels)
+    mel_db = librosa.power_to_db(mel)
+    envelope = librosa.onset.onset_strength(S=mel_db, sr=spec.sample_rate, n_fft=spec.n_fft,
+                                            hop_length=spec.hop_length)
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=spec.n_mfcc)
+    return envelope, mfcc
+
+
+def _chroma(y: np.ndarray, magnitude: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
+    """chroma_cens ``(n_chroma, T)``; the CQT's tuning estimate reuses the shared STFT."""
+    tuning = librosa.estimate_tuning(S=magnitude, sr=spec.sample_rate, n_fft=spec.n_fft,
+                                     bins_per_octave=spec.bins_per_octave)
+    return librosa.feature.chroma_cens(
+        y=y, sr=spec.sample_rate, hop_length=spec.hop_length, tuning=tuning,
+        n_chroma=spec.n_chroma, n_octaves=spec.n_octaves, bins_per_octave=spec.bins_per_octave,
+        win_len_smooth=spec.cens_window)
+
+
+def _onset_peaks(envelope: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
+    """Peak frames of librosa's default onset picking (at 60 fps: pre_max 1, post_max 1,
+    pre_avg 6, post_avg 7, wait 1 frames, delta 0.07 of the normalised envelope)."""
+    return librosa.onset.onset_detect(onset_envelope=envelope, sr=spec.sample_rate,
+                                      hop_length=spec.hop_length)
+
+
+def _beats(envelope: np.ndarray, bpm: float, spec: MusicFeatureSpec) -> np.ndarray:
+    _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=spec.sample_rate,
+                                        hop_length=spec.hop_length, start_bpm=bpm,
+                                        tightness=spec.tightness)
+    return frames
+
+
+def _one_hot(frames: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    out[np.asarray(frames, dtype=np.int64)] = 1.0
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+class FeatureCache:
+    """Music features on disk, keyed by what they depend on; a hit reads one small ``.npy``.
+
+    Key = sha256 of (the audio file's bytes, ``spec.key()``, the tempo prior, the librosa and
+    soxr versions, this module's ``FEATURES_FORMAT``): renaming or moving a song keeps its entry,
+    changing a byte, a setting or a library version makes a new one. Entries are written to a
+    temporary file in the cache folder and renamed into place, so readers never see half a file.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InputError(self.directory, "cache location is a file, not a folder")
+
+    def key(self, path: str | os.PathLike, bpm: float | None,
+            spec: MusicFeatureSpec = DEFAULT_SPEC) -> str:
+        """Hex key of ``path``'s features with tempo prior ``bpm`` (None: estimated)."""
+        parts = {
+            "audio_sha256": _file_sha256(path),
+            "spec": spec.key(),
+            "bpm": "estimate" if bpm is None else repr(float(bpm)),
+            "librosa": librosa.__version__,
+            "soxr": soxr.__version__,
+            "format": FEATURES_FORMAT,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def entry(self, key: str) -> Path:
+        return self.directory / f"{key}.npy"
+
+    def load(self, key: str, spec: MusicFeatureSpec = DEFAULT_SPEC) -> np.ndarray | None:
+        """The cached array for ``key``, or None (absent, or unreadable: then it is recomputed)."""
+        entry = self.entry(key)
+        if not entry.is_file():
+            return None
+        try:
+            features = np.load(entry, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            logger.warning("ignoring unreadable cache entry %s: %s", entry, error)
+            return None
+        if (features.ndim != 2 or features.shape[1] != spec.feature_dim
+                or features.dtype != np.float32):
+            logger.warning("ignoring cache entry %s of shape %s %s", entry, features.shape,
+                           features.dtype)
+            return None
+        return features
+
+    def store(self, key: str, features: np.ndarray) -> Path:
+        """Write ``features`` for ``key`` atomically (temporary file + ``os.replace``)."""
+        return save_npy(self.entry(key), np.asarray(features, dtype=np.float32))
+
+    def get_or_compute(self, path: str | os.PathLike, bpm: float | None = None,
+                       spec: MusicFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+        """:func:`song_features` of ``path``, read from the cache when present (no decoding)."""
+        bpm = resolve_bpm(path, bpm)
+        key = self.key(path, bpm, spec)
+        features = self.load(key, spec)
+        if features is None:
+            features = song_features(path, bpm=bpm, spec=spec)
+            self.store(key, features)
+        return features
+
+
+def _file_sha256(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found" if not path.exists() else "not a file")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Many files
+
+
+def features_for_files(paths: Sequence[str | os.PathLike], *,
+                       bpm: float | Sequence[float | None] | None = None,
+                       spec: MusicFeatureSpec = DEFAULT_SPEC, cache: FeatureCache | None = None,
+                       workers: int = 2, progress: bool = True) -> list[np.ndarray]:
+    """:func:`song_features` of several files, ``workers`` processes at a time, in order.
+
+    ``bpm``: one tempo prior for all, one per file, or None (AIST++ id tempo, else estimated).
+    Cache hits are read in this process; misses are computed by a process pool (one song per
+    task: the steps are single-threaded) and written to ``cache`` as they arrive. librosa's
+    start-up (imports and numba compilation, ~4 CPU seconds) is paid once per process: here,
+    before forking, where workers are forked (Linux); in each worker otherwise. A bad file
+    raises :class:`InputError` naming it, after the songs already finished are cached.
+    """
+    from tqdm import tqdm
+
+    paths = [Path(p) for p in paths]
+    priors = list(bpm) if isinstance(bpm, (Sequence, np.ndarray)) else [bpm] * len(paths)
+    if len(priors) != len(paths):
+        raise ValueError(f"{len(priors)} bpm values for {len(paths)} files")
+    priors = [resolve_bpm(p, b) for p, b in zip(paths, priors)]
+    results: list[np.ndarray | None] = [None] * len(paths)
+    keys: list[str | None] = [None] * len(paths)
+    with tqdm(total=len(paths), desc="music features", unit="song", disable=not progress) as bar:
+        todo = []
+        for i, (path, prior) in enumerate(zip(paths, priors)):
+            if cache is not None:
+                keys[i] = cache.key(path, prior, spec)
+                results[i] = cache.load(keys[i], spec)
+            if results[i] is None:
+                todo.append(i)
+            else:
+                bar.update()
+
+        def finish(i: int, features: np.ndarray) -> None:
+            results[i] = features
+            if cache is not None:
+                cache.store(keys[i], features)
+            bar.update()
+
+        if workers <= 1 or len(todo) <= 1:
+            for i in todo:
+                finish(i, song_features(paths[i], bpm=priors[i], spec=spec))
+        else:
+            _compute_in_pool(todo, paths, priors, spec, min(workers, len(todo)), finish)
+    return results  # type: ignore[return-value]
+
+
+def _compute_in_pool(todo: list[int], paths: list[Path], priors: list[float | None],
+                     spec: MusicFeatureSpec, workers: int, finish) -> None:
+    if multiprocessing.get_start_method() == "fork":
+        # Forked workers inherit this process's imports and compiled code: pay librosa's
+        # start-up here once rather than in every worker of every call.
+        _warm_up(spec)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(song_features, paths[i], bpm=priors[i], spec=spec): i for i in todo}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                finish(futures[future], future.result())  # an InputError from a worker re-raises here
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+@functools.cache
+def _warm_up(spec: MusicFeatureSpec) -> None:
+    """Run every step once on 1 s of quiet noise: librosa imports its parts lazily and numba
+    compiles or loads several functions on first use (~4 CPU s, once per process)."""
+    noise = np.random.default_rng(0).uniform(-0.1, 0.1, spec.sample_rate).astype(np.float32)
+    _compute(noise, None, spec, None)
