@@ -47,3 +47,16 @@ def test_train_from_an_aistpp_folder(aist, tmp_path, monkeypatch, capsys):
     _, cfg, meta = load_model_file(tmp_path / "run" / "models" / "last.pt")
     assert meta["step"] == 2 and "aistpp-" in meta["data"]
     assert PreparedDataset(meta["data"]).names("train")
+
+
+def test_data_prepare_aistpp_command(aist, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    assert main(["data", "prepare", "aistpp", "--src", str(aist / "annotations"), "--music", str(aist / "music"),
+                 "-o", str(out)]) == 0
+    assert str(out / "index.json") in capsys.readouterr().out
+    assert PreparedDataset(out).names("test")
+    # Not an AIST++ folder: one line naming it.
+    (tmp_path / "nothing").mkdir()
+    assert main(["data", "prepare", "aistpp", "--src", str(tmp_path / "nothing"), "--music", str(aist / "music"),
+                 "-o", str(tmp_path / "x")]) == 1
+    assert "not an AIST++ annotation folder" in capsys.readouterr().err

@@ -287,6 +287,21 @@ def cmd_dance(args: argparse.Namespace) -> int:
         _print_outputs(f"{Path(s['song']).name} -> {s['out']}", [Path(p) for p in s["files"].values()])
     return 0
 
+
+# --------------------------------------------------------------------------------------------
+# data prepare
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_prepare_aistpp(args: argparse.Namespace) -> int:
+    from aichoreo.data.prepare import prepare_aistpp
+
+    out = _output_dir(Path(args.output))
+    ds = prepare_aistpp(args.src, args.music, out, workers=args.workers, progress=True, overwrite=args.overwrite)
+    counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
+    _print_outputs(f"prepared {len(ds.names())} AIST++ sequences ({counts})", [out / "index.json"])
+    return 0
+
 # --------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------
@@ -443,6 +458,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-seed", type=int, default=0, help="varies the neutral seed motion")
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the beat tracker")
     p.set_defaults(func=cmd_dance)
+
+
+    p = sub.add_parser("data", formatter_class=fmt, help="prepare datasets in the common training format")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    prep = dsub.add_parser("prepare", formatter_class=fmt, help="convert a dataset into the common format")
+    psub = prep.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    q = psub.add_parser(
+        "aistpp", formatter_class=fmt, help="an AIST++ download",
+        description="Write the common dataset format (index.json + sequences/*.npz: FACT motion vectors and "
+        "music features at 60 fps) from an AIST++ annotations folder and its music folder. Splits: the "
+        "cross-modal train list minus the ignore list, val (when the download has it) and test.",
+    )
+    q.add_argument("--src", required=True, type=_existing_dir, help="AIST++ annotations folder")
+    q.add_argument("--music", required=True, type=_existing_dir, help="folder with mBR0.wav ...")
+    q.add_argument("-o", "--output", required=True, help="output folder")
+    q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
+    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.set_defaults(func=cmd_prepare_aistpp)
 
     return parser
 
