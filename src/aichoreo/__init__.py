@@ -1,0 +1,35 @@
+"""aichoreo: music-conditioned 3D dance generation (FACT, AIST++, metrics, baselines).
+
+The public API, imported lazily so that light users (music-feature workers, the CLI's --help)
+do not pay for torch:
+
+- :func:`load_model` (``"default"`` or a model file), :func:`generate_motion`;
+- :func:`music_features`, :func:`song_features`, :func:`load_audio`;
+- :func:`forward_kinematics`, :class:`SMPLMotion`;
+- the modules :mod:`aichoreo.generate` (the autoregressive loop), :mod:`aichoreo.evaluate`
+  (protocols over files) and :mod:`aichoreo.metrics` (the metric functions).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_API = {
+    "load_model": "aichoreo.models",
+    "generate_motion": "aichoreo.generate",
+    "music_features": "aichoreo.audio",
+    "song_features": "aichoreo.audio",
+    "load_audio": "aichoreo.audio",
+    "forward_kinematics": "aichoreo.skeleton",
+    "SMPLMotion": "aichoreo.motion",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'aichoreo' has no attribute {name!r}")

@@ -302,6 +302,22 @@ def cmd_prepare_aistpp(args: argparse.Namespace) -> int:
     _print_outputs(f"prepared {len(ds.names())} AIST++ sequences ({counts})", [out / "index.json"])
     return 0
 
+def cmd_prepare_dwm(args: argparse.Namespace) -> int:
+    from aichoreo.data.prepare import prepare_dwm
+
+    if args.src is None:
+        data = config.default_data_dir()
+        if data is None or not (data / "dance_with_melody").is_dir():
+            raise InputError(None, "give --src: no dance_with_melody folder in $AICHOREO_DATA or ../shared/data")
+        args.src = data / "dance_with_melody"
+    out = _output_dir(Path(args.output))
+    ds = prepare_dwm(args.src, out, fits=args.fits, fit_iterations=args.fit_iterations, progress=True,
+                     overwrite=args.overwrite)
+    counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
+    _print_outputs(f"prepared {len(ds.names())} Dance-with-Melody dances ({counts})", [out / "index.json"])
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------
@@ -476,6 +492,21 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
     q.set_defaults(func=cmd_prepare_aistpp)
+    q = psub.add_parser(
+        "dwm", formatter_class=fmt, help="the Dance-with-Melody motion capture (fitted to SMPL)",
+        description="Fit every Dance-with-Melody dance (23 markers, 25 fps) to the SMPL skeleton, resample it to "
+        "60 fps, pair it with its music from the dataset's offset, and write the common format with the fixed "
+        "split of docs/results.md (test: DANCE_C_7, DANCE_R_8, DANCE_T_5, DANCE_W_32-34; val: DANCE_C_6, "
+        "DANCE_R_7, DANCE_W_29, DANCE_W_31; the rest train).",
+    )
+    q.add_argument("--src", type=_existing_dir, default=None,
+                   help="the dance_with_melody folder (default: $AICHOREO_DATA/dance_with_melody)")
+    q.add_argument("-o", "--output", required=True, help="output folder")
+    q.add_argument("--fits", type=_existing_dir, default=None,
+                   help="reuse earlier SMPL fits (<ID>.pkl AIST++ motion pickles) found in this folder")
+    q.add_argument("--fit-iterations", type=_positive_int, default=400, help="optimiser steps per dance")
+    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.set_defaults(func=cmd_prepare_dwm)
 
     return parser
 

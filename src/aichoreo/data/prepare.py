@@ -87,3 +87,84 @@ def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: s
              ", ".join(f"{s}: {len(n)}" for s, n in splits.items()))
     return PreparedDataset(out)
 
+
+
+# --------------------------------------------------------------------------------------------
+# Dance with Melody (Tang, Jia, Mao, ACM MM 2018)
+# --------------------------------------------------------------------------------------------
+
+#: The fixed split of the 38 dances, by dance: every genre in test (the one tango dance too, so
+#: train has no tango), one cha-cha, one rumba and two waltzes for validation, the rest for training.
+DWM_SPLIT: dict[str, tuple[str, ...]] = {
+    "test": ("DANCE_C_7", "DANCE_R_8", "DANCE_T_5", "DANCE_W_32", "DANCE_W_33", "DANCE_W_34"),
+    "val": ("DANCE_C_6", "DANCE_R_7", "DANCE_W_29", "DANCE_W_31"),
+}
+
+
+def dwm_split(name: str) -> str:
+    for split, names in DWM_SPLIT.items():
+        if name in names:
+            return split
+    return "train"
+
+
+def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iterations: int = 400,
+                fits: str | os.PathLike | None = None, progress: bool = True, overwrite: bool = False,
+                limit: int | None = None) -> PreparedDataset:
+    """Fit every Dance-with-Melody dance to SMPL, resample to 60 fps, pair it with its music.
+
+    Per dance: markers with the floor normalised (:func:`aichoreo.data.dwm.normalise_floor`), SMPL
+    fitted with the DWM-23 correspondence (:func:`aichoreo.reconstruct.fit.fit_smpl`) at 25 fps and
+    put on the floor, the motion at SMPL size resampled to 60 fps (slerp); the music from
+    ``music_offset_s`` (the dataset's alignment: motion frame 0 sounds there) to the song's end,
+    features with an estimated tempo prior. ``fits`` is a folder of earlier fits to reuse,
+    ``<ID>.pkl`` AIST++ motion pickles at 60 fps (as ``aichoreo fit`` and ``scripts/fit_dwm_report.py`` write;
+    ``transl = smpl_trans / smpl_scaling`` at SMPL size); dances without one are fitted.
+    ``limit`` prepares only the first dances (for tests).
+    """
+    from tqdm.auto import tqdm
+
+    from aichoreo.audio import load_audio, music_features, SAMPLE_RATE
+    from aichoreo.data.dwm import list_dwm, load_dwm, normalise_floor
+    from aichoreo.reconstruct.fit import fit_smpl, place_on_floor
+    from aichoreo.reconstruct.layouts import DWM23
+
+    files = list_dwm(src)[:limit]
+    out = Path(out)
+    wanted = {p.stem: dwm_split(p.stem) for p in files}
+    if is_prepared_dataset(out) and not overwrite:
+        existing = PreparedDataset(out)
+        if {e.name: e.split for e in existing.entries} == wanted:
+            log.info("reusing the prepared dataset in %s", out)
+            return existing
+    entries = []
+    for path in tqdm(files, desc="fitting dances", unit="dance", disable=not progress):
+        dance = load_dwm(path)
+        if dance.music_path is None:
+            raise InputError(path.with_suffix(".mp3"), "the dance's music is missing")
+        earlier = None if fits is None else Path(fits) / f"{dance.name}.pkl"
+        if earlier is not None and earlier.is_file():
+            from aichoreo.data.aistpp import load_motion_smpl
+
+            motion, fit_error, fit_scale = load_motion_smpl(earlier), None, None
+        else:
+            markers = normalise_floor(dance.joints, fps=dance.fps)
+            fit = place_on_floor(fit_smpl(markers, DWM23, fps=dance.fps, iterations=fit_iterations))
+            motion, fit_error, fit_scale = fit.motion, round(fit.mean_error, 5), round(float(fit.scale), 5)
+        if motion.fps != FPS:
+            motion = motion.resample(FPS)
+        y = load_audio(dance.music_path, SAMPLE_RATE)
+        first = int(round(dance.music_offset_s * SAMPLE_RATE))
+        if first >= len(y):
+            raise InputError(dance.music_path, f"is shorter than the dance's music offset {dance.music_offset_s} s")
+        music = music_features(y[first:], path=dance.music_path)
+        write_sequence(out, dance.name, motion.to_fact_vector(), music)
+        entries.append(SequenceEntry(
+            name=dance.name, split=wanted[dance.name], n_frames=len(motion), genre=dance.genre, music=dance.name,
+            source="dance_with_melody",
+            extra={"fit_mean_error_m": fit_error, "fit_scale": fit_scale, "music_offset_s": dance.music_offset_s,
+                   "fit_file": None if fit_error is not None else str(earlier)}))
+    write_index(out, entries, fps=FPS, music_spec=DEFAULT_SPEC.to_dict(),
+                description=f"Dance with Melody (Tang, Jia, Mao, ACM MM 2018) from {Path(src).resolve()}, "
+                            "fitted to SMPL-24 by aichoreo; research data without a license: do not redistribute")
+    return PreparedDataset(out)

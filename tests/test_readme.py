@@ -1,0 +1,32 @@
+"""The README's Python example runs (with a tiny model instead of the bundled one)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import aichoreo
+from aichoreo.data.fixtures import click_track
+from aichoreo.models import build_model, get_preset, save_model_file
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_example(tmp_path, monkeypatch):
+    code = re.search(r"## From Python\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    save_model_file(tmp_path / "tiny.pt", build_model(cfg), cfg)
+    sf.write(tmp_path / "song.mp3", click_track(5.0, 120, 44100), 44100)
+    monkeypatch.chdir(tmp_path)
+    code = code.replace('load_model("default")', 'load_model("tiny.pt")')
+    scope: dict = {}
+    exec(compile(code, "README", "exec"), scope)
+    n_music = 1 + 5 * 30720 // 512
+    assert scope["joints"].shape == (n_music - cfg.audio_len + 1 + cfg.motion_len, 24, 3)
+    assert np.isfinite(scope["joints"]).all()
+    assert isinstance(scope["motion"], aichoreo.SMPLMotion)
