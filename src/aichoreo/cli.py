@@ -318,6 +318,38 @@ def cmd_prepare_dwm(args: argparse.Namespace) -> int:
     return 0
 
 
+
+# --------------------------------------------------------------------------------------------
+# reconstruct, fit
+# --------------------------------------------------------------------------------------------
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from aichoreo.reconstruct.pipeline import reconstruct
+
+    out = _output_dir(Path(args.output))
+    result = reconstruct(args.keypoints2d, args.cameras, out, fps=args.fps, units_per_metre=args.units_per_metre,
+                         fit_iterations=args.fit_iterations, progress=True)
+    summary = result["summary"]
+    print(_dump_json(summary) if args.json else
+          "\n".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (list, dict))))
+    _print_outputs(f"outputs in {out}", [Path(result["keypoints3d"]), Path(result["motion"])])
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from aichoreo.reconstruct.pipeline import fit_joints_file
+
+    out = Path(args.output)
+    if out.suffix != ".pkl":
+        raise InputError(out, "the output is an AIST++ motion pickle: give a .pkl file name")
+    summary = fit_joints_file(args.joints, args.layout, args.fps, out, units=args.units, floor=args.floor,
+                              iterations=args.iterations, progress=True)
+    print(_dump_json(summary) if args.json else
+          "\n".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (list, dict))))
+    _print_outputs("wrote", [out])
+    return 0
+
 # --------------------------------------------------------------------------------------------
 # parser
 # --------------------------------------------------------------------------------------------
@@ -507,6 +539,40 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fit-iterations", type=_positive_int, default=400, help="optimiser steps per dance")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
     q.set_defaults(func=cmd_prepare_dwm)
+
+
+    p = sub.add_parser(
+        "reconstruct", formatter_class=fmt, help="multi-view 2D keypoints -> 3D keypoints -> SMPL motion",
+        description="Triangulate AIST++-layout 2D keypoints (keypoints2d (views, N, 17, 3) with confidences) with "
+        "the AIST++ camera JSON (robust to wrong views), optimise them over time (keypoints3d_optim), and fit "
+        "SMPL. Writes a keypoints3d pickle (in the cameras' units) and an AIST++ motion pickle to OUTDIR. "
+        "2D keypoints come from any COCO-17 detector; running a detector on video is not part of aichoreo.",
+    )
+    p.add_argument("--keypoints2d", required=True, type=_existing_file, help="AIST++ keypoints2d pickle")
+    p.add_argument("--cameras", required=True, type=_existing_file, help="AIST++ camera setting JSON")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of the keypoints")
+    p.add_argument("--units-per-metre", type=_positive_float, default=100.0, help="the cameras' units (AIST++: cm)")
+    p.add_argument("--fit-iterations", type=_positive_int, default=400, help="SMPL fitting steps")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser(
+        "fit", formatter_class=fmt, help="fit the SMPL skeleton to 3D joints of any layout",
+        description="Fit SMPL-24 (per-frame rotations, root translation, one scale) to 3D joints (.npy (T, J, 3), "
+        "y up, or a Dance-with-Melody .npz) with a joint correspondence layout, and write an AIST++ motion pickle "
+        "at 60 fps.",
+    )
+    p.add_argument("joints", type=_existing_file, help=".npy (T, J, 3) or .npz with 'joints' (and 'fps')")
+    p.add_argument("--layout", required=True, choices=["coco17", "dwm23", "smpl24"], help="joint layout")
+    p.add_argument("--fps", type=_positive_float, default=None, help="frame rate (default: the .npz's)")
+    p.add_argument("-o", "--output", required=True, help="OUT.pkl")
+    p.add_argument("--units", choices=["m", "cm", "mm"], default="m", help="units of the joints")
+    p.add_argument("--floor", choices=["drift", "constant", "none"], default="drift",
+                   help="level a drifting floor under the feet / only stand on y = 0 / keep the data's frame")
+    p.add_argument("--iterations", type=_positive_int, default=400, help="fitting steps")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_fit)
 
     return parser
 

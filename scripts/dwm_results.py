@@ -1,0 +1,185 @@
+"""The results table of docs/results.md: models and simple references on a prepared dataset's test split.
+
+    python scripts/dwm_results.py --data data/dwm --model small=runs/dwm-small/models/best.pt \\
+        --out results/dwm [--frames-per-step 1 10] [--seconds 20]
+
+Protocol (the FACT authors', reference.md §4.6 and §6.7, on this dataset):
+
+- seeds: the first 2 s (120 frames) of each test dance; music: each test song. Every seed is paired with
+  every test song (mint pairs its 40 seeds with random songs of the test music), so a test split of n
+  dances gives n x n generated dances of ``seconds`` (20) after the seed;
+- real set for FID: every sequence of the dataset (all splits) cut into consecutive clips of the generated
+  length (22 s; the dances are 39-113 s long and there are only 38 of them: 38 vectors would leave the
+  72 x 72 covariance far from full rank), world coordinates;
+- generated: frames [120, 120 + 1200), world coordinates; BeatAlign (FACT definition) on the n paired
+  dances against their own music;
+- references any model must beat, built for the same n x n pairs: ``ground truth`` (the test dances
+  themselves, paired: frames [120, 1320)), ``random clip`` (a random 22 s clip of a training dance),
+  ``mean pose`` (the mean training pose, still), ``frozen seed`` (the seed's last frame held).
+
+Also written: the motion energy (mean joint speed, m/s) of every 5 s window of each paired dance,
+generated over the whole test song, against the ground truth's; a frame strip of one generated dance;
+``results.json`` and ``results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aichoreo.data.dataset import PreparedDataset
+from aichoreo.evaluate import evaluate, get_protocol
+from aichoreo.fileio import atomic_path, save_npy
+from aichoreo.generate import generate
+from aichoreo.models import load_model_file
+from aichoreo.motion import SMPLMotion, fact_vector_to_joints
+from aichoreo.render import render_frames_png
+
+log = logging.getLogger("dwm_results")
+FPS = 60
+SEED = 120
+
+
+def joints_of(x: np.ndarray) -> np.ndarray:
+    return fact_vector_to_joints(x[:, -219:]).astype(np.float32)
+
+
+def energy_windows(joints: np.ndarray, seconds: float = 5.0) -> list[float]:
+    """Mean joint speed (m/s) in consecutive windows of ``seconds``."""
+    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(axis=1) * FPS  # (T-1,)
+    n = int(seconds * FPS)
+    return [float(speed[i: i + n].mean()) for i in range(0, len(speed) - n + 1, n)]
+
+
+def extend_music(features: np.ndarray, frames: int) -> np.ndarray:
+    """Mirror the end so that the last window exists (as ``aichoreo dance`` does)."""
+    return np.concatenate([features, features[::-1][:frames]], axis=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--model", action="append", default=[], help="NAME=model.pt (repeatable)")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--frames-per-step", type=int, nargs="+", default=[1])
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds generated after the seed")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    rng = np.random.default_rng(args.seed)
+    n_gen = int(args.seconds * FPS)
+    out = args.out
+    data = PreparedDataset(args.data)
+    test = data.load_split("test")
+    train = data.load_split("train")
+    if not test:
+        raise SystemExit(f"{args.data}: no test split")
+
+    # Real set: every sequence in clips of the generated length.
+    real_dir = out / "real"
+    clip = SEED + n_gen
+    for name in data.names():
+        joints = joints_of(data.load(name).motion)
+        for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
+            save_npy(real_dir / f"{name}_{i:02d}.npy", joints[start: start + clip])
+    real = sorted(real_dir.glob("*.npy"))
+
+    def write_set(label: str, dances: dict[str, np.ndarray]) -> list[Path]:
+        folder = out / "sets" / label
+        return [save_npy(folder / f"{name}.npy", j) for name, j in dances.items()]
+
+    pairs = [(s, m) for s in test for m in test]  # seed dance, music dance
+    paired_names = {f"{s.name}_{s.name}" for s in test}
+    sets: dict[str, list[Path]] = {}
+
+    # References.
+    sets["ground truth"] = write_set("ground_truth", {f"{s.name}_{s.name}": joints_of(s.motion[: SEED + n_gen])
+                                                      for s in test})
+    train_joints = [joints_of(s.motion) for s in train]
+    clips = {}
+    for s, m in pairs:
+        src = train_joints[rng.integers(len(train_joints))]
+        start = rng.integers(max(1, len(src) - (SEED + n_gen)))
+        clips[f"{s.name}_{m.name}"] = src[start: start + SEED + n_gen]
+    sets["random clip"] = write_set("random_clip", clips)
+    all_train = np.concatenate([s.motion for s in train])
+    mean_frame = SMPLMotion.from_fact_vector(all_train.mean(axis=0, keepdims=True)).to_fact_vector()
+    sets["mean pose"] = write_set("mean_pose", {f"{s.name}_{m.name}": np.repeat(joints_of(mean_frame), SEED + n_gen, 0)
+                                                for s, m in pairs})
+    sets["frozen seed"] = write_set("frozen_seed", {
+        f"{s.name}_{m.name}": np.concatenate([joints_of(s.motion[:SEED]),
+                                              np.repeat(joints_of(s.motion[SEED - 1: SEED]), n_gen, 0)])
+        for s, m in pairs})
+
+    # Models.
+    speeds, energies = {}, {}
+    for spec in args.model:
+        label, path = spec.split("=", 1)
+        model, cfg, meta = load_model_file(path)
+        tail = cfg.audio_len - cfg.motion_len
+        for k in args.frames_per_step:
+            name = f"{label} (K={k})"
+            dances, t0, generated = {}, time.perf_counter(), 0
+            for s, m in pairs:
+                music = extend_music(m.music[: SEED + n_gen], tail)
+                x = generate(model, music, s.motion[:SEED], n_frames=n_gen, frames_per_step=k)
+                dances[f"{s.name}_{m.name}"] = joints_of(x)
+                generated += n_gen
+            speeds[name] = generated / FPS / (time.perf_counter() - t0)
+            sets[name] = write_set(name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", ""), dances)
+            # Whole-song generation of the paired dances: does it keep dancing?
+            energies[name] = {}
+            for s in test:
+                length = min(len(s.motion), len(s.music))
+                x = generate(model, extend_music(s.music[:length], tail), s.motion[:SEED],
+                             n_frames=length - SEED, frames_per_step=k)
+                j = joints_of(x)
+                energies[name][s.name] = energy_windows(j)
+                if s is test[0]:
+                    render_frames_png(j, out / f"frames_{label}_K{k}.png", fps=FPS,
+                                      times_s=[2, 6, 12, 20, 30, (length - 1) / FPS], title=f"{name}: {s.name}")
+    energies["ground truth"] = {s.name: energy_windows(joints_of(s.motion)) for s in test}
+
+    # Scores.
+    music_dir = out / "music"
+    for s in test:
+        save_npy(music_dir / f"{s.name}.npy", s.music)
+    protocol = get_protocol("fact")
+    rows = {}
+    for label, files in sets.items():
+        report = evaluate(files, real, protocol=protocol, music_dir=music_dir)
+        paired = [f for f in files if f.stem in paired_names]
+        beat = evaluate(paired, real, protocol=protocol, music_dir=music_dir)["beat_align"] if len(paired) > 1 else None
+        rows[label] = {k: report[k] for k in ("fid_k", "fid_g", "dist_k", "dist_g", "pfc")}
+        rows[label]["beat_align"] = beat
+        rows[label]["n"] = len(files)
+        log.info("%s: %s", label, rows[label])
+
+    result = {"protocol": {**report["protocol"], "real_frames": f"clips of {clip} frames", "n_real": len(real)}, "rows": rows, "speed_x_real_time": speeds, "energy_5s": energies,
+              "test": [s.name for s in test], "pairs": len(pairs), "seconds": args.seconds}
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    lines = ["| method | FID_k ↓ | FID_g ↓ | Dist_k | Dist_g | BeatAlign ↑ | PFC ↓ | n |", "|---|---|---|---|---|---|---|---|"]
+    for label, r in rows.items():
+        ba = "–" if r["beat_align"] is None else f"{r['beat_align']:.3f}"
+        lines.append(f"| {label} | {r['fid_k']:.2f} | {r['fid_g']:.2f} | {r['dist_k']:.2f} | {r['dist_g']:.2f} | "
+                     f"{ba} | {r['pfc']:.2f} | {r['n']} |")
+    lines += ["", "| model | generated s per wall s |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in speeds.items()]
+    lines += ["", "Mean joint speed (m/s) per 5 s window, first test dance, whole song:", ""]
+    for label, per in energies.items():
+        first = per[test[0].name]
+        lines.append(f"- {label}: " + " ".join(f"{e:.2f}" for e in first))
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"outputs in {out}")
+
+
+if __name__ == "__main__":
+    main()
