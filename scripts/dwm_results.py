@@ -17,7 +17,8 @@ Protocol (the FACT authors', reference.md §4.6 and §6.7, on this dataset):
   themselves, paired: frames [120, 1320)), ``random clip`` (a random 22 s clip of a training dance),
   ``mean pose`` (the mean training pose, still), ``frozen seed`` (the seed's last frame held).
 
-Also written: the motion energy (mean joint speed, m/s) of every 5 s window of each paired dance,
+Also written: the motion energy (mean joint speed, m/s) of every 5 s window of the first
+``--energy-dances`` paired dances,
 generated over the whole test song, against the ground truth's; a frame strip of one generated dance;
 ``results.json`` and ``results.md``.
 """
@@ -56,6 +57,25 @@ def energy_windows(joints: np.ndarray, seconds: float = 5.0) -> list[float]:
     return [float(speed[i: i + n].mean()) for i in range(0, len(speed) - n + 1, n)]
 
 
+def plot_energy(energies: dict, dance: str, path: Path) -> None:
+    """Mean joint speed per 5 s window over the whole song, each model against the ground truth."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    for label, per in energies.items():
+        values = per[dance]
+        ax.plot(np.arange(len(values)) * 5 + 2.5, values, marker="o", label=label,
+                color="black" if label == "ground truth" else None, linewidth=2.5 if label == "ground truth" else 1.5)
+    ax.set_xlabel("song time (s)")
+    ax.set_ylabel("mean joint speed (m/s)")
+    ax.set_title(f"motion energy per 5 s window, {dance}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+
+
 def extend_music(features: np.ndarray, frames: int) -> np.ndarray:
     """Mirror the end so that the last window exists (as ``aichoreo dance`` does)."""
     return np.concatenate([features, features[::-1][:frames]], axis=0)
@@ -69,6 +89,7 @@ def main() -> None:
     parser.add_argument("--frames-per-step", type=int, nargs="+", default=[1])
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds generated after the seed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--energy-dances", type=int, default=2, help="test dances generated over the whole song")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rng = np.random.default_rng(args.seed)
@@ -134,7 +155,7 @@ def main() -> None:
             sets[name] = write_set(name.replace(" ", "_").replace("(", "").replace(")", "").replace("=", ""), dances)
             # Whole-song generation of the paired dances: does it keep dancing?
             energies[name] = {}
-            for s in test:
+            for s in test[: args.energy_dances]:
                 length = min(len(s.motion), len(s.music))
                 x = generate(model, extend_music(s.music[:length], tail), s.motion[:SEED],
                              n_frames=length - SEED, frames_per_step=k)
@@ -143,7 +164,7 @@ def main() -> None:
                 if s is test[0]:
                     render_frames_png(j, out / f"frames_{label}_K{k}.png", fps=FPS,
                                       times_s=[2, 6, 12, 20, 30, (length - 1) / FPS], title=f"{name}: {s.name}")
-    energies["ground truth"] = {s.name: energy_windows(joints_of(s.motion)) for s in test}
+    energies["ground truth"] = {s.name: energy_windows(joints_of(s.motion)) for s in test[: args.energy_dances]}
 
     # Scores.
     music_dir = out / "music"
@@ -177,6 +198,7 @@ def main() -> None:
         lines.append(f"- {label}: " + " ".join(f"{e:.2f}" for e in first))
     with atomic_path(out / "results.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+    plot_energy(energies, test[0].name, out / "energy.png")
     print("\n".join(lines))
     print(f"outputs in {out}")
 
