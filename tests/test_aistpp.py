@@ -489,3 +489,20 @@ def test_docs_example_runs_on_the_fixture(tree):
     scope: dict = {}
     exec(compile(example, "docs/aistpp.md", "exec"), scope)
     assert scope["joints"].shape == (tree.n_frames, 24, 3) and scope["seq"].tempo_bpm > 0
+
+
+def test_motion_pickle_with_its_own_frame_rate(tmp_path):
+    # `aichoreo fit` may write an 'fps' key; AIST++ files have none and are 60 fps.
+    from aichoreo.data.aistpp import load_motion_smpl
+
+    data = {"smpl_poses": np.zeros((5, 72), np.float32), "smpl_trans": np.zeros((5, 3)),
+            "smpl_scaling": np.ones(1), "fps": 25.0}
+    (tmp_path / "a.pkl").write_bytes(pickle.dumps(data))
+    assert load_motion_smpl(tmp_path / "a.pkl").fps == 25.0
+    del data["fps"]
+    (tmp_path / "b.pkl").write_bytes(pickle.dumps(data))
+    assert load_motion_smpl(tmp_path / "b.pkl").fps == 60.0
+    data["fps"] = -1
+    (tmp_path / "c.pkl").write_bytes(pickle.dumps(data))
+    with pytest.raises(InputError, match="positive frame rate"):
+        load_motion_smpl(tmp_path / "c.pkl")

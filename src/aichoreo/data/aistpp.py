@@ -312,7 +312,9 @@ def load_motion(path: str | os.PathLike) -> dict[str, Any]:
         orientation (files with ``(N, 24, 3)`` are accepted and reshaped);
         ``smpl_trans`` ``(N, 3)`` float64 root translation in capture units (cm);
         ``smpl_scaling`` ``(1,)`` float64 body scale (≈ 90-100 in AIST++), positive;
-        ``smpl_loss`` float, the fit's final MSE (NaN when the file has none, e.g. generated motion).
+        ``smpl_loss`` float, the fit's final MSE (NaN when the file has none, e.g. generated motion);
+        ``fps`` float: 60 (every AIST++ file), or the file's own ``fps`` key where it has one
+        (``aichoreo fit --fps`` may write another rate).
     """
     path = Path(path)
     data = _read_pickle(path)
@@ -334,18 +336,26 @@ def load_motion(path: str | os.PathLike) -> dict[str, Any]:
         loss = float("nan") if loss is None else float(np.asarray(loss).reshape(()))
     except (TypeError, ValueError):
         raise InputError(path, f"smpl_loss is not a number ({type(loss).__name__})") from None
-    return {"smpl_poses": poses, "smpl_trans": trans, "smpl_scaling": scaling, "smpl_loss": loss}
+    fps = data.get("fps", FPS)
+    try:
+        fps = float(np.asarray(fps).reshape(()))
+    except (TypeError, ValueError):
+        raise InputError(path, f"fps is not a number ({type(fps).__name__})") from None
+    if not (np.isfinite(fps) and fps > 0):
+        raise InputError(path, f"fps is {fps}, expected a positive frame rate")
+    return {"smpl_poses": poses, "smpl_trans": trans, "smpl_scaling": scaling, "smpl_loss": loss, "fps": fps}
 
 
-def load_motion_smpl(path: str | os.PathLike, *, fps: float = FPS) -> SMPLMotion:
+def load_motion_smpl(path: str | os.PathLike, *, fps: float | None = None) -> SMPLMotion:
     """One ``motions/<seq>.pkl`` as an :class:`~aichoreo.motion.SMPLMotion` (metres, y up).
 
     The translation becomes ``smpl_trans / smpl_scaling`` (stock SMPL scale, reference.md §1).
+    ``fps`` overrides the file's frame rate (default: its ``fps`` key, else 60).
     """
     from aichoreo.motion import SMPLMotion
 
     m = load_motion(path)
-    return SMPLMotion.from_aistpp(m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"], fps=fps)
+    return SMPLMotion.from_aistpp(m["smpl_poses"], m["smpl_trans"], m["smpl_scaling"], fps=fps or m["fps"])
 
 
 @dataclass(frozen=True)
