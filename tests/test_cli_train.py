@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from aichoreo.cli import main
 from aichoreo.data.dataset import SequenceEntry, write_index, write_sequence

@@ -49,7 +49,7 @@ class DanceOptions:
     seconds: float | None = None  # length of the song to dance to, from ``start`` (None: to its end)
     start: float = 0.0  # seconds into the song where the dance starts
     seed_motion: str = "neutral"  # "neutral", an AIST++ sequence name, or a .pkl/.npy motion file
-    frames_per_step: int = 1  # frames kept per forward pass (1 = the paper's loop)
+    frames_per_step: int = 20  # frames kept per forward pass (1 = the paper's loop; 20 measured best, docs/generation.md)
     batch_size: int = 4  # songs generated together
     device: str = "cpu"  # "cpu" or "cuda"
     formats: tuple[str, ...] = FORMATS  # exports to write
@@ -167,8 +167,9 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     if len(set(stems)) != len(stems):
         raise InputError(None, "two songs share a file name; their output folders would collide")
     if options.frames_per_step > cfg.n_future:
-        raise InputError(None, f"--frames-per-step {options.frames_per_step} exceeds what this model predicts "
-                               f"per pass ({cfg.n_future})")
+        log.warning("--frames-per-step %d exceeds what this model predicts per pass; using %d",
+                    options.frames_per_step, cfg.n_future)
+        options = dataclasses.replace(options, frames_per_step=cfg.n_future)
     # Check every input before generating anything, so a bad song fails fast and writes nothing.
     prepared = [song_inputs(s, options, cfg.motion_len) for s in songs]
     for i, song in enumerate(prepared):

@@ -177,7 +177,9 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
     Returns a JSON-able dict: ``fid_k, fid_g, dist_k, dist_g`` (generated), ``dist_k_real,
     dist_g_real`` (the real set scored as if generated), ``pfc`` (mean over generated files)
     and, with ``music_dir``, ``beat_align`` (mean over generated files with matching music) and
-    ``beat_align_real``; plus ``protocol`` with every choice and the file counts.
+    ``beat_align_real``; plus ``protocol`` with every choice and the file counts. Where a feature is
+    constant over the real set, ``fid_k_varying`` / ``fid_g_varying`` give FID without those features
+    (the protocol lists them), next to the reference numbers.
     """
     from tqdm.auto import tqdm
 
@@ -227,6 +229,8 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
         log.warning("no music for %d generated files (e.g. %s): not in BeatAlign", len(unmatched), unmatched[0])
 
     real_k, real_g, gen_k, gen_g = map(np.stack, (real_k, real_g, gen_k, gen_g))
+    constant = {"kinetic": np.flatnonzero(real_k.std(axis=0) == 0).tolist(),
+                "geometric": np.flatnonzero(real_g.std(axis=0) == 0).tolist()}
     report: dict[str, Any] = {
         "fid_k": metrics.fid_from_features(real_k, gen_k, mode=protocol.name),
         "fid_g": metrics.fid_from_features(real_g, gen_g, mode=protocol.name),
@@ -236,6 +240,13 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
         "dist_g_real": metrics.dist_from_features(real_g, real_g),
         "pfc": float(np.mean(pfcs)),
     }
+    # A feature constant over the real set turns any generated difference into ~1e10 after the
+    # 1e-10 normalisation (reference.md §6.4). The reference numbers above keep it; these leave
+    # such features out, so a small or uniform real set still gives a readable number.
+    for kind, real_f, gen_f, key in (("kinetic", real_k, gen_k, "fid_k"), ("geometric", real_g, gen_g, "fid_g")):
+        if constant[kind]:
+            keep = real_f.std(axis=0) > 0
+            report[f"{key}_varying"] = metrics.fid_from_features(real_f[:, keep], gen_f[:, keep], mode=protocol.name)
     if beats is not None:
         report["beat_align"] = float(np.mean(align)) if align else None
         report["beat_align_real"] = float(np.mean(real_align)) if real_align else None
@@ -245,6 +256,7 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
                             f"{'end' if protocol.max_frames is None else protocol.seed_frames + protocol.max_frames})",
         "real_frames": "all",
         "geometric_features": "fixed (aistplusplus_api after 2021-08-31)",
+        "features_constant_in_real_set": constant,
         "n_generated": len(pred), "n_real": len(real),
         "n_beat_align": len(align) if beats is not None else 0,
         "n_beat_align_real": len(real_align) if beats is not None else 0,
@@ -258,8 +270,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [f"protocol {p['name']}: generated frames {p['generated_frames']}, {p['coordinates']} coordinates, "
              f"{p['n_generated']} generated vs {p['n_real']} real files",
              f"{'metric':<14}{'value':>12}"]
-    for key in ("fid_k", "fid_g", "dist_k", "dist_g", "dist_k_real", "dist_g_real", "beat_align",
-                "beat_align_real", "pfc"):
+    for key in ("fid_k", "fid_g", "fid_k_varying", "fid_g_varying", "dist_k", "dist_g", "dist_k_real",
+                "dist_g_real", "beat_align", "beat_align_real", "pfc"):
         if key in report:
             value = report[key]
             lines.append(f"{key:<14}{'n/a' if value is None else f'{value:12.4f}':>12}")

@@ -1,4 +1,4 @@
-"""Atomic file writes: outputs appear whole or not at all.
+"""File I/O shared by every layer: atomic writes, safe array pickles, JSON.
 
 Every file the project writes for a user (features, motions, videos, checkpoints, plots) goes
 through :func:`atomic_path`: the writer fills a temporary file in the destination folder, which
@@ -9,12 +9,18 @@ leaves a half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
+import pickle
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from aichoreo.errors import InputError
 
 
 @contextlib.contextmanager
@@ -47,3 +53,89 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:
         with open(tmp, "wb") as f:
             np.save(f, array)
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# Pickles of numpy arrays (AIST++ motions and keypoints, EDGE outputs) and JSON files
+# --------------------------------------------------------------------------------------------
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays and plain Python values only, so a tampered file cannot run code.
+
+    AIST++ pickles (and every motion pickle of this field) hold nothing else.
+    """
+
+    _ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("_codecs", "encode"),  # protocol-2 pickles store array bytes through it
+    }  # fmt: skip
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refers to {module}.{name}; such files hold only numpy arrays and numbers, "
+                                     "so it is not loaded")
+
+
+def read_array_pickle(path: str | os.PathLike) -> dict:
+    """A pickled dict of numpy arrays and numbers, read safely; :class:`InputError` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        with open(path, "rb") as f:
+            data = _ArrayUnpickler(f).load()
+    except Exception as exc:  # pickle raises many types on garbage input; all mean the same to a user
+        if isinstance(exc, EOFError) or "truncated" in str(exc):
+            raise InputError(path, "not a readable pickle: the file ends early (truncated download?)") from None
+        raise InputError(path, f"not a readable pickle: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"holds a {type(data).__name__}, expected a dict of arrays")
+    return data
+
+
+def _numpy_reconstruct():
+    from numpy._core.multiarray import _reconstruct
+
+    return _reconstruct
+
+
+class _PortablePickler(pickle._Pickler):
+    """Pickles numpy arrays under the module name that numpy 1.x and 2.x both import.
+
+    numpy 2 pickles name ``numpy._core.multiarray._reconstruct``, which numpy < 1.26 (the
+    environments of mint, EDGE and the AIST++ API) cannot import; ``numpy.core.multiarray``
+    is what the AIST++ release files use and what numpy 2 still reads without a warning.
+    """
+
+    def save_global(self, obj: Any, name: str | None = None) -> None:
+        if obj is _numpy_reconstruct():
+            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
+            self.memoize(obj)
+            return
+        super().save_global(obj, name)
+
+
+def write_array_pickle(data: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``data`` (numpy arrays and plain numbers) as a pickle readable by numpy 1.x and 2.x, atomically."""
+    buffer = io.BytesIO()
+    _PortablePickler(buffer, protocol=4).dump(data)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file's content; :class:`InputError` naming the file when missing or not JSON."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, f"not valid JSON: {exc}") from None

@@ -1,8 +1,10 @@
 """Skeleton pictures and videos of SMPL-24 joints, seen from a fixed perspective camera.
 
 Joints are ``(T, 24, 3)`` metres, y up, SMPL order (the dancer faces +z at rest). The camera
-stands in front of the dancer (+z side), looks at the centre of the whole motion and keeps
-still, so travel across the floor stays visible. Drawing is plain 2-D matplotlib (Agg) after
+stands in front of the dancer (+z side, slightly above): by default it keeps its direction and
+distance and follows the dancer's smoothed root, so a dance that travels across a ballroom stays
+large in the picture while the floor grid, fixed in the world, shows the travel; ``camera="fixed"``
+keeps one camera that sees the whole motion. Drawing is plain 2-D matplotlib (Agg) after
 our own projection: an order of magnitude faster than matplotlib's 3-D axes, which matters
 for minutes of video. Videos are encoded with the ffmpeg binary that the ``imageio-ffmpeg``
 wheel ships (no system install), and written to a temporary file that is renamed at the end.
@@ -74,16 +76,45 @@ def fit_camera(joints: np.ndarray, width: int = 640, height: int = 480) -> Camer
     return Camera(position=position, target=centre, focal=focal, width=width, height=height)
 
 
-class SkeletonRenderer:
-    """Draws one frame of a skeleton (and a floor grid) into an RGB array, reusing one figure."""
+def follow_cameras(joints: np.ndarray, *, fps: float, width: int = 640, height: int = 480,
+                   smoothing_s: float = 1.0) -> list[Camera]:
+    """One camera per frame at a fixed direction (front, +z, slightly above) and distance, following
+    the dancer's root smoothed over ``smoothing_s`` seconds: dances that travel across a ballroom
+    stay large in the picture, and the floor grid (fixed in the world) shows the travel."""
+    from scipy.ndimage import gaussian_filter1d
 
-    def __init__(self, joints: np.ndarray, *, width: int = 640, height: int = 480, title: str | None = None):
+    joints = np.asarray(joints, dtype=np.float64)
+    root = gaussian_filter1d(joints[:, 0], sigma=max(smoothing_s * fps, 1e-3), axis=0, mode="nearest")
+    body = max(float(np.percentile(joints[..., 1].max(1) - joints[..., 1].min(1), 95)), 1.0)
+    floor = float(joints[..., 1].min())
+    distance = 2.6 * body + 1.0
+    focal = 0.8 * min(width, height) * distance / (1.4 * body)
+    cameras = []
+    for r in root:
+        target = np.array([r[0], floor + 0.5 * body, r[2]])
+        position = target + np.array([0.0, 0.3 * body, distance])
+        cameras.append(Camera(position=position, target=target, focal=focal, width=width, height=height))
+    return cameras
+
+
+class SkeletonRenderer:
+    """Draws one frame of a skeleton (and a floor grid) into an RGB array, reusing one figure.
+
+    ``camera``: ``"follow"`` (fixed direction and distance, tracking the smoothed root; the
+    default) or ``"fixed"`` (one camera that sees every frame of the motion).
+    """
+
+    def __init__(self, joints: np.ndarray, *, fps: float = 60.0, width: int = 640, height: int = 480,
+                 title: str | None = None, camera: str = "follow"):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         joints = _check_joints(joints)
+        if camera not in ("follow", "fixed"):
+            raise ValueError(f"camera must be 'follow' or 'fixed', got {camera!r}")
         self.joints = joints
-        self.camera = fit_camera(joints, width, height)
+        self.cameras = (follow_cameras(joints, fps=fps, width=width, height=height) if camera == "follow"
+                        else [fit_camera(joints, width, height)] * len(joints))
         dpi = 100
         self.figure = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
         self.canvas = FigureCanvasAgg(self.figure)
@@ -91,7 +122,8 @@ class SkeletonRenderer:
         ax.set_xlim(0, width)
         ax.set_ylim(height, 0)
         ax.axis("off")
-        self._draw_floor(ax, joints)
+        self._floor_segments = self._floor(joints)
+        self.floor_lines = [ax.plot([], [], color="#dddddd", linewidth=1, zorder=0)[0] for _ in self._floor_segments]
         self.lines = []
         for child in range(1, len(PARENTS)):
             (line,) = ax.plot([], [], color=_bone_colour(child), linewidth=3, solid_capstyle="round")
@@ -102,23 +134,26 @@ class SkeletonRenderer:
             ax.text(width - 8, 20, title, fontsize=10, ha="right")
         self.ax = ax
 
-    def _draw_floor(self, ax, joints: np.ndarray) -> None:
+    @staticmethod
+    def _floor(joints: np.ndarray) -> list[np.ndarray]:
+        """Grid lines of the floor under the whole motion, 0.5 m apart, as (20, 3) point runs."""
         floor = float(joints[..., 1].min())
-        lo, hi = joints.reshape(-1, 3).min(0), joints.reshape(-1, 3).max(0)
-        centre = (lo + hi) / 2
-        half = max(hi[0] - lo[0], hi[2] - lo[2], 2.0) / 2 + 0.5
-        ticks = np.linspace(-half, half, 9)
-        for t in ticks:
-            for a, b in (
-                ((centre[0] + t, floor, centre[2] - half), (centre[0] + t, floor, centre[2] + half)),
-                ((centre[0] - half, floor, centre[2] + t), (centre[0] + half, floor, centre[2] + t)),
-            ):
-                seg = self.camera.project(np.linspace(a, b, 20))
-                ax.plot(seg[:, 0], seg[:, 1], color="#dddddd", linewidth=1, zorder=0)
+        lo, hi = joints.reshape(-1, 3).min(0) - 1.0, joints.reshape(-1, 3).max(0) + 1.0
+        xs = np.arange(np.floor(lo[0] * 2) / 2, hi[0] + 0.5, 0.5)
+        zs = np.arange(np.floor(lo[2] * 2) / 2, hi[2] + 0.5, 0.5)
+        segments = [np.linspace((x, floor, zs[0]), (x, floor, zs[-1]), 40) for x in xs]
+        segments += [np.linspace((xs[0], floor, z), (xs[-1], floor, z), 40) for z in zs]
+        return segments
 
     def frame(self, index: int, label: str = "") -> np.ndarray:
         """The frame ``index`` as ``(height, width, 3)`` uint8 RGB."""
-        pix = self.camera.project(self.joints[index])
+        camera = self.cameras[index]
+        for seg, line in zip(self._floor_segments, self.floor_lines):
+            uv = camera.project(seg)
+            # Points behind the camera are clamped by project(); hide what falls far off screen.
+            uv[(np.abs(uv[:, 0] - camera.width / 2) > 4 * camera.width)] = np.nan
+            line.set_data(uv[:, 0], uv[:, 1])
+        pix = camera.project(self.joints[index])
         for child, line in zip(range(1, len(PARENTS)), self.lines):
             parent = PARENTS[child]
             line.set_data([pix[parent, 0], pix[child, 0]], [pix[parent, 1], pix[child, 1]])
@@ -161,6 +196,7 @@ def render_video(
     height: int = 480,
     title: str | None = None,
     progress: bool = False,
+    camera: str = "follow",
 ) -> Path:
     """Write an H.264 mp4 of the skeleton, with the music muxed in when ``audio_path`` is given.
 
@@ -168,6 +204,7 @@ def render_video(
         joints: ``(T, 24, 3)`` metres, y up, at ``fps`` frames per second.
         video_fps: the video's frame rate; frames are picked from ``joints`` at that rate.
         audio_offset_s: seconds into the audio file at which joint frame 0 sounds.
+        camera: ``"follow"`` (fixed direction, tracks the dancer) or ``"fixed"`` (sees the whole motion).
     Returns the path written (atomically: a temporary file renamed at the end).
     """
     ffmpeg = ffmpeg_exe()  # fails with a clear message before any work when the extra is missing
@@ -177,7 +214,7 @@ def render_video(
     duration = len(joints) / fps
     n_video = max(1, int(np.floor(duration * video_fps + 1e-9)))
     picks = np.minimum(np.round(np.arange(n_video) * fps / video_fps).astype(int), len(joints) - 1)
-    renderer = SkeletonRenderer(joints, width=width, height=height, title=title)
+    renderer = SkeletonRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera)
 
     with atomic_path(path) as out, tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as scratch:
         import imageio_ffmpeg
@@ -218,6 +255,7 @@ def render_frames_png(
     width: int = 320,
     height: int = 400,
     title: str | None = None,
+    camera: str = "follow",
 ) -> Path:
     """Write a PNG strip of skeleton frames at ``times_s`` (default: 6 evenly spaced times)."""
     from matplotlib.figure import Figure
@@ -226,7 +264,7 @@ def render_frames_png(
     if times_s is None:
         times_s = list(np.linspace(0, (len(joints) - 1) / fps, 6))
     indices = [min(len(joints) - 1, max(0, int(round(t * fps)))) for t in times_s]
-    renderer = SkeletonRenderer(joints, width=width, height=height)
+    renderer = SkeletonRenderer(joints, fps=fps, width=width, height=height, camera=camera)
     images = [renderer.frame(i, f"{i / fps:.2f} s") for i in indices]
     strip = np.concatenate(images, axis=1)
     fig = Figure(figsize=(strip.shape[1] / 100, strip.shape[0] / 100 + (0.3 if title else 0)), dpi=100)

@@ -23,6 +23,7 @@ an uninterrupted run (the model has no dropout: data order is its only randomnes
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -256,13 +257,10 @@ def train(config: FACTConfig, data: PreparedDataset, out: str | os.PathLike, *,
 
     # One log version per invocation (logs/version_N): a resumed run appends a version, never overwrites.
     loggers = [CSVLogger(out, name="logs")]
-    try:
+    if importlib.util.find_spec("tensorboard") is not None:  # optional: TensorBoard logs when installed
         from lightning.pytorch.loggers import TensorBoardLogger
-        import tensorboard  # noqa: F401
 
         loggers.append(TensorBoardLogger(out, name="tensorboard", default_hp_metric=False))
-    except ImportError:
-        pass
     resume_ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                                   every_n_train_steps=train_config.checkpoint_every, save_last=True,
                                   save_top_k=train_config.keep_last, monitor="step", mode="max")

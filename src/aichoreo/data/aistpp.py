@@ -24,10 +24,8 @@ arrays and plain Python values, so a tampered file cannot run code.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aichoreo.errors import InputError
+from aichoreo.fileio import read_array_pickle, read_json
 from aichoreo.skeleton import FPS  # every AIST++ annotation is at exactly 60 fps (dataset website)
 
 if TYPE_CHECKING:
@@ -216,40 +215,6 @@ def _annotation_name(name: str) -> SequenceName:
 # Validated file readers
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays and plain Python values only: AIST++ pickles hold nothing else."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("_codecs", "encode"),  # protocol-2 pickles store array bytes through it
-    }  # fmt: skip
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in self._ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refers to {module}.{name}; an AIST++ file holds only numpy arrays and numbers, so it is not loaded"
-        )
-
-
-def _read_pickle(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        with open(path, "rb") as f:
-            data = _ArrayUnpickler(f).load()
-    except Exception as exc:  # pickle raises many types on garbage input; all mean the same to a user
-        if isinstance(exc, EOFError) or "truncated" in str(exc):
-            raise InputError(path, "not a readable pickle: the file ends early (truncated download?)") from None
-        raise InputError(path, f"not a readable pickle: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(path, f"holds a {type(data).__name__}, expected a dict of arrays")
-    return data
-
-
 def _get(data: Mapping, key: str, path: Path) -> Any:
     if key not in data:
         have = ", ".join(sorted(map(str, data))) or "none"
@@ -317,7 +282,7 @@ def load_motion(path: str | os.PathLike) -> dict[str, Any]:
         (``aichoreo fit --fps`` may write another rate).
     """
     path = Path(path)
-    data = _read_pickle(path)
+    data = read_array_pickle(path)
     poses_raw = _get(data, "smpl_poses", path)
     if np.ndim(poses_raw) == 3:  # aistplusplus_api loader.py documents (N, 24, 3)
         poses = _array(data, "smpl_poses", path, ("N", 24, 3)).reshape(-1, 72)
@@ -384,7 +349,7 @@ class Keypoints2D:
 def load_keypoints2d(path: str | os.PathLike) -> Keypoints2D:
     """One ``keypoints2d/<seq>.pkl``, validated (see :class:`Keypoints2D`)."""
     path = Path(path)
-    data = _read_pickle(path)
+    data = read_array_pickle(path)
     if "det_scores" not in data and "bboxes" in data:
         raise InputError(path, "whole-body keypoints (133 points with bboxes) are not supported; "
                                "expected the COCO-17 release (keypoints2d, det_scores, timestamps)")  # fmt: skip
@@ -406,7 +371,7 @@ def load_keypoints3d(path: str | os.PathLike, *, optimized: bool = True) -> np.n
     ``False`` reads ``keypoints3d`` (per-frame triangulation, NaN where a joint was not seen).
     """
     path = Path(path)
-    data = _read_pickle(path)
+    data = read_array_pickle(path)
     key = "keypoints3d_optim" if optimized else "keypoints3d"
     points = _array(data, key, path, ("N", N_KEYPOINTS, 3), nan_ok=not optimized)
     other = "keypoints3d" if optimized else "keypoints3d_optim"
@@ -477,12 +442,7 @@ def load_cameras(path: str | os.PathLike) -> list[dict[str, Any]]:
     (aniposelib ``Camera``, as aistplusplus_api ``loader.py`` builds it).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not valid JSON: {exc}") from None
+    entries = read_json(path)
     if not isinstance(entries, list) or not entries:
         raise InputError(path, "expected a non-empty JSON list of cameras")
     cameras = [_camera(entry, i, path) for i, entry in enumerate(entries)]

@@ -15,7 +15,7 @@ import math
 import os
 from pathlib import Path
 
-from aichoreo.export._common import dump_pickle
+from aichoreo.fileio import write_array_pickle
 from aichoreo.motion import SMPLMotion
 from aichoreo.skeleton import FPS
 
@@ -40,4 +40,4 @@ def write_aistpp(motion: SMPLMotion, path: str | os.PathLike, *, scaling: float 
     if motion.fps != FPS:
         log.info("AIST++ pickle: resampling %g fps -> %g fps", motion.fps, FPS)
     data = {**motion.resample(FPS).to_aistpp(scaling), "smpl_loss": 0.0}
-    return dump_pickle(data, path)
+    return write_array_pickle(data, path)

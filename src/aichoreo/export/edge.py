@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.export._common import Z_UP_FROM_Y_UP, dump_pickle, get_array, load_pickle
+from aichoreo.export._common import Z_UP_FROM_Y_UP, get_array
+from aichoreo.fileio import read_array_pickle, write_array_pickle
 from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import N_JOINTS, forward_kinematics
@@ -66,7 +67,7 @@ def write_edge(motion: SMPLMotion, path: str | os.PathLike) -> Path:
         "smpl_trans": trans.astype(np.float32),
         "full_pose": full_pose.astype(np.float32),
     }
-    return dump_pickle(data, path)
+    return write_array_pickle(data, path)
 
 
 def read_edge(path: str | os.PathLike, *, fps: float = EDGE_FPS) -> SMPLMotion:
@@ -76,7 +77,7 @@ def read_edge(path: str | os.PathLike, *, fps: float = EDGE_FPS) -> SMPLMotion:
     y up. ``fps``: the file's frame rate (EDGE files have no field for it; EDGE uses 30).
     """
     path = Path(path)
-    data = load_pickle(path)
+    data = read_array_pickle(path)
     poses = get_array(data, "smpl_poses", path, (None, N_JOINTS * 3))
     trans = get_array(data, "smpl_trans", path, (None, 3))
     if len(poses) != len(trans):

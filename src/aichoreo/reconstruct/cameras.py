@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import atomic_path, read_json
 from aichoreo.rotations import axis_angle_to_matrix
 
 if TYPE_CHECKING:
@@ -150,12 +150,7 @@ def cameras_to_aistpp(group: CameraGroup) -> list[dict[str, Any]]:
 def load_camera_group(path: str | os.PathLike) -> CameraGroup:
     """Read an AIST++ camera JSON (list of camera objects) into a validated ``CameraGroup``."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"not valid JSON: {exc}") from None
+    entries = read_json(path)
     if not isinstance(entries, list):
         raise InputError(path, f"expected a JSON list of cameras, got a {type(entries).__name__}")
     return cameras_from_aistpp(entries, path=path)

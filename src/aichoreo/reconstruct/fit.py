@@ -387,7 +387,6 @@ def fit_smpl(
     y = torch.tensor(np.nan_to_num(targets), **to)
     w = torch.tensor(present * weights_np, **to)  # (T, K)
     w_sum = w.sum().clamp_min(1e-12)
-    kw = torch.tensor(weights_np, **to)
     eye = torch.eye(3, **to)
     time_scale = (fps / 60.0) ** 2  # second differences per 60 fps frame
 

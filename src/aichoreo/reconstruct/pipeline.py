@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import read_array_pickle, write_array_pickle
 from aichoreo.reconstruct.cameras import load_camera_group
 from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floor
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
@@ -49,34 +48,9 @@ _OUT_FPS = 60.0  # the project's motion rate (AIST++, FACT)
 # Reading
 
 
-class _ArrayUnpickler(pickle.Unpickler):
-    """Rebuilds numpy arrays and plain values only: a keypoint pickle holds nothing else."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        numpy_core = module in ("numpy", "numpy.core.multiarray", "numpy._core.multiarray",
-                                "numpy.core.numeric", "numpy._core.numeric", "numpy.dtypes")  # fmt: skip
-        if (numpy_core and name in ("ndarray", "dtype", "_reconstruct", "scalar", "_frombuffer")) or (
-            module == "numpy.dtypes" and name.endswith("DType")) or (module, name) == ("_codecs", "encode"):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refers to {module}.{name}; only numpy arrays and numbers are loaded")
-
-
-def _read_pickle(path: Path) -> dict:
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        with open(path, "rb") as f:
-            data = _ArrayUnpickler(f).load()
-    except Exception as exc:  # pickle raises many types on garbage; all mean "unreadable" to a user
-        raise InputError(path, f"not a readable pickle: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(path, f"holds a {type(data).__name__}, expected a dict of arrays")
-    return data
-
-
 def _keypoints2d(path: Path) -> np.ndarray:
     """``(V, N, J, 3)`` float64 from an AIST++ keypoints2d pickle (``keypoints2d`` key)."""
-    data = _read_pickle(path)
+    data = read_array_pickle(path)
     if "keypoints2d" not in data:
         raise InputError(path, f"missing key 'keypoints2d' (keys present: {', '.join(map(str, data)) or 'none'})")
     try:
@@ -134,13 +108,6 @@ def load_joints_file(path: str | os.PathLike, *, fps: float | None = None) -> tu
 
 # --------------------------------------------------------------------------------------------
 # Writing
-
-
-def _write_pickle(path: Path, data: dict[str, Any]) -> Path:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            pickle.dump(data, f, protocol=4)
-    return path
 
 
 def _motion_dict(result, *, units_per_metre: float, out_fps: float | None) -> dict[str, Any]:
@@ -219,12 +186,12 @@ def reconstruct(
     stages.step("fitted SMPL")
 
     name = kp_path.stem
-    kp3d_path = _write_pickle(out_dir / f"{name}_keypoints3d.pkl", {
+    kp3d_path = write_array_pickle({
         "keypoints3d": tri.points.astype(np.float32),
         "keypoints3d_optim": optim.astype(np.float32),
-    })  # fmt: skip
+    }, out_dir / f"{name}_keypoints3d.pkl")  # fmt: skip
     motion = _motion_dict(result, units_per_metre=units_per_metre, out_fps=None)
-    motion_path = _write_pickle(out_dir / f"{name}_motion.pkl", motion)
+    motion_path = write_array_pickle(motion, out_dir / f"{name}_motion.pkl")
     stages.step("written")
     stages.close()
     n_valid = int((tri.used | tri.rejected).sum())
@@ -308,7 +275,7 @@ def fit_joints_file(
     if floor != "none":
         result = place_on_floor(result)
     motion = _motion_dict(result, units_per_metre=UNITS_PER_METRE[units], out_fps=out_fps)
-    out_pkl = _write_pickle(Path(out_pkl), motion)
+    out_pkl = write_array_pickle(motion, Path(out_pkl))
     summary = {
         "path": str(out_pkl),
         "frames": int(len(joints)),

@@ -1,0 +1,84 @@
+"""Smoke tests of the CLI paths not covered elsewhere: features, render, beat-plot, reconstruct, fit, help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aichoreo.cli import build_parser, main
+from aichoreo.data.fixtures import click_track, write_aistpp_fixture
+
+NAME = "gBR_sBM_cAll_d04_mBR0_ch01"
+
+
+def test_help_lists_every_command():
+    text = build_parser().format_help()
+    for command in ("dance", "features", "evaluate", "beat-plot", "train", "config", "data", "reconstruct", "fit",
+                    "render"):
+        assert command in text
+    out = subprocess.run([sys.executable, "-m", "aichoreo", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "dance" in out.stdout
+
+
+def test_features_command_on_a_click_track(tmp_path, capsys):
+    sf.write(tmp_path / "clicks.wav", click_track(12.0, 140.0, 22050), 22050)
+    assert main(["features", str(tmp_path / "clicks.wav"), "-o", str(tmp_path / "f.npy"), "--bpm", "140",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    feats = np.load(tmp_path / "f.npy")
+    assert feats.shape == (1 + 12 * 30720 // 512, 35) and feats.dtype == np.float32
+    beats = np.flatnonzero(feats[:, 34])
+    assert np.median(np.diff(beats)) == pytest.approx(60 * 60 / 140, abs=1)  # 25.7 frames
+    assert str(tmp_path / "f.npy") in capsys.readouterr().out
+    # A folder output for several songs; a missing song is one line naming it.
+    sf.write(tmp_path / "b.wav", click_track(4.0, 100.0, 22050), 22050)
+    assert main(["features", str(tmp_path / "clicks.wav"), str(tmp_path / "b.wav"), "-o", str(tmp_path / "many"),
+                 "--no-cache", "--workers", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["b.npy", "clicks.npy"]
+    assert main(["features", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.npy"), "--no-cache"]) == 1
+    assert "nope.wav: no such file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def aist(tmp_path_factory):
+    root = tmp_path_factory.mktemp("aist")
+    write_aistpp_fixture(root, sequences={NAME: "val"}, n_frames=60, music_dir=root / "music", seed=1)
+    return root
+
+
+def test_render_and_beat_plot(aist, tmp_path, capsys):
+    motion = aist / "motions" / f"{NAME}.pkl"
+    assert main(["render", str(motion), "-o", str(tmp_path / "frames.png")]) == 0
+    assert (tmp_path / "frames.png").stat().st_size > 1000
+    assert main(["render", str(motion), "-o", str(tmp_path / "v.mp4"), "--music", str(aist / "music" / "mBR0.wav")]) == 0
+    assert (tmp_path / "v.mp4").stat().st_size > 1000
+    assert main(["beat-plot", str(motion), "--music", str(aist / "music" / "mBR0.wav"), "-o",
+                 str(tmp_path / "beats.png")]) == 0
+    assert (tmp_path / "beats.png").is_file()
+    assert main(["render", str(motion), "-o", str(tmp_path / "v.gif")]) == 1
+    assert "unknown output type" in capsys.readouterr().err
+
+
+def test_reconstruct_and_fit_commands(aist, tmp_path, capsys):
+    pytest.importorskip("aniposelib")
+    out = tmp_path / "rec"
+    assert main(["reconstruct", "--keypoints2d", str(aist / "keypoints2d" / f"{NAME}.pkl"), "--cameras",
+                 str(aist / "cameras" / "setting1.json"), "-o", str(out), "--fit-iterations", "100", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{NAME}_keypoints3d.pkl" in printed and f"{NAME}_motion.pkl" in printed
+    from aichoreo.data.aistpp import load_keypoints3d, load_motion_smpl
+
+    assert load_keypoints3d(out / f"{NAME}_keypoints3d.pkl").shape == (60, 17, 3)
+    assert len(load_motion_smpl(out / f"{NAME}_motion.pkl")) == 60
+    # fit: SMPL joints of the fixture as a .npy in metres.
+    joints = load_motion_smpl(aist / "motions" / f"{NAME}.pkl").joints()
+    np.save(tmp_path / "j.npy", joints)
+    assert main(["fit", str(tmp_path / "j.npy"), "--layout", "smpl24", "--fps", "60", "-o", str(tmp_path / "m.pkl"),
+                 "--floor", "none", "--iterations", "150"]) == 0
+    fitted = load_motion_smpl(tmp_path / "m.pkl")
+    assert len(fitted) == 60
+    assert main(["fit", str(tmp_path / "j.npy"), "--layout", "smpl24", "--fps", "60", "-o", str(tmp_path / "m.txt")]) == 1
+    assert "give a .pkl file name" in capsys.readouterr().err
