@@ -39,7 +39,7 @@ def test_features_command_on_a_click_track(tmp_path, capsys):
                  "--no-cache", "--workers", "1"]) == 0
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["b.npy", "clicks.npy"]
     assert main(["features", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.npy"), "--no-cache"]) == 1
-    assert "nope.wav: no such file" in capsys.readouterr().err
+    assert "nope.wav: file not found" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
