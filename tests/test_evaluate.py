@@ -86,3 +86,24 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
     np.save(tmp_path / "bad" / "b.npy", np.zeros((10, 17, 3)))
     assert main(["evaluate", "--pred", str(tmp_path / "bad"), "--real", str(tmp_path / "bad"), "--no-cache"]) == 1
     assert "a.npy: joints have shape (10, 17, 3), expected (T, 24, 3)" in capsys.readouterr().err
+
+
+def test_features_constant_in_the_real_set_are_reported(tmp_path):
+    from aichoreo.skeleton import rest_joints
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "pred").mkdir()
+    for i in range(5):
+        # Standing almost still: the fast-wrist tests (geometric 13, 14) never fire in the real set.
+        still = rest_joints()[None] + 0.002 * rng.standard_normal((200, 24, 3)).cumsum(0) / 10
+        np.save(tmp_path / "real" / f"r{i}.npy", still.astype(np.float32))
+        waving = still.copy()
+        waving[:, 21, 0] += 0.3 * np.sin(np.arange(200) / 3 + i)  # right wrist waves fast
+        np.save(tmp_path / "pred" / f"p{i}.npy", waving.astype(np.float32))
+    report = evaluate(list_motion_files(tmp_path / "pred"), list_motion_files(tmp_path / "real"),
+                      protocol=get_protocol("fact", seed_frames=0, max_frames=None))
+    constant = report["protocol"]["features_constant_in_real_set"]["geometric"]
+    assert 12 in constant  # fast(rwrist), 0-based
+    assert report["fid_g"] > 1e8  # the reference normalisation's 1e-10 at work
+    assert np.isfinite(report["fid_g_varying"]) and report["fid_g_varying"] < 1e6
