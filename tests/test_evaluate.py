@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from aichoreo.cli import main
-from aichoreo.evaluate import _music_key, evaluate, get_protocol, list_motion_files
+from aichoreo.data.motion_files import list_motion_files
+from aichoreo.evaluate import _music_key, evaluate, get_protocol
 
 
 @pytest.fixture

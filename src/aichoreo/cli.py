@@ -212,7 +212,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from aichoreo.evaluate import evaluate, format_report, get_protocol, list_motion_files
+    from aichoreo.data.motion_files import list_motion_files
+    from aichoreo.evaluate import evaluate, format_report, get_protocol
 
     protocol = get_protocol(args.protocol, seed_frames=args.seed_frames, fps=args.fps,
                             coordinates=args.coordinates,
@@ -265,8 +266,6 @@ def cmd_dance(args: argparse.Namespace) -> int:
     from aichoreo.models import load_model
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "the output path exists and is a file, not a folder")
     for song in args.songs:
         if not Path(song).is_file():
             raise InputError(song, "no such file" if not Path(song).is_dir() else "is a folder, expected an audio file")

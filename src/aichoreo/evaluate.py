@@ -75,23 +75,6 @@ def get_protocol(name: str, **overrides: Any) -> Protocol:
     return dataclasses.replace(PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-def list_motion_files(folder: str | os.PathLike) -> list[Path]:
-    """Motion files of ``folder``: its ``.npy``/``.pkl`` files, or else its generation outputs.
-
-    A folder written by ``aichoreo dance`` holds one sub-folder per song; there the joints
-    files ``*_joints.npy`` are taken.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(folder, "no such folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".npy", ".pkl"))
-    if not files:
-        files = sorted(folder.rglob("*_joints.npy"))
-    if not files:
-        raise InputError(folder, "holds no motion files (.npy joints (T, 24, 3), AIST++ .pkl, or dance outputs)")
-    return files
-
-
 class _FeatureStore:
     """Kinetic + geometric features per motion file, cached on disk by content and protocol."""
 

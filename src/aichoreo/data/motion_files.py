@@ -49,11 +49,17 @@ def load_joints(path: str | os.PathLike, *, fps: float = 60.0) -> tuple[np.ndarr
 
 
 def list_motion_files(folder: str | os.PathLike) -> list[Path]:
-    """The motion files in ``folder`` (not recursive), sorted by name."""
+    """Motion files of ``folder``, sorted: its ``.npy``/``.pkl`` files, or else its generation outputs.
+
+    A folder written by ``aichoreo dance`` holds one sub-folder per song; there the joints
+    files ``*_joints.npy`` are taken.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MOTION_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES)
     if not files:
-        raise InputError(folder, f"contains no motion files ({', '.join(MOTION_SUFFIXES)})")
+        files = sorted(folder.rglob("*_joints.npy"))
+    if not files:
+        raise InputError(folder, "holds no motion files (.npy joints (T, 24, 3), AIST++ .pkl, or dance outputs)")
     return files

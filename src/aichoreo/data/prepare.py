@@ -36,6 +36,17 @@ def aistpp_cache_name(root: str | os.PathLike, music_dir: str | os.PathLike) -> 
     return "aistpp-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def _reusable(out: Path, wanted: dict[str, str], overwrite: bool) -> PreparedDataset | None:
+    """The dataset already in ``out`` when it holds exactly ``wanted`` (name -> split), else None."""
+    if overwrite or not is_prepared_dataset(out):
+        return None
+    existing = PreparedDataset(out)
+    if {e.name: e.split for e in existing.entries} != wanted:
+        return None
+    log.info("reusing the prepared dataset in %s", out)
+    return existing
+
+
 def _splits(ds: AISTPP) -> dict[str, list[str]]:
     splits: dict[str, list[str]] = {}
     for split in ("train", "val", "test"):
@@ -60,11 +71,9 @@ def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: s
     if not wanted:
         raise InputError(ds.root, "no sequence of the train, val or test split has a motion file")
     out = Path(out)
-    if is_prepared_dataset(out) and not overwrite:
-        existing = PreparedDataset(out)
-        if {e.name: e.split for e in existing.entries} == wanted:
-            log.info("reusing the prepared dataset in %s", out)
-            return existing
+    existing = _reusable(out, wanted, overwrite)
+    if existing is not None:
+        return existing
 
     one_sequence_per_song = {parse_sequence_name(n).music_id: n for n in sorted(wanted)}
     music_ids = sorted(one_sequence_per_song)
@@ -132,11 +141,9 @@ def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iteration
     files = list_dwm(src)[:limit]
     out = Path(out)
     wanted = {p.stem: dwm_split(p.stem) for p in files}
-    if is_prepared_dataset(out) and not overwrite:
-        existing = PreparedDataset(out)
-        if {e.name: e.split for e in existing.entries} == wanted:
-            log.info("reusing the prepared dataset in %s", out)
-            return existing
+    existing = _reusable(out, wanted, overwrite)
+    if existing is not None:
+        return existing
     entries = []
     for path in tqdm(files, desc="fitting dances", unit="dance", disable=not progress):
         dance = load_dwm(path)
