@@ -15,11 +15,11 @@ from aichoreo.data.dataset import SequenceEntry, write_index, write_sequence
 from aichoreo.models import count_parameters, get_preset, load_model_file
 
 
-def _write_dataset(root: Path) -> Path:
+def _write_dataset(root: Path, frames: int = 70) -> Path:
     rng = np.random.default_rng(1)
     entries = []
     for i, split in enumerate(["train", "train", "val"]):
-        n = 70
+        n = frames
         motion = np.concatenate([0.05 * rng.standard_normal((n, 3)),
                                  np.tile(np.eye(3).ravel(), (n, 24))], 1).astype(np.float32)
         write_sequence(root, f"s{i}", motion, rng.standard_normal((n, 35)).astype(np.float32))

@@ -146,25 +146,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config_list(args: argparse.Namespace) -> int:
-    from aichoreo.models import available_presets, count_parameters, get_preset
+    from aichoreo.models import available_presets, count_parameters, get_preset, model_name
 
     for name in available_presets():
-        print(f"{name:18s} {count_parameters(get_preset(name)):>13,d} parameters")
+        cfg = get_preset(name)
+        print(f"{name:22s} {model_name(cfg):16s} {count_parameters(cfg):>13,d} parameters")
     return 0
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from aichoreo.models import count_parameters
+    from aichoreo.models import count_parameters, model_name
 
     model_cfg, train_cfg = config.resolve_experiment(args.name, args.set)
     params = count_parameters(model_cfg)
     if args.json:
-        print(_dump_json({"name": args.name, "params": params, "model": model_cfg.to_dict(),
-                          "train": dataclasses.asdict(train_cfg)}))
+        print(_dump_json({"name": args.name, "architecture": model_name(model_cfg), "params": params,
+                          "model": model_cfg.to_dict(), "train": dataclasses.asdict(train_cfg)}))
         return 0
-    print(f"preset {args.name}: {params:,d} parameters")
+    print(f"preset {args.name} ({model_name(model_cfg)}): {params:,d} parameters")
     print("model:")
     for key, value in model_cfg.to_dict().items():
         print(f"  {key} = {value}")
@@ -240,6 +241,38 @@ def cmd_beat_plot(args: argparse.Namespace) -> int:
         beats = song_features(args.music, bpm=args.bpm)[:, BEATS]
     plot_beat_alignment(joints, beats, args.output, fps=fps, mode=args.mode, title=args.motion.name)
     _print_outputs("wrote", [Path(args.output)])
+    return 0
+
+
+def _label_path(text: str) -> tuple[str, str]:
+    label, sep, path = text.partition("=")
+    if not sep:  # a bare path: labelled by its run folder (runs/NAME/models/last.pt -> NAME)
+        p = Path(text)
+        label = p.parent.parent.name if p.parent.name == "models" else p.stem
+        path = text
+    if not label or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=MODEL_FILE or MODEL_FILE, got {text!r}")
+    return label, path
+
+
+def cmd_benchmark_table(args: argparse.Namespace) -> int:
+    from aichoreo.benchmark import benchmark_table, markdown_table, protocol_text
+    from aichoreo.data.dataset import PreparedDataset
+
+    checkpoints = dict(args.checkpoints or [])
+    if len(checkpoints) != len(args.checkpoints or []):
+        raise InputError(None, "two --checkpoints share a name; label them NAME=FILE")
+    if not checkpoints and args.no_references:
+        raise InputError(None, "nothing to score: give --checkpoints or drop --no-references")
+    out = _output_dir(Path(args.output))
+    result = benchmark_table(PreparedDataset(args.data), checkpoints, out, seconds=args.seconds,
+                             frames_per_step=args.frames_per_step, references=not args.no_references,
+                             random_seed=args.random_seed, progress=True)
+    protocol = result["protocol"]
+    print(protocol_text(protocol, protocol))
+    print()
+    print(markdown_table(result["rows"]))
+    _print_outputs(f"outputs in {out}", [out / "table.md", out / "table.csv", out / "results.json"])
     return 0
 
 
@@ -409,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     p = sub.add_parser("config", formatter_class=fmt, help="list presets, show a resolved configuration",
-                       description="Model presets: the released FACT (fact), its ablations, fact-small, tiny.")
+                       description="Model presets: the released FACT (fact), its ablations, fact-small and its "
+                       "ablations (fact-small-*), tiny; the baselines li2020, dancenet, dancerevolution and their "
+                       "-small versions.")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     q = csub.add_parser("list", help="presets with their parameter counts")
     q.set_defaults(func=cmd_config_list)
@@ -441,6 +476,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
     p.set_defaults(func=cmd_train)
 
+
+    p = sub.add_parser(
+        "benchmark-table", formatter_class=fmt, help="the paper-style table of several models on one test split",
+        description="Generate with every model on a prepared dataset's test split (every test seed x every test "
+        "song, the seed's 2 s then --seconds of dance) and score them, with four references (ground truth, random "
+        "training clip, mean pose, frozen seed), under the FACT protocol: FID_k, FID_g, FID_g*, Dist_k, Dist_g, "
+        "BeatAlign (paired dances), PFC. Writes table.md (with the protocol), table.csv, results.json and the "
+        "scored joints under OUTDIR; prints the protocol and the table. docs/results.md shows one.",
+    )
+    p.add_argument("--data", required=True, type=_existing_dir, help="prepared dataset (aichoreo data prepare ...)")
+    p.add_argument("--checkpoints", nargs="+", type=_label_path, default=[], metavar="NAME=FILE",
+                   help="model files (or 'default'), each optionally labelled NAME=FILE; a bare "
+                        "RUN/models/last.pt is labelled RUN")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--seconds", type=_positive_float, default=20.0, help="seconds generated after each seed")
+    p.add_argument("--frames-per-step", type=_positive_int, default=None,
+                   help="frames kept per forward pass (default: each model's own, as aichoreo dance)")
+    p.add_argument("--random-seed", type=int, default=0, help="seeds the random clips and the models' sampling")
+    p.add_argument("--no-references", action="store_true", help="score the models only")
+    p.set_defaults(func=cmd_benchmark_table)
 
     p = sub.add_parser(
         "evaluate", formatter_class=fmt, help="FID_k, FID_g, Dist_k, Dist_g, BeatAlign, PFC of generated motions",
@@ -484,7 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "dance", formatter_class=fmt, help="generate a dance for songs and export it (video, BVH, glTF, HTML, ...)",
-        description="Dance for any song with a FACT model (default: the model bundled with the package): the "
+        description="Dance for any song with a FACT or baseline model (default: the FACT model bundled with the "
+        "package; --checkpoint takes any model file written by aichoreo train): the "
         "paper's autoregressive loop from a 2 s seed motion, for the whole song (any length; the dance ends with "
         "the music). One folder per song under OUTDIR with every export and a dance.json of the settings.",
     )
@@ -496,14 +552,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-motion", default="neutral",
                    help="neutral (built in), an AIST++ sequence name (with --aistpp), or a .pkl/.npy motion file")
     p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
-    p.add_argument("--frames-per-step", type=_positive_int, default=20,
-                   help="frames kept per forward pass: 1 is the paper's loop; 20 (all the model predicts) was best "
-                        "for the default model and is 30x faster (docs/generation.md); capped at what the model predicts")
+    p.add_argument("--frames-per-step", type=_positive_int, default=None,
+                   help="frames kept per forward pass (default: all the model predicts: 20 for FACT, 1 for causal FACT "
+                        "and the baselines); 1 is the paper's loop; 20 was best for the default model and is 30x "
+                        "faster (docs/generation.md); capped at what the model predicts")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="songs generated together")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs")
     p.add_argument("--formats", type=_formats, default="all",
                    help="comma-separated exports: aistpp, edge, amass, joints, bvh, glb, html, mp4, or all")
-    p.add_argument("--random-seed", type=int, default=0, help="varies the neutral seed motion")
+    p.add_argument("--random-seed", type=int, default=0,
+                   help="varies the neutral seed motion, and the sampling of Li et al. 2020 and DanceNet models")
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the beat tracker")
     p.set_defaults(func=cmd_dance)
 

@@ -49,11 +49,12 @@ class DanceOptions:
     seconds: float | None = None  # length of the song to dance to, from ``start`` (None: to its end)
     start: float = 0.0  # seconds into the song where the dance starts
     seed_motion: str = "neutral"  # "neutral", an AIST++ sequence name, or a .pkl/.npy motion file
-    frames_per_step: int = 20  # frames kept per forward pass (1 = the paper's loop; 20 measured best, docs/generation.md)
+    frames_per_step: int | None = None  # frames kept per forward pass; None = the model's default (FACT: all it
+    # predicts, 20 for the default model, measured best in docs/generation.md; 1 = the paper's loop)
     batch_size: int = 4  # songs generated together
     device: str = "cpu"  # "cpu" or "cuda"
     formats: tuple[str, ...] = FORMATS  # exports to write
-    random_seed: int = 0  # varies the neutral seed motion
+    random_seed: int = 0  # varies the neutral seed motion and the sampling of sampling models
     bpm: float | None = None  # tempo prior of the beat tracker
     project_rotations: bool = True  # re-project predicted rotations onto SO(3) before feeding back
 
@@ -62,7 +63,7 @@ class DanceOptions:
             raise InputError(None, f"--seconds must be positive, got {self.seconds}")
         if self.start < 0:
             raise InputError(None, f"--start must be >= 0, got {self.start}")
-        if self.batch_size < 1 or self.frames_per_step < 1:
+        if self.batch_size < 1 or (self.frames_per_step is not None and self.frames_per_step < 1):
             raise InputError(None, "--batch-size and --frames-per-step must be >= 1")
 
 
@@ -166,7 +167,9 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     stems = [Path(s).stem for s in songs]
     if len(set(stems)) != len(stems):
         raise InputError(None, "two songs share a file name; their output folders would collide")
-    if options.frames_per_step > cfg.n_future:
+    if options.frames_per_step is None:
+        options = dataclasses.replace(options, frames_per_step=cfg.default_frames_per_step)
+    elif options.frames_per_step > cfg.n_future:
         log.warning("--frames-per-step %d exceeds what this model predicts per pass; using %d",
                     options.frames_per_step, cfg.n_future)
         options = dataclasses.replace(options, frames_per_step=cfg.n_future)
@@ -185,7 +188,8 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
         seeds = np.stack([s.seed for s in batch])
         t0 = time.perf_counter()
         motion = generate(model, music, seeds, n_frames=longest - cfg.motion_len, frames_per_step=options.frames_per_step,
-                          project_rotations=options.project_rotations, device=options.device, progress=progress)
+                          project_rotations=options.project_rotations, device=options.device, progress=progress,
+                          random_seed=options.random_seed + b)
         elapsed = time.perf_counter() - t0
         generated_s = sum(s.n_frames - cfg.motion_len for s in batch) / FPS
         for song, x in zip(batch, motion):

@@ -1,6 +1,8 @@
-"""Autoregressive dance generation with a FACT model (reference.md 4.5).
+"""Autoregressive dance generation with any registered model (FACT and the baselines).
 
-The released loop (google-research/mint ``mint/core/fact_model.py``,
+The loop asks the model for the next frames (``model.predict``), cleans them, and feeds them
+back (``model.advance``); how a model turns its context and the music into frames is its own
+(:mod:`aichoreo.models.common`). For FACT this is the released loop (google-research/mint ``mint/core/fact_model.py``,
 ``FACTModel.infer_auto_regressive``), re-written here: a seed of ``motion_len`` (120) frames and
 the music features of the whole song, both starting at song time 0. At step ``i``
 
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from aichoreo.models.fact import FACT
+from aichoreo.models import DanceModel
 from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
@@ -53,7 +55,7 @@ def n_generable_frames(n_audio_frames: int, audio_len: int = 240) -> int:
 
 
 def generate(
-    model: FACT,
+    model: DanceModel,
     music_features: np.ndarray | torch.Tensor,
     seed_motion: np.ndarray | torch.Tensor,
     n_frames: int | None = None,
@@ -62,12 +64,13 @@ def generate(
     project_rotations: bool = True,
     device: str | torch.device | None = None,
     progress: bool = False,
+    random_seed: int | None = 0,
 ) -> np.ndarray:
     """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
 
     Args:
-        model: a FACT model (its config gives the window lengths); switched to eval mode for the
-            call and restored after; moved to ``device`` when one is given.
+        model: a registered model (its config gives the window lengths); switched to eval mode
+            for the call and restored after; moved to ``device`` when one is given.
         music_features: ``(T_audio, 35)`` FACT music features of the whole song at 60 fps, song
             time 0 = seed frame 0; or ``(B, T_audio, 35)`` for B songs of equal length.
         seed_motion: ``(120, 225)`` or ``(120, 219)`` FACT motion vectors (60 fps), or
@@ -80,6 +83,8 @@ def generate(
             feeding them back (and in the result); ``False`` = the released code's raw feedback.
         device: where to run; default the model's device.
         progress: show a tqdm bar over generated frames.
+        random_seed: seed of the sampling of the models that sample (Li et al. 2020, DanceNet);
+            ``None`` = torch's global generator. FACT and DanceRevolution are deterministic.
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -108,31 +113,31 @@ def generate(
     model.eval()
     try:
         with torch.inference_mode():
+            generator = None
+            if random_seed is not None:
+                generator = torch.Generator(device=run_device).manual_seed(random_seed)
             generated = _autoregress(model, audio.to(run_device), seed.to(run_device), n,
-                                     frames_per_step, project_rotations, progress)
+                                     frames_per_step, project_rotations, progress, generator)
     finally:
         model.train(was_training)
     out = torch.cat([seed, generated.cpu()], dim=1).numpy()  # (B, T + n, 225)
     return out if batched else out[0]
 
 
-def _autoregress(model: FACT, audio: torch.Tensor, seed: torch.Tensor, n: int, k_max: int,
-                 project: bool, progress: bool) -> torch.Tensor:
+def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, n: int, k_max: int,
+                 project: bool, progress: bool, generator: torch.Generator | None) -> torch.Tensor:
     """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> generated ``(B, n, 225)``."""
-    cfg = model.config
-    first = cfg.first_future_token  # 0 (full attention) or T - 1 (causal)
-    context = seed  # (B, T, F): motion frames [done, done + T)
+    state = model.start(seed, audio, generator)
     frames: list[torch.Tensor] = []
     done = 0
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
         while done < n:
             k = min(k_max, n - done)
-            window = audio[:, done: done + cfg.audio_len]  # (B, A, 35): music frames [done, done + A)
-            pred = model(context, window)[:, first: first + k]  # (B, k, F): frames T + done ...
+            pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
             if project:
                 pred = clean_frames(pred)
             frames.append(pred)
-            context = torch.cat([context[:, k:], pred], dim=1)  # (B, T, F)
+            model.advance(state, pred)
             done += k
             bar.update(k)
     if not frames:
@@ -176,7 +181,7 @@ def _prepare_inputs(music: Any, seed: Any, motion_len: int,
 
 
 def generate_motion(
-    model: FACT,
+    model: DanceModel,
     music_features: np.ndarray | torch.Tensor,
     seed_motion: np.ndarray | torch.Tensor | SMPLMotion,
     n_frames: int | None = None,

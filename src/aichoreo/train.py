@@ -1,12 +1,15 @@
-"""Training with PyTorch Lightning: a thin module around the plain FACT ``nn.Module``.
+"""Training with PyTorch Lightning: one thin module around any registered model (FACT and the baselines).
+
+The engine knows a model only through the interface of :mod:`aichoreo.models.common`: the
+config's window geometry and optimiser fields, and ``model.training_loss(motion, audio, step)``.
 
 Phases of one run (``train(...)``):
 
 1. data: the prepared dataset's train split becomes an endless stream of random windows
    (:class:`aichoreo.data.windows.RandomWindows`); window ``i`` depends only on ``(seed, i)``
    and global step ``k`` reads windows ``[k * B, (k + 1) * B)``, split over the processes;
-2. model and optimiser: the preset's config; Adam (Keras epsilon 1e-7) with the step-wise
-   multi-step learning-rate schedule of the released config (reference.md §4.1);
+2. model and optimiser: the preset's config; Adam (betas and epsilon from the config: the Keras
+   epsilon 1e-7 for FACT) with the step-wise multi-step learning-rate schedule (reference.md §4.1);
 3. Lightning ``Trainer``: devices, nodes and precision from the caller; DDP when several
    processes take part (``torchrun`` and SLURM are detected by Lightning);
 4. outputs under ``out``: ``config.json`` (the resolved configuration), ``checkpoints/``
@@ -17,7 +20,9 @@ Phases of one run (``train(...)``):
 
 Resuming from ``checkpoints/last.ckpt`` restores step, weights, optimiser state and learning
 rate; the window stream continues at the restored step, so the loss trajectory equals that of
-an uninterrupted run (the model has no dropout: data order is its only randomness).
+an uninterrupted run for models without dropout (FACT: data order is its only randomness).
+The baselines use dropout; Lightning does not restore the random state, so their resumed runs
+follow a different (equally valid) dropout sequence.
 """
 
 from __future__ import annotations
@@ -41,8 +46,7 @@ from aichoreo.data.dataset import PreparedDataset
 from aichoreo.data.windows import FixedWindows, RandomWindows, StepSampler
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
-from aichoreo.models import build_model, fact_loss, save_model_file, split_window
-from aichoreo.models.fact import FACTConfig
+from aichoreo.models import ModelConfig, build_model, model_name, save_model_file
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +74,15 @@ class TrainConfig:
             raise ValueError("val_every and num_workers must be >= 0")
 
 
-def learning_rate(step: int, config: FACTConfig) -> float:
+def learning_rate(step: int, config: ModelConfig) -> float:
     """The learning rate at ``step``: ``lr * gamma ** (number of milestones <= step)``."""
-    return config.lr * config.lr_gamma ** sum(step >= m for m in config.lr_milestones)
+    return config.learning_rate(step)
 
 
-class FACTModule(L.LightningModule):
-    """Lightning wrapper: loss, optimiser and schedule around :class:`aichoreo.models.FACT`."""
+class DanceModule(L.LightningModule):
+    """Lightning wrapper: loss, optimiser and schedule around any registered model."""
 
-    def __init__(self, config: FACTConfig, train_config: TrainConfig, train_set: RandomWindows,
+    def __init__(self, config: ModelConfig, train_config: TrainConfig, train_set: RandomWindows,
                  val_set: FixedWindows | None, max_steps: int):
         super().__init__()
         self.config = config
@@ -88,12 +92,8 @@ class FACTModule(L.LightningModule):
         self.val_set = val_set
         self.max_steps = max_steps
 
-    def forward(self, motion: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        return self.model(motion, audio)
-
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        motion, audio, target = split_window(batch["motion"], batch["audio"], self.config)
-        return fact_loss(self.model(motion, audio), target, self.config)
+        return self.model.training_loss(batch["motion"], batch["audio"], self.global_step)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss = self._loss(batch)
@@ -141,7 +141,7 @@ class ModelFiles(L.Callback):
         self.meta = meta
         self.best = math.inf
 
-    def _save(self, trainer: L.Trainer, module: FACTModule, name: str, **extra: Any) -> None:
+    def _save(self, trainer: L.Trainer, module: DanceModule, name: str, **extra: Any) -> None:
         if trainer.is_global_zero:
             save_model_file(self.folder / name, module.model, module.config, step=trainer.global_step,
                             **self.meta, **extra)
@@ -193,16 +193,16 @@ class Throughput(L.Callback):
             module.log("windows_per_s", self.windows_per_s, prog_bar=True, on_step=True, on_epoch=False)
 
 
-def load_windows(data: PreparedDataset, config: FACTConfig, train_config: TrainConfig
+def load_windows(data: PreparedDataset, config: ModelConfig, train_config: TrainConfig
                  ) -> tuple[RandomWindows, FixedWindows | None]:
     """The training stream and the validation windows of a prepared dataset."""
-    motion_frames = max(config.motion_len, config.target_start + config.target_len)
+    motion_frames = config.motion_frames
     train = [(s.motion, s.music) for s in data.load_split("train")]
     if not train:
         raise InputError(data.root, "has no sequence in the train split")
     try:
         train_set = RandomWindows(train, window_len=config.window_len, motion_frames=motion_frames,
-                                  audio_frames=config.audio_len, seed=train_config.seed)
+                                  audio_frames=config.audio_frames, seed=train_config.seed)
     except ValueError as exc:
         raise InputError(data.root, f"nothing usable for training: {exc}") from None
     if train_set.n_dropped:
@@ -212,20 +212,20 @@ def load_windows(data: PreparedDataset, config: FACTConfig, train_config: TrainC
     val_set = None
     if val:
         val_set = FixedWindows(val, window_len=config.window_len, motion_frames=motion_frames,
-                               audio_frames=config.audio_len, max_per_sequence=train_config.val_windows_per_sequence)
+                               audio_frames=config.audio_frames, max_per_sequence=train_config.val_windows_per_sequence)
         if len(val_set) == 0:
             log.warning("no val sequence is long enough for a %d-frame window: no validation", config.window_len)
             val_set = None
     return train_set, val_set
 
 
-def write_run_config(out: Path, preset: str, config: FACTConfig, train_config: TrainConfig, data: Path) -> None:
+def write_run_config(out: Path, preset: str, config: ModelConfig, train_config: TrainConfig, data: Path) -> None:
     with atomic_path(out / RUN_FILE) as tmp:
-        tmp.write_text(json.dumps({"preset": preset, "model": config.to_dict(),
+        tmp.write_text(json.dumps({"preset": preset, "architecture": model_name(config), "model": config.to_dict(),
                                    "train": dataclasses.asdict(train_config), "data": str(data)}, indent=2))
 
 
-def train(config: FACTConfig, data: PreparedDataset, out: str | os.PathLike, *,
+def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
           preset: str = "custom", train_config: TrainConfig = TrainConfig(), max_steps: int | None = None,
           resume: bool = False, accelerator: str = "auto", devices: int | str = "auto", num_nodes: int = 1,
           strategy: str = "auto", progress: bool = True) -> dict[str, Any]:
@@ -249,7 +249,7 @@ def train(config: FACTConfig, data: PreparedDataset, out: str | os.PathLike, *,
 
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
-    module = FACTModule(config, train_config, train_set, val_set, steps)
+    module = DanceModule(config, train_config, train_set, val_set, steps)
     out.mkdir(parents=True, exist_ok=True)
 
     from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint

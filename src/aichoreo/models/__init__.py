@@ -2,8 +2,8 @@
 
 A *model file* is a plain dict saved with ``torch.save`` and read with ``weights_only=True``::
 
-    {"format": "aichoreo-model", "format_version": 1, "model": "fact",
-     "config": {...FACTConfig.to_dict()...}, "state_dict": {name: tensor},
+    {"format": "aichoreo-model", "format_version": 1, "model": "fact" (a MODEL_REGISTRY name),
+     "config": {...config.to_dict()...}, "state_dict": {name: tensor},
      "meta": {...plain values: step, preset, data provenance...}}
 
 The model is rebuilt from ``config`` alone, so a file needs no code beyond this package. This
@@ -26,17 +26,19 @@ from torch import nn
 
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
-from aichoreo.models.fact import (
-    FACT,
-    PRESETS as FACT_PRESETS,
-    FACTConfig,
-    count_parameters,
-    fact_loss,
-    split_window,
+from aichoreo.models.common import DanceModel, ModelConfig
+from aichoreo.models.dancenet import PRESETS as DANCENET_PRESETS, DanceNet, DanceNetConfig
+from aichoreo.models.dancerevolution import (
+    PRESETS as DANCEREVOLUTION_PRESETS,
+    DanceRevolution,
+    DanceRevolutionConfig,
 )
+from aichoreo.models.fact import FACT, PRESETS as FACT_PRESETS, FACTConfig, fact_loss, split_window
+from aichoreo.models.li2020 import PRESETS as LI2020_PRESETS, Li2020, Li2020Config
 
 __all__ = [
-    "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec", "available_presets", "build_model",
+    "DanceModel", "DanceNet", "DanceNetConfig", "DanceRevolution", "DanceRevolutionConfig", "Li2020",
+    "Li2020Config", "ModelConfig", "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec", "available_presets", "build_model",
     "count_parameters", "fact_loss", "get_preset", "load_model_file", "model_name", "model_state",
     "save_model_file", "split_window", "BUNDLED_MODELS", "bundled_model_path", "load_model",
 ]
@@ -57,14 +59,17 @@ class ModelSpec:
 
 MODEL_REGISTRY: dict[str, ModelSpec] = {
     "fact": ModelSpec(FACTConfig, FACT),
+    "li2020": ModelSpec(Li2020Config, Li2020),
+    "dancenet": ModelSpec(DanceNetConfig, DanceNet),
+    "dancerevolution": ModelSpec(DanceRevolutionConfig, DanceRevolution),
 }
 
 # Preset name -> config; names are unique across architectures.
-_PRESETS: dict[str, Any] = dict(FACT_PRESETS)
+_PRESETS: dict[str, Any] = {**FACT_PRESETS, **LI2020_PRESETS, **DANCENET_PRESETS, **DANCEREVOLUTION_PRESETS}
 
 
 def available_presets() -> list[str]:
-    """Preset names, the released ``fact`` first."""
+    """Preset names: the released ``fact`` and its variants first, then the baselines."""
     return list(_PRESETS)
 
 
@@ -86,6 +91,12 @@ def model_name(config: Any) -> str:
 def build_model(config: Any) -> nn.Module:
     """A freshly initialised model for ``config`` (any registered config dataclass)."""
     return MODEL_REGISTRY[model_name(config)].model_cls(config)
+
+
+def count_parameters(config: Any) -> int:
+    """Parameter count of the model ``config`` describes, without allocating it (meta device)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_model(config).parameters())
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aichoreo.models.common import ModelConfig, check_choice, check_int, check_positive
+
 Attention = Literal["full", "causal"]
 AttentionScale = Literal["model", "head"]
 Init = Literal["tf", "torch"]
@@ -54,11 +56,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class FACTConfig:
+class FACTConfig(ModelConfig):
     """Architecture, loss and optimiser settings of one FACT model (defaults = the released model).
 
-    The optimiser fields do not change the network; they travel with it so that a preset names a
-    whole experiment. Derived quantities (:attr:`target_start`, :attr:`n_future`, ...) are
+    The optimiser fields (:class:`~aichoreo.models.common.ModelConfig`) do not change the network;
+    they travel with it so that a preset names a whole experiment. Derived quantities (:attr:`target_start`, :attr:`n_future`, ...) are
     properties, not fields, so they never disagree with the fields they come from.
     """
 
@@ -83,24 +85,21 @@ class FACTConfig:
     token_order: TokenOrder = "motion-audio"  # order of the cross-modal sequence (matters only when causal)
     gelu: Gelu = "tanh"  # GELU form: "tanh" approximation (released) or exact "erf"
     layernorm_eps: float = 1e-5  # LayerNorm epsilon
-    # --- optimiser (training only; reference.md 4.1) ---------------------------------------
+    # --- optimiser (training only; reference.md 4.1): the released values -------------------
     batch_size: int = 32  # windows per step
     lr: float = 1e-4  # Adam learning rate before the first milestone
     lr_milestones: tuple[int, ...] = (100_000, 150_000)  # steps at which lr is multiplied by lr_gamma
-    lr_gamma: float = 0.1  # lr factor at each milestone
-    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam beta1, beta2 (Keras defaults)
     adam_eps: float = 1e-7  # Adam epsilon: the Keras default, not PyTorch's 1e-8
-    max_steps: int | None = None  # training steps; None = until stopped (the released run: 214,501)
+    # max_steps None: until stopped (the released run: 214,501)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), choices)
         for name in ("motion_dim", "audio_dim", "motion_len", "audio_len", "target_len",
-                     "d_model", "n_heads", "d_mlp", "batch_size"):
-            _check_int(name, getattr(self, name), minimum=1)
+                     "d_model", "n_heads", "d_mlp"):
+            check_int(name, getattr(self, name), minimum=1)
         for name in ("motion_layers", "audio_layers", "cross_layers"):
-            _check_int(name, getattr(self, name), minimum=0)
+            check_int(name, getattr(self, name), minimum=0)
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads})")
         if self.fusion == "none":
@@ -113,21 +112,9 @@ class FACTConfig:
                              f"motion_len ({self.motion_len}), got {self.target_len}")
         if self.attention == "full" and self.target_len > self.n_tokens:
             raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
-        for name in ("lr", "adam_eps", "layernorm_eps", "init_std"):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
-                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
-        if not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
-        milestones = tuple(self.lr_milestones)
-        if any(not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
-            raise ValueError(f"lr_milestones must be increasing positive step numbers, got {self.lr_milestones!r}")
-        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
-        if self.max_steps is not None:
-            _check_int("max_steps", self.max_steps, minimum=1)
-        # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
-        object.__setattr__(self, "lr_milestones", milestones)
-        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
+        for name in ("layernorm_eps", "init_std"):
+            check_positive(name, getattr(self, name))
+        self.validate_optimiser()
 
     # --- derived quantities ---------------------------------------------------------------
     @property
@@ -164,34 +151,23 @@ class FACTConfig:
         return 1 if self.attention == "causal" else self.target_len
 
     @property
+    def motion_frames(self) -> int:
+        """Motion frames of a training window: the context and the targets."""
+        return max(self.motion_len, self.target_start + self.target_len)
+
+    @property
+    def default_frames_per_step(self) -> int:
+        """Frames kept per generation step by default: every predicted future frame.
+
+        For ``fact-small`` on Dance with Melody, K = 20 was both the fastest and the best
+        setting measured (docs/generation.md); causal models predict one frame per pass.
+        """
+        return self.n_future
+
+    @property
     def first_future_token(self) -> int:
         """Output token predicting the frame right after the context (0, or T - 1 when causal)."""
         return self.motion_len - 1 if self.attention == "causal" else 0
-
-    # --- serialisation ----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as JSON-able Python values (tuples become lists)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FACTConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error, missing keys take the default."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a FACT config must be a dict, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown FACT config keys: {', '.join(map(str, unknown))}")
-        return cls(**data)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _jsonable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,6 +175,13 @@ def _jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 FACT_RELEASED = FACTConfig()
+
+# Trains on a 2-core CPU in about an hour (0.4 s per step measured, docs/fact.md): the same
+# windows, loss and quirks at width 128 with 1 + 1 + 4 blocks; a higher lr and a short
+# schedule suit the short run.
+_SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
+                             motion_layers=1, audio_layers=1, cross_layers=4,
+                             batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000)
 
 PRESETS: dict[str, FACTConfig] = {
     # The released model: mint configs/fact_v5_deeper_t10_cm12.config, 120,406,977 parameters.
@@ -215,12 +198,16 @@ PRESETS: dict[str, FACTConfig] = {
                                          audio_layers=0, cross_layers=0),
     "fact-latefusion": dataclasses.replace(FACT_RELEASED, fusion="late", motion_layers=13,
                                            audio_layers=13, cross_layers=1),
-    # Trains on a 2-core CPU in about an hour (0.4 s per step measured, docs/fact.md): the same
-    # windows, loss and quirks at width 128 with 1 + 1 + 4 blocks; a higher lr and a short
-    # schedule suit the short run.
-    "fact-small": dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
-                                      motion_layers=1, audio_layers=1, cross_layers=4,
-                                      batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000),
+    "fact-small": _SMALL,
+    # The paper's ablations at the fact-small scale (docs/results.md trains and scores them). The
+    # fusion variants keep the depth a motion frame's information passes through: no fusion =
+    # motion + cross blocks in one stack; late fusion = (motion + cross - 1) per encoder + 1 block.
+    "fact-small-causal": dataclasses.replace(_SMALL, attention="causal", target_len=120, token_order="audio-motion"),
+    "fact-small-future1": dataclasses.replace(_SMALL, target_len=1),
+    "fact-small-future10": dataclasses.replace(_SMALL, target_len=10),
+    "fact-small-nofusion": dataclasses.replace(_SMALL, fusion="none", motion_layers=5, audio_layers=0, cross_layers=0),
+    "fact-small-latefusion": dataclasses.replace(_SMALL, fusion="late", motion_layers=4, audio_layers=4,
+                                                 cross_layers=1),
     # For tests: the paper's window lengths at width 16.
     "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
                                 motion_layers=1, audio_layers=1, cross_layers=1),
@@ -345,6 +332,30 @@ class FACT(nn.Module):
             x = torch.cat([x[:, cfg.audio_len:], x[:, :cfg.audio_len]], dim=1)  # (B, T + A, D)
         return self.head(x)  # (B, T + A, F)
 
+    # --- the model interface of aichoreo.models.common.DanceModel ------------------------------
+    def training_loss(self, motion: torch.Tensor, audio: torch.Tensor, step: int = 0) -> torch.Tensor:
+        """:func:`fact_loss` of a batch of windows cut by :func:`split_window` (``step`` unused)."""
+        motion_input, audio_input, target = split_window(motion, audio, self.config)
+        return fact_loss(self(motion_input, audio_input), target, self.config)
+
+    def start(self, seed: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        """Generation state: the last ``motion_len`` frames and the song (the model is deterministic)."""
+        return {"context": seed, "audio": audio, "done": 0}
+
+    def predict(self, state: dict, k: int) -> torch.Tensor:
+        """The released loop's step (mint ``infer_auto_regressive``): the music window starts where
+        the context starts; keep ``k`` future tokens from the first one."""
+        cfg = self.config
+        done = state["done"]
+        window = state["audio"][:, done: done + cfg.audio_len]  # (B, A, 35)
+        first = cfg.first_future_token  # 0 (full attention) or T - 1 (causal)
+        return self(state["context"], window)[:, first: first + k]  # (B, k, F)
+
+    def advance(self, state: dict, frames: torch.Tensor) -> None:
+        k = frames.shape[1]
+        state["context"] = torch.cat([state["context"][:, k:], frames], dim=1)  # (B, T, F)
+        state["done"] += k
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter values (120,406,977 for the released configuration)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -395,12 +406,6 @@ def _trunc_normal(t: torch.Tensor, std: float) -> None:
 def glorot_limit(fan_in: int, fan_out: int) -> float:
     """Bound of the Glorot-uniform distribution, sqrt(6 / (fan_in + fan_out))."""
     return math.sqrt(6.0 / (fan_in + fan_out))
-
-
-def count_parameters(config: FACTConfig) -> int:
-    """Parameter count of ``FACT(config)`` without allocating it (built on the meta device)."""
-    with torch.device("meta"):
-        return FACT(config).num_parameters()
 
 
 # --------------------------------------------------------------------------------------------

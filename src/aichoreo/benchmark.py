@@ -1,0 +1,231 @@
+"""The paper-style comparison table: several trained models and simple references on one test split.
+
+Protocol (the FACT authors', reference.md §4.6 and §6; printed with every table):
+
+- seeds: the first 2 s (``motion_len`` = 120 frames) of each test dance; music: each test song.
+  Every seed is paired with every test song (mint pairs its seeds with random test music), so a
+  test split of n dances gives n x n generated dances of ``seconds`` (20) after the seed;
+- real set for FID: every sequence of the dataset (all splits) cut into consecutive clips of the
+  generated length (seed + ``seconds``), world coordinates. Whole sequences would leave too few
+  vectors for a full-rank covariance on a small dataset (docs/results.md);
+- generated: frames after the seed, world coordinates (the ``fact`` metric protocol);
+  BeatAlign (FACT definition) on the n *paired* dances (seed and music of the same test dance);
+- references built for the same pairs: ``ground truth`` (the test dances themselves, paired),
+  ``random clip`` (a random clip of a training dance), ``mean pose`` (the mean training pose
+  held still), ``frozen seed`` (the seed's last frame held).
+
+Outputs under ``out``: ``table.md`` and ``table.csv`` (FID_k, FID_g, FID_g*, Dist_k, Dist_g,
+BeatAlign, PFC, n, generation speed), ``results.json`` (everything, with the protocol),
+``sets/<label>/<seed>_<music>.npy`` (the scored joints, ``(T, 24, 3)`` metres, 60 fps),
+``real/`` and ``music/`` (the real clips and the test songs' features).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aichoreo.data.dataset import PreparedDataset
+from aichoreo.errors import InputError
+from aichoreo.evaluate import evaluate, get_protocol
+from aichoreo.fileio import atomic_path, save_npy
+from aichoreo.generate import generate
+from aichoreo.models import load_model
+from aichoreo.motion import FACT_DIM, SMPLMotion, fact_vector_to_joints
+from aichoreo.skeleton import FPS
+
+log = logging.getLogger(__name__)
+
+SEED_FRAMES = 120  # 2 s at 60 fps: the seed of every model here
+REFERENCES = ("ground truth", "random clip", "mean pose", "frozen seed")
+COLUMNS = ("fid_k", "fid_g", "fid_g_varying", "dist_k", "dist_g", "beat_align", "pfc")
+
+
+def joints_of(x: np.ndarray) -> np.ndarray:
+    """FACT vectors ``(T, 219|225)`` -> joints ``(T, 24, 3)`` float32 metres."""
+    return fact_vector_to_joints(x[:, -FACT_DIM:]).astype(np.float32)
+
+
+def mirror_extend(features: np.ndarray, frames: int) -> np.ndarray:
+    """Music ``(T, 35)`` with its end mirrored for ``frames`` more frames (as ``aichoreo dance`` does),
+    so that the last generation window exists."""
+    return np.concatenate([features, features[::-1][:frames]], axis=0)
+
+
+def folder_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def real_clips(data: PreparedDataset, out: Path, clip: int) -> list[Path]:
+    """Every sequence of ``data`` cut into consecutive ``clip``-frame joint clips under ``out/real``."""
+    files = []
+    for name in data.names():
+        joints = joints_of(data.load(name).motion)
+        for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
+            files.append(save_npy(out / "real" / f"{name}_{i:02d}.npy", joints[start: start + clip]))
+    if len(files) < 2:
+        raise InputError(data.root, f"fewer than two {clip / FPS:.0f} s clips in the whole dataset: no real set")
+    return files
+
+
+def reference_sets(test: list, train: list, pairs: list, clip: int, rng: np.random.Generator
+                   ) -> dict[str, dict[str, np.ndarray]]:
+    """The four references as ``{label: {"<seed>_<music>": joints (clip, 24, 3)}}``."""
+    sets: dict[str, dict[str, np.ndarray]] = {}
+    sets["ground truth"] = {f"{s.name}_{s.name}": joints_of(s.motion[:clip]) for s in test}
+    train_joints = [joints_of(s.motion) for s in train if len(s.motion) >= clip]
+    if train_joints:
+        clips = {}
+        for s, m in pairs:
+            src = train_joints[rng.integers(len(train_joints))]
+            start = rng.integers(len(src) - clip + 1)
+            clips[f"{s.name}_{m.name}"] = src[start: start + clip]
+        sets["random clip"] = clips
+    if train:
+        all_train = np.concatenate([s.motion for s in train])
+        mean_frame = joints_of(SMPLMotion.from_fact_vector(all_train.mean(axis=0, keepdims=True)).to_fact_vector())
+        sets["mean pose"] = {f"{s.name}_{m.name}": np.repeat(mean_frame, clip, 0) for s, m in pairs}
+    n_gen = clip - SEED_FRAMES
+    sets["frozen seed"] = {f"{s.name}_{m.name}": np.concatenate([joints_of(s.motion[:SEED_FRAMES]),
+                                                                 np.repeat(joints_of(s.motion[SEED_FRAMES - 1:
+                                                                                             SEED_FRAMES]), n_gen, 0)])
+                           for s, m in pairs}
+    return sets
+
+
+def model_set(model, cfg, pairs: list, n_gen: int, frames_per_step: int | None, random_seed: int,
+              batch: int = 64, progress: bool = False) -> tuple[dict[str, np.ndarray], float, int]:
+    """Generate every pair with one model: ``({name: joints}, generated s per wall s, K used)``."""
+    if cfg.motion_len != SEED_FRAMES:
+        raise InputError(None, f"the benchmark seeds every model with {SEED_FRAMES} frames; this model takes "
+                               f"{cfg.motion_len}")
+    k = cfg.default_frames_per_step if frames_per_step is None else min(frames_per_step, cfg.n_future)
+    tail = cfg.audio_len - cfg.motion_len
+    dances: dict[str, np.ndarray] = {}
+    t0 = time.perf_counter()
+    for b in range(0, len(pairs), batch):
+        chunk = pairs[b: b + batch]
+        music = np.stack([mirror_extend(m.music[: SEED_FRAMES + n_gen], tail) for _, m in chunk])
+        seeds = np.stack([s.motion[:SEED_FRAMES] for s, _ in chunk])
+        x = generate(model, music, seeds, n_frames=n_gen, frames_per_step=k, random_seed=random_seed + b,
+                     progress=progress)
+        for (s, m), xi in zip(chunk, x):
+            dances[f"{s.name}_{m.name}"] = joints_of(xi)
+    speed = len(pairs) * n_gen / FPS / (time.perf_counter() - t0)
+    return dances, speed, k
+
+
+def score(sets: dict[str, list[Path]], real: list[Path], music_dir: Path, paired: set[str], n_gen: int
+          ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Scores of every set under the ``fact`` protocol (the ``n_gen`` frames after the seed);
+    BeatAlign on its paired dances only."""
+    protocol = get_protocol("fact", seed_frames=SEED_FRAMES, max_frames=n_gen)
+    rows: dict[str, dict[str, Any]] = {}
+    report: dict[str, Any] = {}
+    for label, files in sets.items():
+        report = evaluate(files, real, protocol=protocol, music_dir=music_dir)
+        mine = [f for f in files if f.stem in paired]
+        beat = evaluate(mine, real, protocol=protocol, music_dir=music_dir)["beat_align"] if len(mine) > 1 else None
+        rows[label] = {k: report.get(k) for k in COLUMNS if k != "beat_align"}
+        rows[label]["beat_align"] = beat
+        rows[label]["n"] = len(files)
+        log.info("%s: %s", label, rows[label])
+    return rows, report.get("protocol", {})
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
+    lines = ["| method | FID_k ↓ | FID_g ↓ | FID_g* ↓ | Dist_k | Dist_g | BeatAlign ↑ | PFC ↓ | n | K | x real time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {_fmt(r['fid_k'], '.2f')} | {_fmt(r['fid_g'], '.3g')} | "
+                     f"{_fmt(r['fid_g_varying'], '.2f')} | {_fmt(r['dist_k'], '.2f')} | {_fmt(r['dist_g'], '.3g')} | "
+                     f"{_fmt(r['beat_align'], '.3f')} | {_fmt(r['pfc'], '.2f')} | {r['n']} | "
+                     f"{r.get('frames_per_step') or '–'} | {_fmt(r.get('speed'), '.1f')} |")
+    return "\n".join(lines)
+
+
+def csv_table(rows: dict[str, dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    fields = ["method", *COLUMNS, "n", "frames_per_step", "speed_x_real_time", "checkpoint"]
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for label, r in rows.items():
+        writer.writerow({"method": label, **{k: r.get(k) for k in COLUMNS}, "n": r["n"],
+                         "frames_per_step": r.get("frames_per_step"), "speed_x_real_time": r.get("speed"),
+                         "checkpoint": r.get("checkpoint")})
+    return buf.getvalue()
+
+
+def protocol_text(protocol: dict[str, Any], info: dict[str, Any]) -> str:
+    """The protocol, one line per fact, printed above every table."""
+    return "\n".join([
+        f"protocol: {protocol.get('name', 'fact')} metrics ({protocol.get('coordinates', 'world')} coordinates, "
+        f"first {protocol.get('seed_frames', SEED_FRAMES)} frames of every dance excluded)",
+        f"data: {info['data']}; test split: {', '.join(info['test'])}",
+        f"pairs: every test seed (first {SEED_FRAMES} frames) x every test song = {info['pairs']} dances of "
+        f"{info['seconds']:g} s after the seed; BeatAlign on the {len(info['test'])} paired ones",
+        f"real set: {info['n_real']} clips of {info['clip']} frames cut from every sequence of the dataset",
+        "FID_g*: FID_g without the geometric features that are constant over the real set "
+        f"({(protocol.get('features_constant_in_real_set') or {}).get('geometric', [])}, 0-based)",
+    ])
+
+
+def benchmark_table(data: PreparedDataset, checkpoints: dict[str, str | os.PathLike], out: str | os.PathLike, *,
+                    seconds: float = 20.0, frames_per_step: int | None = None, references: bool = True,
+                    random_seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Score ``checkpoints`` (label -> model file or bundled name) on ``data``'s test split; see the
+    module docstring. Returns the ``results.json`` dict."""
+    out = Path(out)
+    test, train = data.load_split("test"), data.load_split("train")
+    if len(test) < 2:
+        raise InputError(data.root, f"the test split has {len(test)} sequences; the table needs at least 2")
+    n_gen = int(round(seconds * FPS))
+    clip = SEED_FRAMES + n_gen
+    short = [s.name for s in test if min(len(s.motion), len(s.music)) < clip]
+    if short:
+        raise InputError(data.root, f"test sequences shorter than {clip / FPS:g} s (seed + --seconds): "
+                                    f"{', '.join(short)}; lower --seconds")
+    # Load every model first: a bad file fails before minutes of generation.
+    models = {label: load_model(path) for label, path in checkpoints.items()}
+    rng = np.random.default_rng(random_seed)
+    pairs = [(s, m) for s in test for m in test]
+    real = real_clips(data, out, clip)
+    for s in test:
+        save_npy(out / "music" / f"{s.name}.npy", s.music)
+
+    dances: dict[str, dict[str, np.ndarray]] = reference_sets(test, train, pairs, clip, rng) if references else {}
+    extra: dict[str, dict[str, Any]] = {}
+    for label, (model, cfg, meta) in models.items():
+        log.info("generating %d dances with %s", len(pairs), label)
+        dances[label], speed, k = model_set(model, cfg, pairs, n_gen, frames_per_step, random_seed,
+                                            progress=progress)
+        extra[label] = {"frames_per_step": k, "speed": speed, "checkpoint": str(checkpoints[label]),
+                        "preset": meta.get("preset"), "step": meta.get("step")}
+    sets = {label: [save_npy(out / "sets" / folder_name(label) / f"{name}.npy", j) for name, j in d.items()]
+            for label, d in dances.items()}
+    rows, protocol = score(sets, real, out / "music", {f"{s.name}_{s.name}" for s in test}, n_gen)
+    for label, more in extra.items():
+        rows[label].update(more)
+    info = {"data": str(data.root), "test": [s.name for s in test], "pairs": len(pairs), "seconds": seconds,
+            "clip": clip, "n_real": len(real)}
+    result = {"protocol": {**protocol, **info}, "rows": rows}
+    text = protocol_text(protocol, info)
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=1, default=str))
+    with atomic_path(out / "table.md") as tmp:
+        tmp.write_text("\n".join(f"- {line}" for line in text.splitlines()) + "\n\n" + markdown_table(rows) + "\n")
+    with atomic_path(out / "table.csv") as tmp:
+        tmp.write_text(csv_table(rows))
+    return result
