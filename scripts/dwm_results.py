@@ -33,21 +33,16 @@ from pathlib import Path
 
 import numpy as np
 
+from aichoreo.benchmark import folder_name, joints_of, mirror_extend, real_clips, reference_sets, score as score_sets
 from aichoreo.data.dataset import PreparedDataset
-from aichoreo.evaluate import evaluate, get_protocol
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate
 from aichoreo.models import load_model_file
-from aichoreo.motion import SMPLMotion, fact_vector_to_joints
 from aichoreo.render import render_frames_png
 
 log = logging.getLogger("dwm_results")
 FPS = 60
 SEED = 120
-
-
-def joints_of(x: np.ndarray) -> np.ndarray:
-    return fact_vector_to_joints(x[:, -219:]).astype(np.float32)
 
 
 def energy_windows(joints: np.ndarray, seconds: float = 5.0) -> list[float]:
@@ -76,11 +71,6 @@ def plot_energy(energies: dict, dance: str, path: Path) -> None:
         fig.savefig(tmp, format="png")
 
 
-def extend_music(features: np.ndarray, frames: int) -> np.ndarray:
-    """Mirror the end so that the last window exists (as ``aichoreo dance`` does)."""
-    return np.concatenate([features, features[::-1][:frames]], axis=0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, type=Path)
@@ -104,13 +94,8 @@ def main() -> None:
         raise SystemExit(f"{args.data}: no test split")
 
     # Real set: every sequence in clips of the generated length.
-    real_dir = out / "real"
     clip = SEED + n_gen
-    for name in data.names():
-        joints = joints_of(data.load(name).motion)
-        for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
-            save_npy(real_dir / f"{name}_{i:02d}.npy", joints[start: start + clip])
-    real = sorted(real_dir.glob("*.npy"))
+    real = real_clips(data, out, clip)
 
     pairs = [(s, m) for s in test for m in test]  # seed dance, music dance
     paired_names = {f"{s.name}_{s.name}" for s in test}
@@ -120,41 +105,21 @@ def main() -> None:
         previous = json.loads((out / "results.json").read_text())
         speeds, energies = previous["speed_x_real_time"], previous["energy_5s"]
         for label in previous["rows"]:
-            sets[label] = sorted((out / "sets" / _folder(label)).glob("*.npy"))
+            sets[label] = sorted((out / "sets" / folder_name(label)).glob("*.npy"))
     else:
         speeds, energies = make_sets(args, out, data, test, train, pairs, sets, rng, n_gen)
     score(out, test, real, sets, paired_names, speeds, energies, clip, pairs, args.seconds)
-
-
-def _folder(label: str) -> str:
-    return label.replace(" ", "_").replace("(", "").replace(")", "").replace("=", "")
 
 
 def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
     """Write the reference and model sets (``out/sets/<label>/<seed>_<music>.npy``); speeds, energies."""
 
     def write_set(label: str, dances: dict[str, np.ndarray]) -> list[Path]:
-        folder = out / "sets" / _folder(label)
+        folder = out / "sets" / folder_name(label)
         return [save_npy(folder / f"{name}.npy", j) for name, j in dances.items()]
 
-    # References.
-    sets["ground truth"] = write_set("ground truth", {f"{s.name}_{s.name}": joints_of(s.motion[: SEED + n_gen])
-                                                      for s in test})
-    train_joints = [joints_of(s.motion) for s in train]
-    clips = {}
-    for s, m in pairs:
-        src = train_joints[rng.integers(len(train_joints))]
-        start = rng.integers(max(1, len(src) - (SEED + n_gen)))
-        clips[f"{s.name}_{m.name}"] = src[start: start + SEED + n_gen]
-    sets["random clip"] = write_set("random clip", clips)
-    all_train = np.concatenate([s.motion for s in train])
-    mean_frame = SMPLMotion.from_fact_vector(all_train.mean(axis=0, keepdims=True)).to_fact_vector()
-    sets["mean pose"] = write_set("mean pose", {f"{s.name}_{m.name}": np.repeat(joints_of(mean_frame), SEED + n_gen, 0)
-                                                for s, m in pairs})
-    sets["frozen seed"] = write_set("frozen seed", {
-        f"{s.name}_{m.name}": np.concatenate([joints_of(s.motion[:SEED]),
-                                              np.repeat(joints_of(s.motion[SEED - 1: SEED]), n_gen, 0)])
-        for s, m in pairs})
+    for label, dances in reference_sets(test, train, pairs, SEED + n_gen, rng).items():
+        sets[label] = write_set(label, dances)
 
     # Models.
     speeds, energies = {}, {}
@@ -166,7 +131,7 @@ def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
             name = f"{label} (K={k})"
             dances, t0, generated = {}, time.perf_counter(), 0
             for s, m in pairs:
-                music = extend_music(m.music[: SEED + n_gen], tail)
+                music = mirror_extend(m.music[: SEED + n_gen], tail)
                 x = generate(model, music, s.motion[:SEED], n_frames=n_gen, frames_per_step=k)
                 dances[f"{s.name}_{m.name}"] = joints_of(x)
                 generated += n_gen
@@ -176,7 +141,7 @@ def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
             energies[name] = {}
             for s in test[: args.energy_dances]:
                 length = min(len(s.motion), len(s.music))
-                x = generate(model, extend_music(s.music[:length], tail), s.motion[:SEED],
+                x = generate(model, mirror_extend(s.music[:length], tail), s.motion[:SEED],
                              n_frames=length - SEED, frames_per_step=k)
                 j = joints_of(x)
                 energies[name][s.name] = energy_windows(j)
@@ -192,18 +157,9 @@ def score(out, test, real, sets, paired_names, speeds, energies, clip, pairs, se
     music_dir = out / "music"
     for s in test:
         save_npy(music_dir / f"{s.name}.npy", s.music)
-    protocol = get_protocol("fact")
-    rows = {}
-    for label, files in sets.items():
-        report = evaluate(files, real, protocol=protocol, music_dir=music_dir)
-        paired = [f for f in files if f.stem in paired_names]
-        beat = evaluate(paired, real, protocol=protocol, music_dir=music_dir)["beat_align"] if len(paired) > 1 else None
-        rows[label] = {k: report.get(k) for k in ("fid_k", "fid_g", "fid_g_varying", "dist_k", "dist_g", "pfc")}
-        rows[label]["beat_align"] = beat
-        rows[label]["n"] = len(files)
-        log.info("%s: %s", label, rows[label])
+    rows, protocol = score_sets(sets, real, music_dir, paired_names, clip - SEED)
 
-    result = {"protocol": {**report["protocol"], "real_frames": f"clips of {clip} frames", "n_real": len(real)}, "rows": rows, "speed_x_real_time": speeds, "energy_5s": energies,
+    result = {"protocol": {**protocol, "real_frames": f"clips of {clip} frames", "n_real": len(real)}, "rows": rows, "speed_x_real_time": speeds, "energy_5s": energies,
               "test": [s.name for s in test], "pairs": len(pairs), "seconds": seconds}
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(result, indent=1))
@@ -214,7 +170,7 @@ def score(out, test, real, sets, paired_names, speeds, energies, clip, pairs, se
         star = "–" if r["fid_g_varying"] is None else f"{r['fid_g_varying']:.2f}"
         lines.append(f"| {label} | {r['fid_k']:.2f} | {r['fid_g']:.3g} | {star} | {r['dist_k']:.2f} | {r['dist_g']:.3g} | "
                      f"{ba} | {r['pfc']:.2f} | {r['n']} |")
-    constant = report["protocol"]["features_constant_in_real_set"]
+    constant = protocol["features_constant_in_real_set"]
     lines += ["", f"FID_g*: FID_g without the geometric features constant over the real set ({constant['geometric']}, "
               "0-based); see docs/results.md."]
     lines += ["", "| model | generated s per wall s |", "|---|---|"]

@@ -140,11 +140,6 @@ class DanceModel(Protocol):
         """Append ``frames (B, k, F)`` (the cleaned prediction) to the context."""
 
 
-def causal_mask_from(n: int, device: torch.device) -> torch.Tensor:
-    """``(n, n)`` boolean mask, True where query ``i`` may attend key ``j`` (``j <= i``)."""
-    return torch.ones(n, n, dtype=torch.bool, device=device).tril()
-
-
 def sinusoid_table(n_positions: int, width: int) -> torch.Tensor:
     """``(n_positions, width)`` fixed sinusoidal positions (Vaswani et al. 2017): sin on even
     features, cos on odd ones, wavelengths from 2 pi to 10000 * 2 pi."""
@@ -153,3 +148,22 @@ def sinusoid_table(n_positions: int, width: int) -> torch.Tensor:
     angle = position * rate
     table = torch.where(torch.arange(width)[None] % 2 == 0, torch.sin(angle), torch.cos(angle))
     return table.float()
+
+
+class SlidingContext:
+    """``start`` / ``advance`` of the models whose context is the last ``motion_len`` frames and whose
+    music window starts where the context starts (FACT, Li et al. 2020, DanceNet)."""
+
+    config: Any
+
+    def start(self, seed: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+        return {"context": seed, "audio": audio, "done": 0, "generator": generator}
+
+    def music_window(self, state: dict) -> torch.Tensor:
+        """Music frames ``[done, done + audio_len)`` ``(B, A, M)``: the window of the current context."""
+        return state["audio"][:, state["done"]: state["done"] + self.config.audio_len]
+
+    def advance(self, state: dict, frames: torch.Tensor) -> None:
+        k = frames.shape[1]
+        state["context"] = torch.cat([state["context"][:, k:], frames], dim=1)  # (B, T, F)
+        state["done"] += k

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, check_int, check_positive
+from aichoreo.models.common import ModelConfig, SlidingContext, check_int, check_positive
 
 RHYTHM_FEATURES = (0, 33, 34)  # envelope, peak one-hot, beat one-hot (reference.md §2)
 MELODY_FEATURES = tuple(range(1, 33))  # 20 MFCC, 12 chroma
@@ -140,7 +140,7 @@ class GatedBlock(nn.Module):
         return out, self.skip(z)
 
 
-class DanceNet(nn.Module):
+class DanceNet(SlidingContext, nn.Module):
     """``forward(motion (B, T, F), audio (B, T + 1, 35)) -> (logit, mean, log_std)`` of the mixture
     for frames 1..T: ``(B, T, K)``, ``(B, T, K, C)``, ``(B, T, K, C)``."""
 
@@ -197,13 +197,9 @@ class DanceNet(nn.Module):
         log_p = torch.logsumexp(F.log_softmax(logit, dim=-1) + log_normal, dim=-1)  # (B, n)
         return -log_p.mean() / x.shape[-1]
 
-    def start(self, seed: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        return {"context": seed, "audio": audio, "done": 0, "generator": generator}
-
     def predict(self, state: dict, k: int) -> torch.Tensor:
         cfg = self.config
-        done = state["done"]
-        logit, mean, log_std = self(state["context"], state["audio"][:, done: done + cfg.audio_len])
+        logit, mean, log_std = self(state["context"], self.music_window(state))
         logit, mean, log_std = logit[:, -1], mean[:, -1], log_std[:, -1]  # (B, K), (B, K, C), (B, K, C)
         component = torch.multinomial(torch.softmax(logit.float(), dim=-1), 1, generator=state["generator"])  # (B, 1)
         pick = component[:, :, None].expand(-1, 1, mean.shape[-1])
@@ -212,8 +208,3 @@ class DanceNet(nn.Module):
         values = mu + cfg.temperature * torch.exp(log_sigma) * noise
         frame = torch.cat([values.new_zeros(len(values), cfg.pad_dims), values], dim=-1)
         return frame[:, None]  # (B, 1, F)
-
-    def advance(self, state: dict, frames: torch.Tensor) -> None:
-        k = frames.shape[1]
-        state["context"] = torch.cat([state["context"][:, k:], frames], dim=1)
-        state["done"] += k

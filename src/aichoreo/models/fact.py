@@ -30,13 +30,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, check_choice, check_int, check_positive
+from aichoreo.models.common import ModelConfig, SlidingContext, check_choice, check_int, check_positive
 
 Attention = Literal["full", "causal"]
 AttentionScale = Literal["model", "head"]
@@ -281,7 +281,7 @@ class Transformer(nn.Module):
         return x
 
 
-class FACT(nn.Module):
+class FACT(SlidingContext, nn.Module):
     """The FACT network: ``forward(motion (B, T, 225), audio (B, A, 35)) -> (B, T + A, 225)``.
 
     Output token ``k`` sits at the position of motion frame ``k`` for ``k < T`` and of audio frame
@@ -338,23 +338,13 @@ class FACT(nn.Module):
         motion_input, audio_input, target = split_window(motion, audio, self.config)
         return fact_loss(self(motion_input, audio_input), target, self.config)
 
-    def start(self, seed: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        """Generation state: the last ``motion_len`` frames and the song (the model is deterministic)."""
-        return {"context": seed, "audio": audio, "done": 0}
-
     def predict(self, state: dict, k: int) -> torch.Tensor:
         """The released loop's step (mint ``infer_auto_regressive``): the music window starts where
         the context starts; keep ``k`` future tokens from the first one."""
         cfg = self.config
-        done = state["done"]
-        window = state["audio"][:, done: done + cfg.audio_len]  # (B, A, 35)
+        window = self.music_window(state)  # (B, A, 35)
         first = cfg.first_future_token  # 0 (full attention) or T - 1 (causal)
         return self(state["context"], window)[:, first: first + k]  # (B, k, F)
-
-    def advance(self, state: dict, frames: torch.Tensor) -> None:
-        k = frames.shape[1]
-        state["context"] = torch.cat([state["context"][:, k:], frames], dim=1)  # (B, T, F)
-        state["done"] += k
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter values (120,406,977 for the released configuration)."""

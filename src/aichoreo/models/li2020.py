@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, check_int, check_positive
+from aichoreo.models.common import ModelConfig, SlidingContext, check_int, check_positive
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,8 @@ class Quantiser:
         return low + (index.to(width.dtype) + 0.5) * width
 
 
-class Li2020(nn.Module):
+class Li2020(SlidingContext, nn.Module):
     """``forward(motion (B, T, F), audio (B, A, M)) -> logits (B, T, C, K)``; token i -> frame i + 1."""
-
 
     def __init__(self, config: Li2020Config):
         super().__init__()
@@ -192,20 +191,11 @@ class Li2020(nn.Module):
         target = self.quantiser.classes(motion[:, cfg.motion_len + 1 - n: cfg.motion_len + 1, cfg.pad_dims:])
         return F.cross_entropy(logits.reshape(-1, cfg.n_bins), target.reshape(-1))
 
-    def start(self, seed: torch.Tensor, audio: torch.Tensor, generator: torch.Generator | None = None) -> dict:
-        return {"context": seed, "audio": audio, "done": 0, "generator": generator}
-
     def predict(self, state: dict, k: int) -> torch.Tensor:
         cfg = self.config
-        done = state["done"]
-        logits = self(state["context"], state["audio"][:, done: done + cfg.audio_len], last=1)[:, 0]  # (B, C, K)
+        logits = self(state["context"], self.music_window(state), last=1)[:, 0]  # (B, C, K)
         probs = torch.softmax(logits.float() / cfg.temperature, dim=-1)
         index = torch.multinomial(probs.reshape(-1, cfg.n_bins), 1, generator=state["generator"])
         values = self.quantiser.centres(index.view(probs.shape[:2]))  # (B, C)
         frame = torch.cat([values.new_zeros(len(values), cfg.pad_dims), values], dim=-1)  # (B, F)
         return frame[:, None]  # (B, 1, F)
-
-    def advance(self, state: dict, frames: torch.Tensor) -> None:
-        k = frames.shape[1]
-        state["context"] = torch.cat([state["context"][:, k:], frames], dim=1)
-        state["done"] += k
