@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aichoreo.benchmark import folder_name, joints_of, mirror_extend, real_clips, reference_sets, score as score_sets
+from aichoreo.benchmark import energy_windows, folder_name, joints_of, mirror_extend, real_clips, reference_sets, score as score_sets
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate
@@ -43,13 +43,6 @@ from aichoreo.render import render_frames_png
 log = logging.getLogger("dwm_results")
 FPS = 60
 SEED = 120
-
-
-def energy_windows(joints: np.ndarray, seconds: float = 5.0) -> list[float]:
-    """Mean joint speed (m/s) in consecutive windows of ``seconds``."""
-    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(axis=1) * FPS  # (T-1,)
-    n = int(seconds * FPS)
-    return [float(speed[i: i + n].mean()) for i in range(0, len(speed) - n + 1, n)]
 
 
 def plot_energy(energies: dict, dance: str, path: Path) -> None:

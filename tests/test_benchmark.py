@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from aichoreo.benchmark import SEED_FRAMES
+from aichoreo.benchmark import SEED_FRAMES, energy_ends, energy_windows
 from aichoreo.cli import main
 from aichoreo.data.dataset import SequenceEntry, write_index, write_sequence
 from aichoreo.models import build_model, get_preset, save_model_file
@@ -44,11 +44,11 @@ def test_benchmark_table_scores_models_and_references(tmp_path, capsys):
         models[name] = save_model_file(tmp_path / "runs" / name / "models" / "last.pt", build_model(cfg), cfg,
                                        preset=preset, step=1)
     out = tmp_path / "table"
-    assert main(["benchmark-table", "--data", str(data), "--seconds", "2", "-o", str(out), "--checkpoints",
+    assert main(["benchmark-table", "--data", str(data), "--seconds", "6", "-o", str(out), "--checkpoints",
                  str(models["fact"]), f"DN={models['dancenet']}"]) == 0
     printed = capsys.readouterr().out
     assert "protocol: fact metrics" in printed
-    assert "every test seed (first 120 frames) x every test song = 16 dances of 2 s" in printed
+    assert "every test seed (first 120 frames) x every test song = 16 dances of 6 s" in printed
     rows = {r["method"]: r for r in csv.DictReader((out / "table.csv").open())}
     assert list(rows) == ["ground truth", "random clip", "mean pose", "frozen seed", "fact", "DN"]
     assert rows["fact"]["frames_per_step"] == "20" and rows["DN"]["frames_per_step"] == "1"
@@ -57,12 +57,16 @@ def test_benchmark_table_scores_models_and_references(tmp_path, capsys):
     assert int(rows["ground truth"]["n"]) == 4 and int(rows["fact"]["n"]) == 16
     # The mean pose is one and the same clip for every pair: no spread at all.
     assert float(rows["mean pose"]["dist_k"]) == 0.0 and float(rows["fact"]["dist_k"]) > 0
+    # Still references have no motion energy; the sine-wave "dances" do.
+    for still in ("mean pose", "frozen seed"):
+        assert float(rows[still]["speed_first_5s"]) == 0.0 and float(rows[still]["speed_last_5s"]) == 0.0
+    assert float(rows["ground truth"]["speed_last_5s"]) > 0.1
     table = (out / "table.md").read_text()
     assert table.startswith("- protocol: fact metrics") and "| DN |" in table
     result = json.loads((out / "results.json").read_text())
-    assert result["protocol"]["n_real"] == 7 * 5 and result["protocol"]["seed_frames"] == SEED_FRAMES
+    assert result["protocol"]["n_real"] == 7 * 2 and result["protocol"]["seed_frames"] == SEED_FRAMES
     generated = np.load(out / "sets" / "DN" / "d3_d4.npy")
-    assert generated.shape == (SEED_FRAMES + 120, 24, 3)
+    assert generated.shape == (SEED_FRAMES + 360, 24, 3)
 
 
 def test_benchmark_table_refuses_a_small_test_split(tmp_path, capsys):
@@ -78,3 +82,16 @@ def test_benchmark_table_refuses_a_missing_model_before_generating(tmp_path, cap
                  f"x={tmp_path / 'nope.pt'}", "-o", str(tmp_path / "o")]) == 1
     assert "nope.pt: no such model file" in capsys.readouterr().err
     assert not (tmp_path / "o" / "sets").exists()
+
+
+def test_energy_is_the_mean_joint_speed_per_window():
+    t = np.arange(601)[:, None] / 60.0  # 10 s at 60 fps
+    joints = np.zeros((601, 24, 3))
+    joints[..., 0] = 1.5 * t  # every joint at 1.5 m/s along x for 5 s, then still
+    joints[301:, :, 0] = joints[300, :, 0]
+    assert np.allclose(energy_windows(joints), [1.5, 0.0])
+    seed = np.zeros((SEED_FRAMES, 24, 3))
+    ends = energy_ends({"a": np.concatenate([seed, joints]), "b": np.concatenate([seed, 2 * joints])}, 601)
+    assert np.isclose(ends["speed_first_5s"], 2.25) and np.isclose(ends["speed_last_5s"], 0.0)
+    assert energy_ends({"a": np.concatenate([seed, joints[:200]])}, 200) == {"speed_first_5s": None,
+                                                                             "speed_last_5s": None}

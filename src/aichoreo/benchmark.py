@@ -14,8 +14,12 @@ Protocol (the FACT authors', reference.md §4.6 and §6; printed with every tabl
   ``random clip`` (a random clip of a training dance), ``mean pose`` (the mean training pose
   held still), ``frozen seed`` (the seed's last frame held).
 
+Besides the metrics, the table gives the motion energy (mean joint speed, m/s) in the first and
+the last 5 s of the generated part: the paper says causal next-frame training *freezes* and
+future-1 *drifts*, and these two numbers show it where FID only says "different".
+
 Outputs under ``out``: ``table.md`` and ``table.csv`` (FID_k, FID_g, FID_g*, Dist_k, Dist_g,
-BeatAlign, PFC, n, generation speed), ``results.json`` (everything, with the protocol),
+BeatAlign, PFC, energy first / last 5 s, n, generation speed), ``results.json`` (everything, with the protocol),
 ``sets/<label>/<seed>_<music>.npy`` (the scored joints, ``(T, 24, 3)`` metres, 60 fps),
 ``real/`` and ``music/`` (the real clips and the test songs' features).
 """
@@ -46,12 +50,33 @@ log = logging.getLogger(__name__)
 
 SEED_FRAMES = 120  # 2 s at 60 fps: the seed of every model here
 REFERENCES = ("ground truth", "random clip", "mean pose", "frozen seed")
-COLUMNS = ("fid_k", "fid_g", "fid_g_varying", "dist_k", "dist_g", "beat_align", "pfc")
+COLUMNS = ("fid_k", "fid_g", "fid_g_varying", "dist_k", "dist_g", "beat_align", "pfc", "speed_first_5s",
+           "speed_last_5s")
+ENERGY_SECONDS = 5.0
 
 
 def joints_of(x: np.ndarray) -> np.ndarray:
     """FACT vectors ``(T, 219|225)`` -> joints ``(T, 24, 3)`` float32 metres."""
     return fact_vector_to_joints(x[:, -FACT_DIM:]).astype(np.float32)
+
+
+def energy_windows(joints: np.ndarray, seconds: float = ENERGY_SECONDS) -> list[float]:
+    """Mean joint speed (m/s) of ``joints (T, 24, 3)`` (metres, 60 fps) in consecutive windows of
+    ``seconds`` (a shorter tail is left out)."""
+    speed = np.linalg.norm(np.diff(joints, axis=0), axis=-1).mean(axis=1) * FPS  # (T-1,)
+    n = int(round(seconds * FPS))
+    return [float(speed[i: i + n].mean()) for i in range(0, len(speed) - n + 1, n)]
+
+
+def energy_ends(dances: dict[str, np.ndarray], n_gen: int) -> dict[str, float | None]:
+    """Mean over ``dances`` of the joint speed (m/s) in the first and the last 5 s of the generated
+    part (the ``n_gen`` frames after the seed); None when that part is shorter than 5 s."""
+    n = int(round(ENERGY_SECONDS * FPS))
+    if n_gen < n + 1:
+        return {"speed_first_5s": None, "speed_last_5s": None}
+    parts = [j[SEED_FRAMES: SEED_FRAMES + n_gen] for j in dances.values()]
+    return {"speed_first_5s": float(np.mean([energy_windows(p[: n + 1])[0] for p in parts])),
+            "speed_last_5s": float(np.mean([energy_windows(p[-n - 1:])[0] for p in parts]))}
 
 
 def mirror_extend(features: np.ndarray, frames: int) -> np.ndarray:
@@ -134,7 +159,7 @@ def score(sets: dict[str, list[Path]], real: list[Path], music_dir: Path, paired
         report = evaluate(files, real, protocol=protocol, music_dir=music_dir)
         mine = [f for f in files if f.stem in paired]
         beat = evaluate(mine, real, protocol=protocol, music_dir=music_dir)["beat_align"] if len(mine) > 1 else None
-        rows[label] = {k: report.get(k) for k in COLUMNS if k != "beat_align"}
+        rows[label] = {k: report.get(k) for k in COLUMNS if k in report and k != "beat_align"}
         rows[label]["beat_align"] = beat
         rows[label]["n"] = len(files)
         log.info("%s: %s", label, rows[label])
@@ -146,12 +171,14 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
-    lines = ["| method | FID_k ↓ | FID_g ↓ | FID_g* ↓ | Dist_k | Dist_g | BeatAlign ↑ | PFC ↓ | n | K | x real time |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| method | FID_k ↓ | FID_g ↓ | FID_g* ↓ | Dist_k | Dist_g | BeatAlign ↑ | PFC ↓ | m/s first 5 s | "
+             "m/s last 5 s | n | K | x real time |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in rows.items():
-        lines.append(f"| {label} | {_fmt(r['fid_k'], '.2f')} | {_fmt(r['fid_g'], '.3g')} | "
-                     f"{_fmt(r['fid_g_varying'], '.2f')} | {_fmt(r['dist_k'], '.2f')} | {_fmt(r['dist_g'], '.3g')} | "
-                     f"{_fmt(r['beat_align'], '.3f')} | {_fmt(r['pfc'], '.2f')} | {r['n']} | "
+        lines.append(f"| {label} | {_fmt(r.get('fid_k'), '.2f')} | {_fmt(r.get('fid_g'), '.3g')} | "
+                     f"{_fmt(r.get('fid_g_varying'), '.2f')} | {_fmt(r.get('dist_k'), '.2f')} | "
+                     f"{_fmt(r.get('dist_g'), '.3g')} | {_fmt(r.get('beat_align'), '.3f')} | {_fmt(r.get('pfc'), '.2f')} | "
+                     f"{_fmt(r.get('speed_first_5s'), '.2f')} | {_fmt(r.get('speed_last_5s'), '.2f')} | {r['n']} | "
                      f"{r.get('frames_per_step') or '–'} | {_fmt(r.get('speed'), '.1f')} |")
     return "\n".join(lines)
 
@@ -216,6 +243,8 @@ def benchmark_table(data: PreparedDataset, checkpoints: dict[str, str | os.PathL
     sets = {label: [save_npy(out / "sets" / folder_name(label) / f"{name}.npy", j) for name, j in d.items()]
             for label, d in dances.items()}
     rows, protocol = score(sets, real, out / "music", {f"{s.name}_{s.name}" for s in test}, n_gen)
+    for label, d in dances.items():
+        rows[label].update(energy_ends(d, n_gen))
     for label, more in extra.items():
         rows[label].update(more)
     info = {"data": str(data.root), "test": [s.name for s in test], "pairs": len(pairs), "seconds": seconds,
