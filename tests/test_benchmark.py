@@ -65,6 +65,7 @@ def test_benchmark_table_scores_models_and_references(tmp_path, capsys):
     assert table.startswith("- protocol: fact metrics") and "| DN |" in table
     result = json.loads((out / "results.json").read_text())
     assert result["protocol"]["n_real"] == 7 * 2 and result["protocol"]["seed_frames"] == SEED_FRAMES
+    assert (out / "frames.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     generated = np.load(out / "sets" / "DN" / "d3_d4.npy")
     assert generated.shape == (SEED_FRAMES + 360, 24, 3)
 

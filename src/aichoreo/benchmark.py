@@ -20,7 +20,8 @@ future-1 *drifts*, and these two numbers show it where FID only says "different"
 
 Outputs under ``out``: ``table.md`` and ``table.csv`` (FID_k, FID_g, FID_g*, Dist_k, Dist_g,
 BeatAlign, PFC, energy first / last 5 s, n, generation speed), ``results.json`` (everything, with the protocol),
-``sets/<label>/<seed>_<music>.npy`` (the scored joints, ``(T, 24, 3)`` metres, 60 fps),
+``frames.png`` (every method on the first test dance's seed and song, five frames from the end of
+the seed to the end), ``sets/<label>/<seed>_<music>.npy`` (the scored joints, ``(T, 24, 3)`` metres, 60 fps),
 ``real/`` and ``music/`` (the real clips and the test songs' features).
 """
 
@@ -44,6 +45,7 @@ from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate
 from aichoreo.models import load_model
 from aichoreo.motion import FACT_DIM, SMPLMotion, fact_vector_to_joints
+from aichoreo.render import render_frames_grid
 from aichoreo.skeleton import FPS
 
 log = logging.getLogger(__name__)
@@ -242,6 +244,10 @@ def benchmark_table(data: PreparedDataset, checkpoints: dict[str, str | os.PathL
                         "preset": meta.get("preset"), "step": meta.get("step")}
     sets = {label: [save_npy(out / "sets" / folder_name(label) / f"{name}.npy", j) for name, j in d.items()]
             for label, d in dances.items()}
+    first = f"{test[0].name}_{test[0].name}"
+    render_frames_grid({label: d[first] for label, d in dances.items() if first in d}, out / "frames.png", fps=FPS,
+                       times_s=list(np.linspace(SEED_FRAMES, clip - 1, 5) / FPS), width=240, height=300,
+                       title=f"seed and music of {test[0].name}")
     rows, protocol = score(sets, real, out / "music", {f"{s.name}_{s.name}" for s in test}, n_gen)
     for label, d in dances.items():
         rows[label].update(energy_ends(d, n_gen))

@@ -258,18 +258,40 @@ def render_frames_png(
     camera: str = "follow",
 ) -> Path:
     """Write a PNG strip of skeleton frames at ``times_s`` (default: 6 evenly spaced times)."""
-    from matplotlib.figure import Figure
-
     joints = _check_joints(joints)
     if times_s is None:
         times_s = list(np.linspace(0, (len(joints) - 1) / fps, 6))
-    indices = [min(len(joints) - 1, max(0, int(round(t * fps)))) for t in times_s]
-    renderer = SkeletonRenderer(joints, fps=fps, width=width, height=height, camera=camera)
-    images = [renderer.frame(i, f"{i / fps:.2f} s") for i in indices]
-    strip = np.concatenate(images, axis=1)
-    fig = Figure(figsize=(strip.shape[1] / 100, strip.shape[0] / 100 + (0.3 if title else 0)), dpi=100)
-    ax = fig.add_axes((0, 0, 1, strip.shape[0] / (strip.shape[0] + (30 if title else 0))))
-    ax.imshow(strip)
+    return render_frames_grid({"": joints}, path, fps=fps, times_s=times_s, width=width, height=height,
+                              title=title, camera=camera)
+
+
+def render_frames_grid(
+    motions: dict[str, np.ndarray],
+    path: str | os.PathLike,
+    *,
+    fps: float,
+    times_s: list[float],
+    width: int = 320,
+    height: int = 400,
+    title: str | None = None,
+    camera: str = "follow",
+) -> Path:
+    """Write a PNG of skeleton frames: one row per motion ``(T, 24, 3)`` (its label written in its
+    first frame), one column per time in ``times_s`` (seconds; clipped to each motion's length)."""
+    from matplotlib.figure import Figure
+
+    rows = []
+    for label, joints in motions.items():
+        joints = _check_joints(joints)
+        indices = [min(len(joints) - 1, max(0, int(round(t * fps)))) for t in times_s]
+        renderer = SkeletonRenderer(joints, fps=fps, width=width, height=height, camera=camera)
+        rows.append(np.concatenate([renderer.frame(i, f"{label}  {i / fps:.2f} s" if label and col == 0
+                                                   else f"{i / fps:.2f} s")
+                                    for col, i in enumerate(indices)], axis=1))
+    grid = np.concatenate(rows, axis=0)
+    fig = Figure(figsize=(grid.shape[1] / 100, grid.shape[0] / 100 + (0.3 if title else 0)), dpi=100)
+    ax = fig.add_axes((0, 0, 1, grid.shape[0] / (grid.shape[0] + (30 if title else 0))))
+    ax.imshow(grid)
     ax.axis("off")
     if title:
         fig.suptitle(title, fontsize=10, y=0.99)
