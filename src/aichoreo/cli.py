@@ -272,7 +272,7 @@ def cmd_benchmark_table(args: argparse.Namespace) -> int:
     print(protocol_text(protocol, protocol))
     print()
     print(markdown_table(result["rows"]))
-    _print_outputs(f"outputs in {out}", [out / "table.md", out / "table.csv", out / "results.json"])
+    _print_outputs(f"outputs in {out}", [out / name for name in ("table.md", "table.csv", "results.json", "frames.png")])
     return 0
 
 
@@ -482,7 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate with every model on a prepared dataset's test split (every test seed x every test "
         "song, the seed's 2 s then --seconds of dance) and score them, with four references (ground truth, random "
         "training clip, mean pose, frozen seed), under the FACT protocol: FID_k, FID_g, FID_g*, Dist_k, Dist_g, "
-        "BeatAlign (paired dances), PFC. Writes table.md (with the protocol), table.csv, results.json and the "
+        "BeatAlign (paired dances), PFC, and the motion energy (mean joint speed) in the first and last 5 s. Writes "
+        "table.md (with the protocol), table.csv, results.json, frames.png (every method on one seed and song) and the "
         "scored joints under OUTDIR; prints the protocol and the table. docs/results.md shows one.",
     )
     p.add_argument("--data", required=True, type=_existing_dir, help="prepared dataset (aichoreo data prepare ...)")
