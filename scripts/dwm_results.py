@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aichoreo.benchmark import energy_windows, folder_name, joints_of, mirror_extend, real_clips, reference_sets, score as score_sets
+from aichoreo.benchmark import (energy_windows, folder_name, joints_of, mirror_extend, real_clips, reference_sets,
+                                score as score_sets)
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate

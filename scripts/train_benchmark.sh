@@ -4,7 +4,7 @@
 #
 #   [JOBS=2] bash scripts/train_benchmark.sh DATA_DIR RUNS_DIR [STEPS]
 #
-# Each run: the preset's model and optimiser, batch 16, STEPS steps (default 1000), the learning
+# Each run: the preset's model and optimiser, batch 16, STEPS steps (default 700, as in docs/results.md), the learning
 # rate divided by 10 at 3/4 of them, validation and model files every STEPS/4 steps, the log in
 # RUNS_DIR/PRESET/train.log. JOBS runs train side by side (default 1), each with cores/JOBS
 # threads: on a small CPU two one-thread runs get more done than one two-thread run. The presets
@@ -14,7 +14,7 @@
 set -euo pipefail
 data=${1:?usage: train_benchmark.sh DATA_DIR RUNS_DIR [STEPS]}
 runs=${2:?usage: train_benchmark.sh DATA_DIR RUNS_DIR [STEPS]}
-steps=${3:-1000}
+steps=${3:-700}
 jobs=${JOBS:-1}
 aichoreo=${AICHOREO:-aichoreo}
 cores=$(nproc)
