@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import importlib
 
+from aichoreo import config as _config, jitcache as _jitcache
+
 __version__ = "0.1.0"
+
+# Before librosa compiles anything: numba's cache outside the environment, under a lock
+# (aichoreo.jitcache explains the crash this prevents).
+_jitcache.configure(_config.default_cache_dir() / "numba")
 
 _API = {
     "load_model": "aichoreo.models",

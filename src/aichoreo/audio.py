@@ -54,6 +54,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from aichoreo import jitcache
 from aichoreo.errors import InputError
 from aichoreo.fileio import save_npy
 
@@ -356,6 +357,12 @@ def _check_audio(audio: np.ndarray, path: str | os.PathLike | None) -> np.ndarra
 def _compute(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
              path: str | os.PathLike | None) -> np.ndarray:
     """Steps 2-6 of mint ``cache_audio_features`` on checked float32 audio ``(n,)``."""
+    _jit_ready()
+    return _features_of(y, bpm, spec, path)
+
+
+def _features_of(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
+                 path: str | os.PathLike | None) -> np.ndarray:
     if bpm is not None:
         bpm = _check_bpm(bpm, path)
     with _one_blas_thread(), warnings.catch_warnings():
@@ -586,7 +593,7 @@ def _compute_in_pool(todo: list[int], paths: list[Path], priors: list[float | No
     if multiprocessing.get_start_method() == "fork":
         # Forked workers inherit this process's imports and compiled code: pay librosa's
         # start-up here once rather than in every worker of every call.
-        _warm_up(spec)
+        _jit_ready()
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(song_features, paths[i], bpm=priors[i], spec=spec): i for i in todo}
         try:
@@ -598,8 +605,11 @@ def _compute_in_pool(todo: list[int], paths: list[Path], priors: list[float | No
 
 
 @functools.cache
-def _warm_up(spec: MusicFeatureSpec) -> None:
-    """Run every step once on 1 s of quiet noise: librosa imports its parts lazily and numba
-    compiles or loads several functions on first use (~4 CPU s, once per process)."""
-    noise = np.random.default_rng(0).uniform(-0.1, 0.1, spec.sample_rate).astype(np.float32)
-    _compute(noise, None, spec, None)
+def _jit_ready() -> None:
+    """Run every step once on 1 s of quiet noise, holding numba's cache lock: librosa imports its
+    parts lazily and numba compiles (cold cache, ~10 CPU s) or loads (~1 s) several functions on
+    first use. Under the lock one process at a time writes the shared cache, so processes started
+    together cannot corrupt it (:mod:`aichoreo.jitcache`); once per process."""
+    noise = np.random.default_rng(0).uniform(-0.1, 0.1, SAMPLE_RATE).astype(np.float32)
+    with jitcache.compile_lock():
+        _features_of(noise, None, DEFAULT_SPEC, None)

@@ -139,3 +139,42 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not valid JSON: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# .npy / .npz files a user hands us
+# --------------------------------------------------------------------------------------------
+
+
+def _numpy_read_error(path: Path, kind: str, exc: Exception) -> InputError:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, EOFError) or path.stat().st_size == 0:
+        return InputError(path, f"not a readable {kind} file: it is empty or ends early (truncated?)")
+    return InputError(path, f"not a readable {kind} file ({text})")
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` array, never unpickled; :class:`InputError` naming the file when it is missing,
+    empty, truncated, holds Python objects or is not a ``.npy`` at all."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises EOFError, ValueError, OSError, UnpicklingError... for one bad file
+        raise _numpy_read_error(path, ".npy", exc) from None
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read eagerly (so a damaged member fails here, not later),
+    never unpickled; :class:`InputError` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.exists() else "not a file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("holds a single array (.npy content), not named arrays")
+            return {key: data[key] for key in data.files}
+    except Exception as exc:  # zipfile, zlib, EOF and format errors all mean one thing to a user
+        raise _numpy_read_error(path, ".npz", exc) from None

@@ -1,0 +1,87 @@
+"""numba's on-disk cache of compiled functions, made safe for processes that start at once.
+
+librosa compiles several functions with ``numba.jit(cache=True)`` (the beat tracker's dynamic
+programme, onset peak picking, the tuning estimate). numba keeps those caches beside librosa's
+own source, inside the environment, and several processes that compile at once can write
+index and data files that do not belong together (each picks the next free overload number):
+from then on every process that loads the cache gets machine code for another signature and
+dies with a segmentation fault, until the files are deleted by hand. Three ``aichoreo
+features`` started together on a fresh install did exactly that.
+
+So aichoreo
+
+1. points numba at a cache folder of its own (``$AICHOREO_CACHE/numba`` unless the user set
+   ``NUMBA_CACHE_DIR``; :func:`configure`, called when ``aichoreo`` is imported, before librosa
+   decorates anything), outside the environment, and
+2. loads or compiles those functions inside :func:`compile_lock`, an exclusive ``flock`` on a
+   file in that folder: one process at a time compiles and writes the cache, the others wait
+   and then only read it. The lock is released by the kernel when its holder dies, so a killed
+   process never blocks the next one.
+
+When the folder cannot be written, each process compiles into a private temporary folder
+(slower start, never a shared write). This module imports nothing from aichoreo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENV = "NUMBA_CACHE_DIR"
+LOCK_NAME = ".aichoreo-compile.lock"
+
+
+def configure(folder: str | os.PathLike) -> Path:
+    """Use ``folder`` as numba's cache for this process and its children, unless ``NUMBA_CACHE_DIR``
+    is already set (then that folder is used, and locked the same way). Returns the folder in use."""
+    chosen = os.environ.get(ENV) or os.fspath(folder)
+    try:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        with open(Path(chosen) / LOCK_NAME, "a"):
+            pass
+    except OSError as exc:
+        private = tempfile.mkdtemp(prefix="aichoreo-numba-")
+        log.warning("numba cache folder %s is not writable (%s); compiling into %s for this process",
+                    chosen, exc, private)
+        chosen = private
+    os.environ[ENV] = chosen
+    if "numba" in sys.modules:  # numba read its settings at import: make it read them again
+        from numba.core import config
+
+        config.reload_config()
+    return Path(chosen)
+
+
+def cache_folder() -> Path | None:
+    """The numba cache folder in use, or None before :func:`configure`."""
+    value = os.environ.get(ENV)
+    return Path(value) if value else None
+
+
+@contextlib.contextmanager
+def compile_lock() -> Iterator[None]:
+    """Hold the cache folder's exclusive lock (waits for another process that compiles)."""
+    folder = cache_folder()
+    if folder is None:
+        yield
+        return
+    try:
+        handle = open(folder / LOCK_NAME, "a")
+    except OSError as exc:
+        log.warning("cannot open numba's cache lock in %s (%s); compiling without it", folder, exc)
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
