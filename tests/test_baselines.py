@@ -115,6 +115,9 @@ def test_config_list_shows_every_architecture(capsys):
 @pytest.mark.parametrize("name", BASELINES)
 def test_training_loss_is_finite_and_reaches_every_parameter(name):
     cfg = tiny(name)
+    # Seeded: with other initial weights every ReLU unit of a tiny layer can be dead for this
+    # one window (DanceNet's 8-wide style MLP was, after other tests had drawn from the RNG).
+    torch.manual_seed(0)
     model = build_model(cfg)
     motion, audio = window(cfg)
     loss = model.training_loss(motion, audio, step=3)

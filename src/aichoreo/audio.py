@@ -38,7 +38,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -54,7 +53,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from aichoreo import jitcache
+from aichoreo.jitcache import compile_lock
 from aichoreo.errors import InputError
 from aichoreo.fileio import save_npy
 
@@ -176,6 +175,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
         raise InputError(path, "is a folder, not an audio file")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
+    _jit_ready()  # librosa compiles some functions when its modules load: under the cache lock
     channels, native_rate = _decode(path)  # (channels, n)
     if channels.shape[-1] == 0:
         raise InputError(path, "the file holds no audio samples (zero-length audio)")
@@ -274,6 +274,7 @@ def estimate_tempo(envelope: np.ndarray | None = None, *, audio: np.ndarray | No
     """
     if (envelope is None) == (audio is None):
         raise ValueError("estimate_tempo needs exactly one of envelope or audio")
+    _jit_ready()
     if envelope is None:
         y = _check_audio(audio, None)
         with _one_blas_thread():
@@ -604,12 +605,32 @@ def _compute_in_pool(todo: list[int], paths: list[Path], priors: list[float | No
             raise
 
 
-@functools.cache
+_jit_warm = False  # set by _jit_ready once this process has loaded librosa's compiled parts
+
+
 def _jit_ready() -> None:
-    """Run every step once on 1 s of quiet noise, holding numba's cache lock: librosa imports its
-    parts lazily and numba compiles (cold cache, ~10 CPU s) or loads (~1 s) several functions on
-    first use. Under the lock one process at a time writes the shared cache, so processes started
-    together cannot corrupt it (:mod:`aichoreo.jitcache`); once per process."""
+    """Load librosa's numba-compiled parts and run every step once on 1 s of quiet noise, holding
+    numba's cache lock (:mod:`aichoreo.jitcache`); once per process, before any librosa call.
+
+    Some of librosa's functions are compiled with explicit signatures, and so are compiled (or
+    read from the cache) the moment their module is imported, which librosa does lazily on first
+    attribute access; the others compile on first call (cold cache ~10 CPU s, warm ~1 s). Both
+    happen here, under the lock: one process at a time writes the shared cache, so processes
+    started together cannot corrupt it.
+    """
+    global _jit_warm
+    if _jit_warm:
+        return
+    import importlib
+
+    # Marked first: the warm-up below goes through functions that call this one.
+    _jit_warm = True
     noise = np.random.default_rng(0).uniform(-0.1, 0.1, SAMPLE_RATE).astype(np.float32)
-    with jitcache.compile_lock():
-        _features_of(noise, None, DEFAULT_SPEC, None)
+    try:
+        with compile_lock():
+            for module in ("librosa.core", "librosa.util", "librosa.beat", "librosa.onset", "librosa.feature"):
+                importlib.import_module(module)
+            _features_of(noise, None, DEFAULT_SPEC, None)
+    except BaseException:
+        _jit_warm = False
+        raise

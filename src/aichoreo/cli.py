@@ -126,21 +126,6 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# demo (the README's main job until a trained default model ships)
-# --------------------------------------------------------------------------------------------
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from aichoreo.demo import run_demo
-
-    out = _output_dir(Path(args.output))
-    written = run_demo(out, music=args.music, video=not args.no_video)
-    _print_outputs(f"demo outputs in {out}", written)
-    return 0
-
-
-
-# --------------------------------------------------------------------------------------------
 # config
 # --------------------------------------------------------------------------------------------
 
@@ -398,19 +383,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     fmt = argparse.ArgumentDefaultsHelpFormatter
-
-    p = sub.add_parser(
-        "demo", formatter_class=fmt,
-        help="run the furthest working pipeline on the bundled song (features, plots, a skeleton video)",
-        description="Compute the 35-d FACT music features of a song (default: the bundled 120 BPM demo), "
-        "plot them with the tracked beats, load a motion through the AIST++ loader from a generated "
-        "AIST++-layout sample, score its beat alignment with the song and render it as a skeleton video "
-        "with the music. Until a trained default model ships this is the project's main job.",
-    )
-    p.add_argument("-o", "--output", default="demo_out", help="output folder")
-    p.add_argument("--music", type=_existing_file, default=None, help="a song to use instead of the bundled one")
-    p.add_argument("--no-video", action="store_true", help="skip the mp4 (faster)")
-    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
         "features", formatter_class=fmt, help="compute 35-d FACT music features (60 fps) of songs",

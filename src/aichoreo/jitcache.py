@@ -30,6 +30,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 ENV = "NUMBA_CACHE_DIR"
 LOCK_NAME = ".aichoreo-compile.lock"
+
+_held = threading.local()  # how deep this thread is inside compile_lock (the lock is re-entrant)
 
 
 def configure(folder: str | os.PathLike) -> Path:
@@ -68,10 +71,19 @@ def cache_folder() -> Path | None:
 
 @contextlib.contextmanager
 def compile_lock() -> Iterator[None]:
-    """Hold the cache folder's exclusive lock (waits for another process that compiles)."""
+    """Hold the cache folder's exclusive lock (waits for another process that compiles).
+
+    Re-entrant within a thread: ``flock`` on a second open file description of the same file
+    would wait for this very process, so nested calls only count their depth.
+    """
     folder = cache_folder()
-    if folder is None:
-        yield
+    depth = getattr(_held, "depth", 0)
+    if folder is None or depth:
+        _held.depth = depth + 1
+        try:
+            yield
+        finally:
+            _held.depth = depth
         return
     try:
         handle = open(folder / LOCK_NAME, "a")
@@ -81,7 +93,9 @@ def compile_lock() -> Iterator[None]:
         return
     with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        _held.depth = 1
         try:
             yield
         finally:
+            _held.depth = 0
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
