@@ -7,6 +7,9 @@
 * :func:`beat_align` (FACT or Bailando definition), :func:`kinematic_beats`,
   :func:`motion_envelope`, :func:`music_beat_frames`;
 * :func:`pfc` (EDGE) and :func:`foot_skating` (GMD skating ratio);
+* whole-song quality of one dance (:mod:`aichoreo.metrics.quality`): :func:`mean_joint_speed`,
+  :func:`speed_curve`, :func:`fade`, :func:`mean_joint_acceleration`, :func:`support_foot_speed`,
+  :func:`spread`, compared with a real dance as ratios;
 * :func:`plot_beat_alignment` (PNG);
 * :func:`zero_start` (Bailando's coordinate protocol).
 
@@ -24,6 +27,14 @@ from aichoreo.metrics.geometric import manual_features
 from aichoreo.metrics.kinetic import kinetic_features
 from aichoreo.metrics.plausibility import FootSkating, foot_skating, pfc, resample_joints
 from aichoreo.metrics.plot import plot_beat_alignment
+from aichoreo.metrics.quality import (
+    fade,
+    mean_joint_acceleration,
+    mean_joint_speed,
+    speed_curve,
+    spread,
+    support_foot_speed,
+)
 
 __all__ = [
     "kinetic_features",
@@ -44,5 +55,11 @@ __all__ = [
     "FootSkating",
     "resample_joints",
     "plot_beat_alignment",
+    "mean_joint_speed",
+    "speed_curve",
+    "fade",
+    "mean_joint_acceleration",
+    "support_foot_speed",
+    "spread",
     "zero_start",
 ]
