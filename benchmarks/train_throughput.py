@@ -22,7 +22,8 @@ import time
 
 import torch
 
-from aichoreo.models import build_model, count_parameters, get_preset
+from aichoreo.models import build_model, count_parameters, get_preset, get_preset_training
+from aichoreo.train import TrainConfig
 
 
 def matmul_peak(device: str, dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
@@ -56,14 +57,15 @@ def step_flops(model, batch) -> int:
 
 def measure(preset: str, device: str, steps: int, warmup: int, batch_size: int | None, amp: bool) -> dict:
     config = get_preset(preset)
-    if batch_size:
-        config = get_preset(preset, batch_size=batch_size)
+    # The preset's training settings, the batch overridable.
+    training = TrainConfig(**get_preset_training(preset))
+    batch_size = batch_size or training.batch_size
     torch.manual_seed(0)
     model = build_model(config).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
+    opt = torch.optim.Adam(model.parameters(), lr=training.lr, betas=training.adam_betas, eps=training.adam_eps)
     # The window geometry the training engine uses for this preset (aichoreo.models.common).
-    batch = {"motion": torch.randn(config.batch_size, config.motion_frames, config.motion_dim, device=device),
-             "audio": torch.randn(config.batch_size, config.audio_frames, config.audio_dim, device=device)}
+    batch = {"motion": torch.randn(batch_size, config.motion_frames, config.motion_dim, device=device),
+             "audio": torch.randn(batch_size, config.audio_frames, config.audio_dim, device=device)}
     flops = step_flops(model, batch)
 
     def one_step() -> None:
@@ -81,8 +83,8 @@ def measure(preset: str, device: str, steps: int, warmup: int, batch_size: int |
         one_step()
     _sync(device)
     elapsed = time.perf_counter() - t0
-    return {"preset": preset, "device": device, "batch": config.batch_size, "params": count_parameters(config),
-            "step_s": elapsed / steps, "windows_per_s": steps * config.batch_size / elapsed,
+    return {"preset": preset, "device": device, "batch": batch_size, "params": count_parameters(config),
+            "step_s": elapsed / steps, "windows_per_s": steps * batch_size / elapsed,
             "flop_per_step": flops, "flop_per_s": flops * steps / elapsed}
 
 

@@ -1,34 +1,71 @@
-"""Copy a trained model file into the package as a bundled model, with float16 weights.
+"""Copy a model file into the package as a bundled model, with float16 weights and no machine paths.
 
-    python scripts/ship_model.py runs/dwm-small/models/best.pt src/aichoreo/assets/models/default.pt
+    python scripts/ship_model.py runs/dwm-small/models/best.pt src/aichoreo/assets/models/default.pt \
+        --data "Dance with Melody (aichoreo data prepare dwm), train split"
 
 float16 halves the file (a few MB instead of twice that); ``load_model_file`` loads the weights
-back into the float32 model, and generation runs in float32. The meta of the source file is kept
-and ``weights_dtype`` and ``source`` are added.
+back into the float32 model, and generation runs in float32. The meta of the source file is kept,
+``weights_dtype`` and ``source`` are added (an existing ``source`` is kept, so re-shipping the
+bundled file itself keeps naming the run's file), and the file is written in the current format:
+with the data conventions (a format-1 source is read as FACT's, see
+:func:`aichoreo.conventions.version1_conventions`) and the optimiser settings in ``meta["training"]``.
+
+A shipped file must not carry paths of the machine it was made on: absolute paths in ``data``
+and ``data_description`` are cut to their last component unless ``--data`` /
+``--data-description`` replace them, and the script refuses to write a meta still holding one.
+Re-shipping a float16 file (the bundled one) keeps every tensor bit-identical; the script checks.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import torch
 
+from aichoreo.conventions import check_conventions, version1_conventions
 from aichoreo.fileio import atomic_path
 from aichoreo.models import load_model_file, model_state
+from aichoreo.train import absolute_paths, without_paths
 
 
-def main(src: str, dst: str) -> None:
-    model, config, meta = load_model_file(src)
-    state = model_state(model, config, **meta, weights_dtype="float16", source=Path(src).name)
+def main(src: str, dst: str, data: str | None = None, data_description: str | None = None) -> None:
+    model, config, meta = load_model_file(src, check_conventions=check_conventions)
+    source = torch.load(src, map_location="cpu", weights_only=True)["state_dict"]  # before dst may replace src
+    conventions = meta.pop("conventions", None) or version1_conventions()
+    meta["data"] = data if data is not None else without_paths(str(meta.get("data", "")))
+    meta["data_description"] = (data_description if data_description is not None
+                                else without_paths(str(meta.get("data_description", ""))))
+    meta.setdefault("source", Path(src).name)
+    meta["weights_dtype"] = "float16"
+    leaks = absolute_paths(meta) + absolute_paths(conventions)
+    if leaks:
+        raise SystemExit(f"refusing to ship {dst}: its meta holds machine paths {leaks}")
+    state = model_state(model, config, conventions=conventions, **meta)
     state["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in state["state_dict"].items()}
     with atomic_path(dst) as tmp:
         torch.save(state, tmp)
-    reloaded, _, _ = load_model_file(dst)
-    worst = max((a.float() - b.float()).abs().max().item()
-                for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()))
-    print(f"wrote {dst} ({Path(dst).stat().st_size / 2**20:.2f} MiB); largest weight change {worst:.2e}")
+
+    # float16 -> float32 -> float16 is exact, so a float16 source comes back bit for bit.
+    written = torch.load(dst, map_location="cpu", weights_only=True)["state_dict"]
+    if all(v.dtype == torch.float16 for v in source.values() if v.is_floating_point()):
+        same = source.keys() == written.keys() and all(
+            a.dtype == b.dtype and torch.equal(a, b) for a, b in zip(source.values(), written.values()))
+        if not same:
+            raise SystemExit(f"{dst}: the float16 weights changed while re-shipping (a bug: nothing should)")
+        change = "weights bit-identical to the source"
+    else:
+        worst = max((source[k].float() - written[k].float()).abs().max().item() for k in source)
+        change = f"largest weight change {worst:.2e}"
+    load_model_file(dst, check_conventions=check_conventions)
+    print(f"wrote {dst} ({Path(dst).stat().st_size / 2**20:.2f} MiB); {change}")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", help="a model file (a run's models/best.pt, or the bundled file to update)")
+    parser.add_argument("dst", help="where to write the bundled model")
+    parser.add_argument("--data", help="what the model was trained on, in words (replaces meta 'data')")
+    parser.add_argument("--data-description", help="replaces meta 'data_description'")
+    args = parser.parse_args()
+    main(args.src, args.dst, args.data, args.data_description)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from aichoreo.cli import main
+from aichoreo.conventions import current_conventions
 from aichoreo.data.fixtures import click_track
 from aichoreo.generate import generate
 from aichoreo.models import (
@@ -28,6 +29,7 @@ from aichoreo.models import (
     build_model,
     count_parameters,
     get_preset,
+    get_preset_training,
     load_model_file,
     model_name,
     save_model_file,
@@ -81,12 +83,14 @@ def test_presets_of_the_baselines_exist_with_their_architecture(capsys):
             shown = json.loads(capsys.readouterr().out)
             assert shown["architecture"] == name and shown["params"] == count_parameters(cfg) > 0
             assert type(cfg).from_dict(shown["model"]) == cfg
-    small = {name: get_preset(f"{name}-small") for name in BASELINES}
-    assert {c.batch_size for c in small.values()} == {get_preset("fact-small").batch_size}
+    # Training settings are the preset's, apart from the architecture (aichoreo.train.TrainConfig).
+    small = {name: get_preset_training(f"{name}-small") for name in BASELINES}
+    assert {c["batch_size"] for c in small.values()} == {get_preset_training("fact-small")["batch_size"]}
     revolution = get_preset("dancerevolution")
     assert (revolution.encoder_layers, revolution.n_heads, revolution.d_model, revolution.hidden_size,
-            revolution.attention_window, revolution.condition_step, revolution.lr, revolution.batch_size) == (
-        2, 8, 200, 1024, 100, 10, 1e-4, 32)
+            revolution.attention_window, revolution.condition_step) == (2, 8, 200, 1024, 100, 10)
+    assert get_preset_training("dancerevolution") == {"batch_size": 32, "lr": 1e-4}
+    assert not {"lr", "batch_size", "max_steps"} & set(revolution.to_dict())
 
 
 @pytest.mark.parametrize("preset, field, value, message", [
@@ -243,7 +247,7 @@ def test_generation_runs_and_is_reproducible(name):
 def test_model_file_round_trip(tmp_path, name):
     cfg = tiny(name)
     model = build_model(cfg).eval()
-    path = save_model_file(tmp_path / "m.pt", model, cfg, step=7)
+    path = save_model_file(tmp_path / "m.pt", model, cfg, conventions=current_conventions(), step=7)
     loaded, loaded_cfg, meta = load_model_file(path)
     assert loaded_cfg == cfg and meta["step"] == 7 and type(loaded) is type(model)
     music = np.zeros((40, 35), np.float32)
@@ -253,7 +257,7 @@ def test_model_file_round_trip(tmp_path, name):
 
 def test_a_model_file_from_another_config_is_refused(tmp_path, capsys):
     cfg = tiny("dancenet")
-    path = save_model_file(tmp_path / "m.pt", build_model(cfg), cfg)
+    path = save_model_file(tmp_path / "m.pt", build_model(cfg), cfg, conventions=current_conventions())
     state = torch.load(path, weights_only=True)
     state["config"]["channels"] = 24
     torch.save(state, tmp_path / "other.pt")
@@ -282,6 +286,10 @@ def test_train_and_dance_with_a_baseline_end_to_end(tmp_path, capsys):
     assert joints.shape == (241, 24, 3) and np.isfinite(joints).all()  # 4 s of features at 60 fps: 1 + 240
     summary = json.loads((out / demo_song.stem / "dance.json").read_text())
     assert summary["options"]["frames_per_step"] == 1 and summary["model"]["preset"] == "dancenet-small"
+    # The run's model file records the conventions and the training settings, and no path of this machine.
+    _, _, meta = load_model_file(run / "models" / "last.pt")
+    assert meta["conventions"] == current_conventions() and meta["training"]["batch_size"] == 4
+    assert meta["data"] == "data" and str(tmp_path) not in json.dumps(meta)
 
 
 def test_dataclass_replace_keeps_validation():

@@ -11,6 +11,7 @@ import torch
 
 from aichoreo.benchmark import SEED_FRAMES, energy_ends, energy_windows
 from aichoreo.cli import main
+from aichoreo.conventions import current_conventions
 from aichoreo.data.dataset import SequenceEntry, write_index, write_sequence
 from aichoreo.models import build_model, get_preset, save_model_file
 from aichoreo.motion import SMPLMotion
@@ -42,7 +43,7 @@ def test_benchmark_table_scores_models_and_references(tmp_path, capsys):
         if name == "dancenet":
             cfg = get_preset(preset, channels=8, skip_channels=8, dilations=(1, 2), n_mixtures=2)
         models[name] = save_model_file(tmp_path / "runs" / name / "models" / "last.pt", build_model(cfg), cfg,
-                                       preset=preset, step=1)
+                                       conventions=current_conventions(), preset=preset, step=1)
     out = tmp_path / "table"
     assert main(["benchmark-table", "--data", str(data), "--seconds", "6", "-o", str(out), "--checkpoints",
                  str(models["fact"]), f"DN={models['dancenet']}"]) == 0

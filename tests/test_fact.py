@@ -1,4 +1,5 @@
-"""FACT model: presets, parameter count, attention (scale, causality), init, loss, model files."""
+"""FACT model: presets, parameter count, attention (scale, causality), init, loss, model files
+(format, conventions, finite weights, the bundled model)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from aichoreo.conventions import check_conventions, current_conventions, version1_conventions
 from aichoreo.errors import InputError
 from aichoreo.models import (
     FACT,
@@ -19,16 +21,19 @@ from aichoreo.models import (
     count_parameters,
     fact_loss,
     get_preset,
+    get_preset_training,
     load_model_file,
     model_state,
     save_model_file,
     split_window,
 )
+from aichoreo.models.common import LEGACY_TRAINING_KEYS
 from aichoreo.models.fact import PRESETS as FACT_PRESETS, Block, glorot_limit
 
 RELEASED_PARAMS = 120_406_977  # reference.md 4.2
 # std of a normal truncated at +-2 std, relative to the untruncated std
 TRUNC2_STD_FACTOR = math.sqrt(1 - 2 * 2 * math.exp(-2) / math.sqrt(2 * math.pi) / math.erf(2 / math.sqrt(2)))
+CONVENTIONS = current_conventions()
 
 
 def shrink(cfg: FACTConfig, **extra) -> FACTConfig:
@@ -73,8 +78,8 @@ def test_presets_define_the_ablations():
     fact = get_preset("fact")
     assert (fact.motion_len, fact.audio_len, fact.target_len, fact.d_model, fact.n_heads, fact.d_mlp) == (
         120, 240, 20, 800, 10, 3072)
-    assert (fact.lr, fact.lr_milestones, fact.lr_gamma, fact.adam_eps, fact.batch_size) == (
-        1e-4, (100_000, 150_000), 0.1, 1e-7, 32)
+    assert get_preset_training("fact") == {"batch_size": 32, "lr": 1e-4, "lr_milestones": (100_000, 150_000),
+                                           "adam_eps": 1e-7}
     assert get_preset("fact-future1").target_len == 1 and get_preset("fact-future10").target_len == 10
     causal = get_preset("fact-causal")
     assert causal.attention == "causal" and causal.target_start == 1 and causal.target_len == 120
@@ -128,7 +133,7 @@ def test_config_dict_round_trip_is_json_able():
         cfg = get_preset(name)
         data = json.loads(json.dumps(cfg.to_dict()))
         assert type(cfg).from_dict(data) == cfg
-    assert get_preset("fact").to_dict()["lr_milestones"] == [100_000, 150_000]
+    assert isinstance(get_preset("dancenet").to_dict()["dilations"], list)  # tuples become JSON lists
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -137,8 +142,6 @@ def test_config_dict_round_trip_is_json_able():
     ("init", "keras", "init must be one of"),
     ("fusion", "middle", "fusion must be one of"),
     ("d_model", 0, "d_model must be an integer"),
-    ("lr", -1.0, "lr must be a positive"),
-    ("lr_milestones", (150_000, 100_000), "lr_milestones"),
     ("target_len", 400, "exceeds"),
 ])
 def test_config_rejects_bad_values(field, value, message):
@@ -342,7 +345,7 @@ def test_tiny_model_overfits_one_window():
     motion = (amp * torch.sin(2 * math.pi * freq * t + phase))[None]  # smooth, like real motion
     audio = torch.randn(1, 240, 35)
     m, a, target = split_window(motion, audio, cfg)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=cfg.adam_betas, eps=cfg.adam_eps)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3, eps=get_preset_training("tiny")["adam_eps"])
     losses = []
     for _ in range(200):
         loss = fact_loss(model(m, a), target, cfg)
@@ -360,12 +363,13 @@ def test_model_file_round_trip_is_exact(tmp_path):
     torch.manual_seed(0)
     cfg = get_preset("tiny")
     model = build_model(cfg)
-    path = save_model_file(tmp_path / "sub" / "m.pt", model, cfg, step=1234, preset="tiny",
+    path = save_model_file(tmp_path / "sub" / "m.pt", model, cfg, conventions=CONVENTIONS, step=1234, preset="tiny",
                            data={"sequences": ["gBR_sBM_cAll_d04_mBR0_ch01"]})
     assert [p.name for p in path.parent.iterdir()] == ["m.pt"]  # no temporary file left behind
-    loaded, cfg2, meta = load_model_file(path)
+    loaded, cfg2, meta = load_model_file(path, check_conventions=check_conventions)
     assert cfg2 == cfg and not loaded.training
-    assert meta == {"step": 1234, "preset": "tiny", "data": {"sequences": ["gBR_sBM_cAll_d04_mBR0_ch01"]}}
+    assert meta == {"step": 1234, "preset": "tiny", "data": {"sequences": ["gBR_sBM_cAll_d04_mBR0_ch01"]},
+                    "conventions": CONVENTIONS}
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
     motion, audio, _ = random_inputs(cfg)
@@ -374,18 +378,21 @@ def test_model_file_round_trip_is_exact(tmp_path):
 
 def test_model_state_is_a_plain_dict():
     cfg = get_preset("tiny")
-    state = model_state(build_model(cfg), cfg, step=3)
+    state = model_state(build_model(cfg), cfg, conventions=CONVENTIONS, step=3)
     assert state["format"] == "aichoreo-model" and state["model"] == "fact" and state["meta"] == {"step": 3}
+    assert state["format_version"] == 2 and state["conventions"] == CONVENTIONS
     assert state["config"] == cfg.to_dict()
     with pytest.raises(TypeError, match="not a plain value"):
-        model_state(build_model(cfg), cfg, when=object())
+        model_state(build_model(cfg), cfg, conventions=CONVENTIONS, when=object())
     with pytest.raises(ValueError, match="another config"):
-        model_state(build_model(cfg), get_preset("tiny", d_model=32))
+        model_state(build_model(cfg), get_preset("tiny", d_model=32), conventions=CONVENTIONS)
+    with pytest.raises(TypeError, match="conventions"):
+        model_state(build_model(cfg), cfg, conventions={})
 
 
 def test_corrupt_model_file_names_the_file(tmp_path):
     cfg = get_preset("tiny")
-    good = save_model_file(tmp_path / "good.pt", build_model(cfg), cfg)
+    good = save_model_file(tmp_path / "good.pt", build_model(cfg), cfg, conventions=CONVENTIONS)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     garbage = tmp_path / "garbage.pt"
@@ -415,14 +422,14 @@ def test_foreign_files_are_refused(tmp_path):
 
 def test_state_dict_that_does_not_fit_the_config(tmp_path):
     cfg = get_preset("tiny")
-    state = model_state(build_model(cfg), cfg)
+    state = model_state(build_model(cfg), cfg, conventions=CONVENTIONS)
     state["config"]["d_model"] = 32  # the weights are still 16 wide
     path = tmp_path / "wrong.pt"
     torch.save(state, path)
     with pytest.raises(InputError, match=r"wrong\.pt: state_dict does not fit the config: .*motion_pos has shape "
                                          r"\(120, 16\), the config needs \(120, 32\)"):
         load_model_file(path)
-    state = model_state(build_model(cfg), cfg)
+    state = model_state(build_model(cfg), cfg, conventions=CONVENTIONS)
     state["config"]["cross_layers"] = 2
     torch.save(state, path)
     with pytest.raises(InputError, match=r"missing \d+ tensors \(cross\.blocks\.1\."):
@@ -431,3 +438,214 @@ def test_state_dict_that_does_not_fit_the_config(tmp_path):
     torch.save(state, path)
     with pytest.raises(InputError, match="bad fact config: fusion must be one of"):
         load_model_file(path)
+
+
+# ----------------------------------------------------------------------------- conventions, finite weights
+
+
+def _tiny_file(tmp_path, name="m.pt", **state_changes):
+    cfg = get_preset("tiny")
+    torch.manual_seed(0)
+    state = model_state(build_model(cfg), cfg, conventions=CONVENTIONS, step=5)
+    state.update(state_changes)
+    path = tmp_path / name
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"fps": 30.0}, "the model was trained at 30 fps, this aichoreo generates at 60 fps"),
+    ({"music_features": {**CONVENTIONS["music_features"], "hop_length": 256, "n_mfcc": 13}},
+     "trained on music features with hop_length=256, n_mfcc=13; this aichoreo computes hop_length=512, n_mfcc=20"),
+    ({"joints": {"set": "smplx55", "names": ["pelvis"] * 55}}, "skeleton is 'smplx55' \\(55 joints\\)"),
+    ({"motion": "edge-151"}, "reads and writes 'edge-151' motion vectors"),
+    ({"velocity_units": "cm/s"}, "does not know \\(velocity_units\\)"),
+])
+def test_a_model_of_other_conventions_is_refused_in_one_line(tmp_path, change, message):
+    path = _tiny_file(tmp_path, conventions={**CONVENTIONS, **change})
+    with pytest.raises(InputError, match=message) as err:
+        load_model_file(path, check_conventions=check_conventions)
+    assert str(err.value).startswith(f"{path}: cannot be used here") and "\n" not in str(err.value)
+    # The package alone does not judge conventions; it hands them back.
+    assert load_model_file(path)[2]["conventions"]["motion"] == {**CONVENTIONS, **change}["motion"]
+
+
+def test_public_load_model_and_dance_check_the_conventions_and_the_weights(tmp_path, capsys):
+    import aichoreo
+    from aichoreo.cli import main
+
+    path = _tiny_file(tmp_path, conventions={**CONVENTIONS, "fps": 30.0})
+    with pytest.raises(InputError, match="trained at 30 fps"):
+        aichoreo.load_model(str(path))
+    song = tmp_path / "song.wav"
+    song.write_bytes(b"RIFF")  # never read: the model is refused first
+    capsys.readouterr()
+    assert main(["dance", str(song), "--checkpoint", str(path), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: cannot be used here: the model was trained at 30 fps" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    # A diverged run's model (NaN weights) used to reach generation and die in a LinAlgError traceback.
+    state = torch.load(_tiny_file(tmp_path, "nan.pt"), weights_only=True)
+    state["state_dict"]["cross.blocks.0.attn.qkv.weight"][0, 0] = float("nan")
+    torch.save(state, tmp_path / "nan.pt")
+    assert main(["dance", str(song), "--checkpoint", str(tmp_path / "nan.pt"), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nan.pt'}: holds non-finite weights (NaN/inf) in 1 tensors" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_format_1_file_loads_as_facts_conventions_with_its_optimiser_in_meta(tmp_path):
+    # Written as aichoreo wrote model files before conventions were recorded: no "conventions",
+    # the optimiser keys inside "config".
+    legacy = {"batch_size": 16, "lr": 3e-4, "lr_milestones": [4500], "lr_gamma": 0.1, "adam_betas": [0.9, 0.999],
+              "adam_eps": 1e-7, "max_steps": 8000}
+    cfg = get_preset("tiny")
+    path = _tiny_file(tmp_path, format_version=1, config={**cfg.to_dict(), **legacy})
+    state = torch.load(path, weights_only=True)
+    del state["conventions"]
+    torch.save(state, path)
+    seen = []
+    model, cfg2, meta = load_model_file(path, check_conventions=lambda found, p: seen.append(found))
+    assert seen == [None] and cfg2 == cfg and meta["training"] == legacy and "conventions" not in meta
+    check_conventions(None, path)  # format 1 reads as FACT's: this aichoreo's
+    assert version1_conventions() == CONVENTIONS
+    assert version1_conventions()["fps"] == 60.0 and version1_conventions()["music_features"]["n_mfcc"] == 20
+    # A format-2 file must carry its conventions.
+    broken = _tiny_file(tmp_path, "broken.pt")
+    state = torch.load(broken, weights_only=True)
+    del state["conventions"]
+    torch.save(state, broken)
+    with pytest.raises(InputError, match=r"broken\.pt: model file format 2 without its 'conventions'"):
+        load_model_file(broken)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_file(tmp_path, bad):
+    cfg = get_preset("tiny")
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.head.weight[3, 1] = bad
+    path = save_model_file(tmp_path / "diverged.pt", model, cfg, conventions=CONVENTIONS)
+    with pytest.raises(InputError, match=r"diverged\.pt: holds non-finite weights \(NaN/inf\) in 1 tensors "
+                                         r"\(head\.weight\); it was saved from a diverged run"):
+        load_model_file(path)
+
+
+def test_optimiser_settings_left_the_model_config():
+    for name in available_presets():
+        assert not set(LEGACY_TRAINING_KEYS) & set(get_preset(name).to_dict()), name
+    # The training settings every preset had before they moved (batch, lr, milestones, gamma, Adam, steps).
+    released = {"batch_size": 32, "lr": 1e-4, "lr_milestones": (100_000, 150_000), "adam_eps": 1e-7}
+    small = {"batch_size": 16, "lr": 3e-4, "lr_milestones": (6_000,), "adam_eps": 1e-7, "max_steps": 8_000}
+    for name in ("fact", "fact-causal", "fact-future1", "fact-future10", "fact-nofusion", "fact-latefusion", "tiny"):
+        assert get_preset_training(name) == released, name
+    for name in ("fact-small", "fact-small-causal", "fact-small-future1", "fact-small-future10",
+                 "fact-small-nofusion", "fact-small-latefusion"):
+        assert get_preset_training(name) == small, name
+    for name in ("li2020", "dancenet", "dancerevolution"):
+        assert get_preset_training(name) == {"batch_size": 32, "lr": 1e-4}, name
+        assert get_preset_training(f"{name}-small") == {"batch_size": 16, "lr": 3e-4, "lr_milestones": (6_000,),
+                                                        "max_steps": 8_000}
+    with pytest.raises(InputError, match="fact-huge"):
+        get_preset_training("fact-huge")
+
+
+def test_presets_resolve_to_the_same_training_settings_as_before():
+    from aichoreo.config import resolve_experiment
+    from aichoreo.train import TrainConfig, learning_rate
+
+    _, fact = resolve_experiment("fact")
+    assert (fact.batch_size, fact.lr, fact.lr_milestones, fact.lr_gamma, fact.adam_betas, fact.adam_eps,
+            fact.max_steps) == (32, 1e-4, (100_000, 150_000), 0.1, (0.9, 0.999), 1e-7, None)
+    model, small = resolve_experiment("fact-small", ["lr=1e-3", "d_model=64", "train.lr_milestones=10,20"])
+    assert (small.batch_size, small.lr, small.lr_milestones, small.adam_eps, small.max_steps, model.d_model) == (
+        16, 1e-3, (10, 20), 1e-7, 8_000, 64)
+    _, li = resolve_experiment("li2020-small")
+    assert (li.batch_size, li.lr, li.lr_milestones, li.adam_eps, li.max_steps) == (16, 3e-4, (6_000,), 1e-8, 8_000)
+    assert [learning_rate(s, fact) for s in (0, 99_999)] == [1e-4, 1e-4]
+    assert learning_rate(150_000, fact) == pytest.approx(1e-6)
+    with pytest.raises(InputError, match="model config has no field 'lr'"):
+        resolve_experiment("fact", ["model.lr=1e-3"])
+    for field, value, message in [("lr", -1.0, "lr must be a positive"),
+                                  ("lr_milestones", (150_000, 100_000), "lr_milestones"),
+                                  ("adam_betas", (0.9,), "adam_betas"), ("batch_size", 0, "batch_size"),
+                                  ("lr_gamma", 2.0, "lr_gamma"), ("max_steps", 0, "max_steps")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**{field: value})
+
+
+# ----------------------------------------------------------------------------- the bundled model
+
+# sha256 over (name, dtype, bytes) of the bundled weights, sorted by name: the trained run's
+# float16 weights (re-saving the file for format 2 kept them bit-identical).
+DEFAULT_WEIGHTS_SHA256 = "0f2419a20c6354d9c38389e4ca2974043d70571646f46ccc7f9a301832acd45b"
+
+
+def test_the_bundled_model_loads_carries_its_conventions_and_no_machine_path():
+    import hashlib
+
+    import numpy as np
+
+    import aichoreo
+    from aichoreo.generate import generate
+    from aichoreo.models import bundled_model_path
+    from aichoreo.train import absolute_paths
+
+    model, cfg, meta = aichoreo.load_model("default")
+    raw = torch.load(bundled_model_path("default"), weights_only=True)
+    assert raw["format_version"] == 2 and raw["conventions"] == CONVENTIONS
+    assert not set(LEGACY_TRAINING_KEYS) & set(raw["config"])
+    assert meta["training"]["lr"] == 3e-4 and meta["preset"] == "fact-small"
+    everything = {k: v for k, v in raw.items() if k != "state_dict"}
+    assert absolute_paths(everything) == [], absolute_paths(everything)
+    assert not any(root in json.dumps(everything) for root in ("/work/", "/home/", "/root/", "/Users/", ":\\\\"))
+    digest = hashlib.sha256()
+    for name in sorted(raw["state_dict"]):
+        tensor = raw["state_dict"][name]
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    assert digest.hexdigest() == DEFAULT_WEIGHTS_SHA256
+    rng = np.random.default_rng(0)
+    music = rng.normal(size=(400, 35)).astype(np.float32)
+    seed = rng.normal(size=(120, 225)).astype(np.float32) * 0.1
+    seed[:, :6] = 0
+    out = generate(model, music[None], seed[None], n_frames=60)
+    assert out.shape == (1, 180, 225) and np.isfinite(out).all()
+    # What the bundled model generated for this input before the re-save: 8306.708.
+    assert float(np.abs(out).sum()) == pytest.approx(8306.708, rel=1e-4)
+
+
+def test_a_runs_model_file_meta_names_no_machine_path_and_records_the_datas_conventions(tmp_path):
+    from aichoreo.data.dataset import PreparedDataset, write_index
+    from aichoreo.train import TrainConfig, absolute_paths, model_file_meta, without_paths
+
+    assert without_paths("DWM from /data/x/dance_with_melody, fitted; N/A km/h") == \
+        "DWM from dance_with_melody, fitted; N/A km/h"
+    assert without_paths(r"AIST++ from C:\Users\me\aist (music /srv/music/)") == "AIST++ from aist (music music)"
+    root = tmp_path / "prepared-30fps"
+    write_index(root, [], fps=30.0, music_spec={**CONVENTIONS["music_features"], "sample_rate": 15_360},
+                description=f"AIST++ from {tmp_path}/aist (music {tmp_path}/music)")
+    meta = model_file_meta("fact-small", PreparedDataset(root), TrainConfig(lr=3e-4, batch_size=16))
+    assert meta["data"] == "prepared-30fps" and meta["data_description"] == "AIST++ from aist (music music)"
+    assert absolute_paths(meta) == [] and meta["training"]["lr"] == 3e-4 and meta["training"]["batch_size"] == 16
+    assert meta["conventions"]["fps"] == 30.0 and meta["conventions"]["music_features"]["sample_rate"] == 15_360
+    # Such a model is refused by this aichoreo (60 fps, 30,720 Hz features).
+    with pytest.raises(InputError, match="trained at 30 fps.*sample_rate=15360"):
+        check_conventions(meta["conventions"], "m.pt")
+
+
+def test_resume_compares_model_and_optimiser_in_both_run_config_layouts():
+    from aichoreo.train import TrainConfig, resume_mismatch
+
+    cfg, tc = get_preset("tiny"), TrainConfig(**get_preset_training("tiny"))
+    new = {"model": cfg.to_dict(), "train": json.loads(json.dumps(dataclasses.asdict(tc)))}
+    assert resume_mismatch(new, cfg, dataclasses.replace(tc, max_steps=50, num_workers=0)) is None
+    assert "other training settings (lr)" in resume_mismatch(new, cfg, dataclasses.replace(tc, lr=1.0))
+    assert "another model config (d_model)" in resume_mismatch(new, get_preset("tiny", d_model=32), tc)
+    # A run folder from before the move: the optimiser inside "model", engine fields only in "train".
+    old = {"model": {**cfg.to_dict(), "batch_size": 32, "lr": 1e-4, "lr_milestones": [100_000, 150_000],
+                     "lr_gamma": 0.1, "adam_betas": [0.9, 0.999], "adam_eps": 1e-7, "max_steps": None},
+           "train": {"checkpoint_every": 1000, "seed": 0}}
+    assert resume_mismatch(old, cfg, tc) is None
+    assert "other training settings (adam_eps)" in resume_mismatch(old, cfg, dataclasses.replace(tc, adam_eps=1e-8))

@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 import aichoreo
+from aichoreo.conventions import current_conventions
 from aichoreo.data.fixtures import click_track
 from aichoreo.models import build_model, get_preset, save_model_file
 
@@ -20,7 +21,7 @@ def test_readme_python_example(tmp_path, monkeypatch):
     code = re.search(r"## From Python\n\n```python\n(.*?)```", README.read_text(), re.S).group(1)
     torch.manual_seed(0)
     cfg = get_preset("tiny")
-    save_model_file(tmp_path / "tiny.pt", build_model(cfg), cfg)
+    save_model_file(tmp_path / "tiny.pt", build_model(cfg), cfg, conventions=current_conventions())
     sf.write(tmp_path / "song.mp3", click_track(5.0, 120, 44100), 44100)
     monkeypatch.chdir(tmp_path)
     code = code.replace('load_model("default")', 'load_model("tiny.pt")')

@@ -14,11 +14,16 @@ import torch
 from aichoreo.data.dataset import PreparedDataset, SequenceEntry, write_index, write_sequence
 from aichoreo.data.windows import RandomWindows, StepSampler
 from aichoreo.errors import InputError
-from aichoreo.models import get_preset, load_model_file
-from aichoreo.train import TrainConfig, learning_rate, train
+from aichoreo.models import get_preset, get_preset_training, load_model_file
+from aichoreo.train import TrainConfig, TrainingDiverged, checkpoint_problem, learning_rate, train
 
-TINY = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4, batch_size=4,
-                           lr=1e-3, lr_milestones=(6,), max_steps=8)
+TINY = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4)
+TINY_TRAIN = {"batch_size": 4, "lr": 1e-3, "lr_milestones": (6,), "max_steps": 8, "num_workers": 0, "log_every": 1}
+
+
+def _tc(**fields) -> TrainConfig:
+    """The tiny training config with ``fields`` replaced."""
+    return TrainConfig(**{**TINY_TRAIN, **fields})
 
 
 def _sequence(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +73,7 @@ def test_step_sampler_splits_global_batches_over_processes():
 
 
 def test_learning_rate_schedule_of_the_released_config():
-    cfg = get_preset("fact")
+    cfg = TrainConfig(**get_preset_training("fact"))
     assert learning_rate(0, cfg) == 1e-4
     assert learning_rate(99_999, cfg) == 1e-4
     assert learning_rate(100_000, cfg) == pytest.approx(1e-5)
@@ -82,7 +87,7 @@ def _losses(run: Path) -> list[float]:
 
 
 def test_train_writes_model_files_and_resumes_exactly(dataset, tmp_path):
-    tc = TrainConfig(checkpoint_every=4, keep_last=2, val_every=4, log_every=1, num_workers=0)
+    tc = _tc(checkpoint_every=4, keep_last=2, val_every=4)
     full = train(TINY, dataset, tmp_path / "full", train_config=tc, progress=False, accelerator="cpu", devices=1)
     assert full["steps"] == 8
     models = sorted(p.name for p in (tmp_path / "full" / "models").iterdir())
@@ -93,8 +98,8 @@ def test_train_writes_model_files_and_resumes_exactly(dataset, tmp_path):
     assert run_cfg["model"] == TINY.to_dict()
 
     # Stop after 4 steps, then resume to 8: the same losses and the same final weights.
-    half = dataclasses.replace(TINY, max_steps=4)
-    train(half, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    train(TINY, dataset, tmp_path / "split", train_config=tc, max_steps=4, progress=False, accelerator="cpu",
+          devices=1)
     with pytest.raises(InputError, match="already holds a training run"):
         train(TINY, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1)
     # Resuming with another architecture is refused; a longer schedule is allowed.
@@ -114,4 +119,76 @@ def test_train_writes_model_files_and_resumes_exactly(dataset, tmp_path):
 def test_data_too_short_for_a_window_is_a_clear_error(dataset, tmp_path):
     long_cfg = dataclasses.replace(TINY, motion_len=100, audio_len=200)
     with pytest.raises(InputError, match="nothing usable for training"):
-        train(long_cfg, dataset, tmp_path / "run", progress=False, accelerator="cpu", devices=1)
+        train(long_cfg, dataset, tmp_path / "run", train_config=_tc(), progress=False, accelerator="cpu", devices=1)
+
+
+def test_non_finite_training_stops_before_anything_non_finite_is_saved(dataset, tmp_path):
+    # lr 1e30: the first Adam step moves every weight by ~1e30, the next loss overflows to NaN.
+    tc = _tc(lr=1e30, checkpoint_every=1, keep_last=5, val_every=1)
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step 2: the training loss is nan; .*"
+                                               r"learning rate too high \(lr 1e\+30\).*step 1\)"):
+        train(TINY, dataset, tmp_path / "run", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    models = tmp_path / "run" / "models"
+    assert not (models / "last.pt").exists()
+    assert sorted(p.name for p in models.glob("step*.pt")) == ["step0000001.pt"]
+    for path in models.glob("*.pt"):
+        model, _, _ = load_model_file(path)
+        assert all(torch.isfinite(p).all() for p in model.parameters()), path.name
+    # The resume state of the last good step stays usable.
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    assert checkpoint_problem(last) is None
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 1
+
+
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(dataset, tmp_path, caplog):
+    tc = _tc(max_steps=2, checkpoint_every=100, val_every=1)
+    for resume in (False, True):
+        # What a run killed at its first steps leaves: config.json, logs, a best.pt from a validation.
+        run = tmp_path / f"run{resume}"
+        (run / "models").mkdir(parents=True)
+        (run / "config.json").write_text('{"preset": "tiny"}')
+        (run / "models" / "best.pt").write_bytes(b"from the killed attempt")
+        caplog.clear()
+        summary = train(TINY, dataset, run, train_config=tc, progress=False, accelerator="cpu", devices=1,
+                        resume=resume)
+        assert summary["steps"] == 2
+        assert "stopped before its first checkpoint; starting it again from step 0" in caplog.text
+        assert json.loads((run / "config.json").read_text())["model"] == TINY.to_dict()
+        load_model_file(run / "models" / "best.pt")  # replaced by this run's
+        # Now it has a checkpoint: a plain re-run is refused again.
+        with pytest.raises(InputError, match="already holds a training run"):
+            train(TINY, dataset, run, train_config=tc, progress=False, accelerator="cpu", devices=1)
+    # Model files without any resume checkpoint (checkpoints/ deleted) are never overwritten.
+    kept = tmp_path / "kept"
+    (kept / "models").mkdir(parents=True)
+    (kept / "models" / "last.pt").write_bytes(b"a trained model")
+    for resume in (False, True):
+        with pytest.raises(InputError, match=r"holds model files \(last.pt\) but no resume checkpoint"):
+            train(TINY, dataset, kept, train_config=tc, progress=False, accelerator="cpu", devices=1, resume=resume)
+    with pytest.raises(InputError, match="nothing to resume"):
+        train(TINY, dataset, tmp_path / "none", train_config=tc, progress=False, accelerator="cpu", devices=1,
+              resume=True)
+
+
+def test_damaged_sequence_files_are_named(dataset, tmp_path):
+    path = dataset.root / "sequences" / "seq1.npz"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(InputError) as err:
+        train(TINY, dataset, tmp_path / "run", train_config=_tc(), progress=False, accelerator="cpu", devices=1)
+    assert str(err.value).startswith(f"{path}: not a readable .npz file")
+    assert "\n" not in str(err.value) and not (tmp_path / "run").exists()
+    # NaN in the data is refused at loading, naming the file and the frame.
+    motion, music = _sequence(np.random.default_rng(0), 60)
+    motion[17, 40] = np.nan
+    write_sequence(dataset.root, "seq1", motion, music)
+    with pytest.raises(InputError, match=r"seq1.npz: motion holds 1 non-finite values \(NaN or inf, in float32\), "
+                                         r"the first at frame 17"):
+        dataset.load("seq1")
+    # So are values that float32 (what training computes in) cannot hold.
+    np.savez(path, motion=np.full((60, 219), 1e300), music=music)
+    with pytest.raises(InputError, match=r"seq1.npz: motion holds 13140 non-finite values .* at frame 0"):
+        dataset.load("seq1")
+    np.savez(path, motion=np.zeros((60, 219), np.float32))
+    with pytest.raises(InputError, match="seq1.npz: not a sequence file: no 'music' array"):
+        dataset.load("seq1")

@@ -3,7 +3,7 @@
 The public API, imported lazily so that light users (music-feature workers, the CLI's --help)
 do not pay for torch:
 
-- :func:`load_model` (``"default"`` or a model file), :func:`generate_motion`;
+- :func:`load_model` (``"default"`` or a model file, its data conventions checked), :func:`generate_motion`;
 - :func:`music_features`, :func:`song_features`, :func:`load_audio`;
 - :func:`forward_kinematics`, :class:`SMPLMotion`;
 - the modules :mod:`aichoreo.generate` (the autoregressive loop), :mod:`aichoreo.evaluate`
@@ -23,7 +23,6 @@ __version__ = "0.1.0"
 _jitcache.configure(_config.default_cache_dir() / "numba")
 
 _API = {
-    "load_model": "aichoreo.models",
     "generate_motion": "aichoreo.generate",
     "music_features": "aichoreo.audio",
     "song_features": "aichoreo.audio",
@@ -32,7 +31,20 @@ _API = {
     "SMPLMotion": "aichoreo.motion",
 }
 
-__all__ = sorted(_API)
+__all__ = sorted([*_API, "load_model"])
+
+
+def load_model(name_or_path="default", map_location="cpu"):
+    """``(model, config, meta)`` of the bundled model ``"default"`` or of a model file.
+
+    The file's data conventions (fps, joints, motion layout, music features) must be this
+    aichoreo's (:func:`aichoreo.conventions.check_conventions`), its weights fit the config and
+    are finite; else :class:`aichoreo.errors.InputError` names the file and the problem.
+    """
+    from aichoreo.conventions import check_conventions
+    from aichoreo.models import load_model as load
+
+    return load(name_or_path, map_location, check_conventions=check_conventions)
 
 
 def __getattr__(name: str):

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from aichoreo.conventions import check_conventions
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
 from aichoreo.evaluate import evaluate, get_protocol
@@ -226,8 +227,9 @@ def benchmark_table(data: PreparedDataset, checkpoints: dict[str, str | os.PathL
     if short:
         raise InputError(data.root, f"test sequences shorter than {clip / FPS:g} s (seed + --seconds): "
                                     f"{', '.join(short)}; lower --seconds")
-    # Load every model first: a bad file fails before minutes of generation.
-    models = {label: load_model(path) for label, path in checkpoints.items()}
+    # Load every model first: a bad file (or one trained on other conventions) fails before
+    # minutes of generation.
+    models = {label: load_model(path, check_conventions=check_conventions) for label, path in checkpoints.items()}
     rng = np.random.default_rng(random_seed)
     pairs = [(s, m) for s in test for m in test]
     real = real_clips(data, out, clip)

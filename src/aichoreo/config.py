@@ -81,21 +81,23 @@ def _split(item: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Experiments: a model preset + engine settings, with overrides
+# Experiments: a preset's model config + its training config, with overrides
 # --------------------------------------------------------------------------------------------
 
 
 def resolve_experiment(preset: str, overrides: list[str] | None = None):
     """``(model_config, train_config)`` of preset ``preset`` with ``key=value`` overrides.
 
-    A bare key names a field of the model config (``d_model=256``, ``lr=3e-4``) or, failing
-    that, of :class:`aichoreo.train.TrainConfig` (``checkpoint_every=500``); ``model.`` and
-    ``train.`` prefixes make the target explicit.
+    The preset gives the architecture and the optimiser and schedule it was tuned with
+    (:func:`aichoreo.models.get_preset_training`); the engine settings take
+    :class:`aichoreo.train.TrainConfig`'s defaults. A bare key names a field of the model config
+    (``d_model=256``) or, failing that, of the training config (``lr=3e-4``,
+    ``checkpoint_every=500``); ``model.`` and ``train.`` prefixes make the target explicit.
     """
-    from aichoreo.models import get_preset
+    from aichoreo.models import get_preset, get_preset_training
     from aichoreo.train import TrainConfig
 
-    model_cfg, train_cfg = get_preset(preset), TrainConfig()
+    model_cfg, train_cfg = get_preset(preset), TrainConfig(**get_preset_training(preset))
     model_fields = {f.name for f in dataclasses.fields(model_cfg)}
     train_fields = {f.name for f in dataclasses.fields(train_cfg)}
     # Collect every change first and validate once: some fields only make sense together

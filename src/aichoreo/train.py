@@ -1,15 +1,18 @@
 """Training with PyTorch Lightning: one thin module around any registered model (FACT and the baselines).
 
 The engine knows a model only through the interface of :mod:`aichoreo.models.common`: the
-config's window geometry and optimiser fields, and ``model.training_loss(motion, audio, step)``.
+config's window geometry and ``model.training_loss(motion, audio, step)``. The optimiser and
+schedule are the run's (:class:`TrainConfig`); every model file records the data conventions
+(:mod:`aichoreo.conventions`) and no path of this machine (:func:`model_file_meta`).
 
 Phases of one run (``train(...)``):
 
 1. data: the prepared dataset's train split becomes an endless stream of random windows
    (:class:`aichoreo.data.windows.RandomWindows`); window ``i`` depends only on ``(seed, i)``
    and global step ``k`` reads windows ``[k * B, (k + 1) * B)``, split over the processes;
-2. model and optimiser: the preset's config; Adam (betas and epsilon from the config: the Keras
-   epsilon 1e-7 for FACT) with the step-wise multi-step learning-rate schedule (reference.md §4.1);
+2. model and optimiser: the preset's model config; Adam (batch size, betas and epsilon from the
+   training config: the Keras epsilon 1e-7 for FACT) with the step-wise multi-step learning-rate
+   schedule (reference.md §4.1);
 3. Lightning ``Trainer``: devices, nodes and precision from the caller; DDP when several
    processes take part (``torchrun`` and SLURM are detected by Lightning);
 4. outputs under ``out``: ``config.json`` (the resolved configuration), ``checkpoints/``
@@ -23,6 +26,12 @@ rate; the window stream continues at the restored step, so the loss trajectory e
 an uninterrupted run for models without dropout (FACT: data order is its only randomness).
 The baselines use dropout; Lightning does not restore the random state, so their resumed runs
 follow a different (equally valid) dropout sequence.
+
+A run never ends silently broken and can always be restarted (docs/training.md):
+:class:`FiniteGuard` stops it with :class:`TrainingDiverged` when the loss or the weights stop
+being finite, before anything of that step is saved; :func:`resume_point` starts a folder with
+no checkpoint again from step 0 and resumes from the newest intact checkpoint
+(:func:`checkpoint_problem`), naming the damaged ones.
 """
 
 from __future__ import annotations
@@ -33,9 +42,11 @@ import json
 import logging
 import math
 import os
+import re
 import time
+import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import lightning as L
@@ -45,17 +56,46 @@ from torch.utils.data import DataLoader
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.data.windows import FixedWindows, RandomWindows, StepSampler
 from aichoreo.errors import InputError
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import atomic_path, read_json
+from aichoreo.audio import DEFAULT_SPEC
+from aichoreo.conventions import conventions_of
 from aichoreo.models import ModelConfig, build_model, model_name, save_model_file
+from aichoreo.models.common import LEGACY_TRAINING_KEYS, check_int, check_positive
 
 log = logging.getLogger(__name__)
 
 RUN_FILE = "config.json"
 
 
+class TrainingDiverged(InputError):
+    """The training loss or the weights stopped being finite; raised before anything non-finite is saved."""
+
+
+def _warn(message: str, *args: Any) -> None:
+    """A warning from the first process only (every DDP process runs :func:`train`)."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank == 0:
+        log.warning(message, *args)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Engine settings of a run (the model config holds batch size, learning rate and steps)."""
+    """Everything about a run that is not the architecture: optimiser, schedule and engine.
+
+    A preset supplies its optimiser and schedule (:func:`aichoreo.models.get_preset_training`);
+    the defaults below are PyTorch's Adam at lr 1e-4, batch 32, no schedule.
+    """
+
+    # --- optimiser and schedule --------------------------------------------------------------
+    batch_size: int = 32  # windows per step (global, over all processes)
+    lr: float = 1e-4  # Adam learning rate before the first milestone
+    lr_milestones: tuple[int, ...] = ()  # steps at which lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1  # lr factor at each milestone
+    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam beta1, beta2
+    adam_eps: float = 1e-8  # Adam epsilon (FACT: the Keras 1e-7)
+    max_steps: int | None = None  # training steps; None = until stopped (give --max-steps)
+    # --- engine --------------------------------------------------------------------------------
 
     checkpoint_every: int = 1000  # steps between resume checkpoints and model files (mint: 1,000)
     keep_last: int = 3  # model files kept besides best.pt and last.pt
@@ -72,11 +112,53 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.val_every < 0 or self.num_workers < 0:
             raise ValueError("val_every and num_workers must be >= 0")
+        check_int("batch_size", self.batch_size, minimum=1)
+        for name in ("lr", "adam_eps"):
+            check_positive(name, getattr(self, name))
+        if isinstance(self.lr_gamma, bool) or not isinstance(self.lr_gamma, (int, float)) or not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
+        milestones = tuple(self.lr_milestones)
+        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) \
+                or list(milestones) != sorted(set(milestones)):
+            raise ValueError(f"lr_milestones must be increasing positive step numbers, got {self.lr_milestones!r}")
+        betas = tuple(self.adam_betas)
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps, minimum=1)
+        # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
+        object.__setattr__(self, "lr_milestones", milestones)
+        object.__setattr__(self, "adam_betas", tuple(float(b) for b in betas))
 
 
-def learning_rate(step: int, config: ModelConfig) -> float:
-    """The learning rate at ``step``: ``lr * gamma ** (number of milestones <= step)``."""
-    return config.learning_rate(step)
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The learning rate at ``step``: ``lr * lr_gamma ** (number of milestones <= step)``."""
+    return config.lr * config.lr_gamma ** sum(step >= m for m in config.lr_milestones)
+
+
+#: TrainConfig fields a resumed run must share with its config.json: the optimiser and schedule
+#: (``max_steps`` may grow: the schedule can be extended).
+RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps")
+
+
+def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: TrainConfig) -> str | None:
+    """How a run's saved ``config.json`` dict differs from the configs of a resume, or None.
+
+    Run folders written before the optimiser left the model config hold it under ``"model"``;
+    both layouts are read.
+    """
+    saved_model = dict(saved.get("model") or {})
+    saved_train = {**{k: saved_model.pop(k) for k in LEGACY_TRAINING_KEYS if k in saved_model},
+                   **(saved.get("train") or {})}
+    if saved_model != config.to_dict():
+        keys = sorted(k for k in set(saved_model) | set(config.to_dict())
+                      if saved_model.get(k) != config.to_dict().get(k))
+        return f"the run was started with another model config ({', '.join(keys)})"
+    now = json.loads(json.dumps(dataclasses.asdict(train_config)))  # tuples -> lists, as in the file
+    keys = [k for k in RESUME_MUST_MATCH if k in saved_train and saved_train[k] != now[k]]
+    if keys:
+        return f"the run was started with other training settings ({', '.join(keys)})"
+    return None
 
 
 class DanceModule(L.LightningModule):
@@ -106,7 +188,7 @@ class DanceModule(L.LightningModule):
                  batch_size=len(batch["motion"]), sync_dist=True)
 
     def configure_optimizers(self):
-        cfg = self.config
+        cfg = self.train_config
         optimiser = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas),
                                      eps=cfg.adam_eps, weight_decay=0.0)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: learning_rate(step, cfg) / cfg.lr)
@@ -114,10 +196,11 @@ class DanceModule(L.LightningModule):
 
     def train_dataloader(self) -> DataLoader:
         world = self.trainer.world_size
-        if self.config.batch_size % world:
-            raise InputError(None, f"batch_size {self.config.batch_size} is the global batch and must be a "
+        batch_size = self.train_config.batch_size
+        if batch_size % world:
+            raise InputError(None, f"batch_size {batch_size} is the global batch and must be a "
                                    f"multiple of the {world} training processes")
-        per_process = self.config.batch_size // world
+        per_process = batch_size // world
         sampler = StepSampler(batch_size=per_process, n_steps=self.max_steps,
                               first_step=lambda: self.trainer.global_step,
                               rank=self.trainer.global_rank, world_size=world)
@@ -128,7 +211,7 @@ class DanceModule(L.LightningModule):
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None or len(self.val_set) == 0:
             return []
-        return DataLoader(self.val_set, batch_size=self.config.batch_size, shuffle=False, num_workers=0)
+        return DataLoader(self.val_set, batch_size=self.train_config.batch_size, shuffle=False, num_workers=0)
 
 
 class ModelFiles(L.Callback):
@@ -142,6 +225,10 @@ class ModelFiles(L.Callback):
         self.best = math.inf
 
     def _save(self, trainer: L.Trainer, module: DanceModule, name: str, **extra: Any) -> None:
+        # Every process checks (the DDP replicas hold the same weights), so all of them stop together.
+        if bad := nonfinite_parameters(module.model):
+            raise TrainingDiverged(self.folder.parent, f"training stopped at step {trainer.global_step}: the weights "
+                                   f"are not finite ({', '.join(bad[:3])}); {name} is not written")
         if trainer.is_global_zero:
             save_model_file(self.folder / name, module.model, module.config, step=trainer.global_step,
                             **self.meta, **extra)
@@ -172,6 +259,70 @@ class ModelFiles(L.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = float(state.get("best", math.inf))
+
+
+def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
+    """Names of the parameters holding a NaN or an infinity (one host synchronisation for all of them)."""
+    named = list(model.named_parameters())
+    if not named:
+        return []
+    finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
+
+
+class FiniteGuard(L.Callback):
+    """Stops training with :class:`TrainingDiverged` once the loss or the weights are not finite.
+
+    The loss is checked after every step (one host synchronisation, which the progress bar makes
+    anyway), the weights before every save point (resume checkpoint, model files, end of run). It
+    runs before :class:`ModelFiles` and Lightning's ``ModelCheckpoint`` (Lightning calls checkpoint
+    callbacks last), so the step that went wrong is never saved and the last resume checkpoint
+    keeps the last good state.
+    """
+
+    def __init__(self, out: Path, data: Path, every: int):
+        self.out = out
+        self.data = data
+        self.every = every
+        self.saved_step: int | None = None  # step of the newest resume checkpoint known to be finite
+
+    def on_train_start(self, trainer, module) -> None:
+        if trainer.global_step > 0:  # resumed: the checkpoint it came from was checked before loading
+            self.saved_step = trainer.global_step
+
+    def _stop(self, trainer: L.Trainer, what: str) -> TrainingDiverged:
+        lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+        kept = ("no resume checkpoint was written yet" if self.saved_step is None else
+                f"checkpoints/last.ckpt keeps the last good state (step {self.saved_step}) for --resume")
+        return TrainingDiverged(self.out, f"training stopped at step {trainer.global_step}: {what}; likely causes: "
+                                          f"a learning rate too high (lr {lr:g}) or extreme values in the data "
+                                          f"({self.data}); nothing non-finite was saved, {kept}")
+
+    def _check_weights(self, trainer: L.Trainer, module: DanceModule) -> None:
+        if bad := nonfinite_parameters(module.model):
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise self._stop(trainer, f"the weights are not finite ({', '.join(bad[:3])}{more})")
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is not None:
+            bad = not bool(torch.isfinite(loss.detach()).all())
+            if trainer.world_size > 1:  # all processes must stop at the same step, or DDP hangs
+                bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
+            if bad:
+                value = float(loss.detach().float().mean())
+                shown = f"{value}" if not math.isfinite(value) else "not finite on another process"
+                raise self._stop(trainer, f"the training loss is {shown}")
+        if trainer.global_step % self.every == 0:
+            self._check_weights(trainer, module)
+            self.saved_step = trainer.global_step
+
+    def on_validation_end(self, trainer, module) -> None:
+        if not trainer.sanity_checking:  # before ModelFiles writes best.pt
+            self._check_weights(trainer, module)
+
+    def on_train_end(self, trainer, module) -> None:
+        self._check_weights(trainer, module)
 
 
 class Throughput(L.Callback):
@@ -220,9 +371,132 @@ def load_windows(data: PreparedDataset, config: ModelConfig, train_config: Train
 
 
 def write_run_config(out: Path, preset: str, config: ModelConfig, train_config: TrainConfig, data: Path) -> None:
+    """``config.json`` of a run: preset, architecture, model config, training config (optimiser,
+    schedule, engine) and the data folder; what ``--resume`` compares (:func:`resume_mismatch`).
+    The data path stays as given: the run folder is the user's own, never shipped."""
     with atomic_path(out / RUN_FILE) as tmp:
         tmp.write_text(json.dumps({"preset": preset, "architecture": model_name(config), "model": config.to_dict(),
                                    "train": dataclasses.asdict(train_config), "data": str(data)}, indent=2))
+
+
+# An absolute POSIX or Windows path inside free text (not the slash of "N/A" or "km/h").
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])(?:[A-Za-z]:[\\/]|/)[^\s,;()'\"]*")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last component (its folder or file name)."""
+    # PureWindowsPath splits at both separators, so one rule serves POSIX and Windows paths.
+    return _ABSOLUTE_PATH.sub(lambda m: PureWindowsPath(m.group(0).rstrip("/\\")).name or m.group(0), text)
+
+
+def absolute_paths(value: Any) -> list[str]:
+    """Every absolute path inside ``value`` (strings, nested in lists and dicts), in order."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.findall(value)
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in absolute_paths(v)]
+    if isinstance(value, (list, tuple)):
+        return [p for v in value for p in absolute_paths(v)]
+    return []
+
+
+def model_file_meta(preset: str, data: PreparedDataset, train_config: TrainConfig) -> dict[str, Any]:
+    """What every model file of a run records besides the weights: the data conventions, the
+    preset, the training settings and the data provenance, without any path of this machine.
+
+    ``data`` is the prepared folder's name and ``data_description`` its description with absolute
+    paths cut to their last component: a model file is meant to travel. A dataset whose index
+    records no music-feature spec (hand-made test data) is taken to hold the default features.
+    """
+    spec = data.music_spec
+    if not spec:
+        log.warning("%s records no music-feature spec; the model file records the default (mint's 35-d)", data.root)
+        spec = DEFAULT_SPEC
+    training = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(train_config))).items()
+                if k in RESUME_MUST_MATCH or k == "max_steps"}
+    return {"conventions": conventions_of(fps=data.fps, music_spec=spec), "preset": preset,
+            "training": training, "data": data.root.name, "data_description": without_paths(data.description)}
+
+
+def _checkpoint_step(path: Path) -> int:
+    match = re.fullmatch(r"step(\d+)(-v\d+)?", path.stem)
+    return int(match.group(1)) if match else -1
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the Lightning checkpoint ``path`` cannot be resumed from (truncated, damaged, non-finite), or None."""
+    try:
+        # A truncated file has lost its zip directory; testzip checks every member's CRC, which
+        # catches damage inside the file that a lazy load would only meet half-way through a run.
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except Exception as exc:  # zipfile raises several types on a cut or foreign file; all mean the same
+        return f"not a complete checkpoint (truncated or not a checkpoint at all: {_first_line(exc)})"
+    if damaged is not None:
+        return f"damaged: its member {damaged} fails its checksum"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # pickle and zip errors of a damaged file; the file is named by the caller
+        return f"not a readable checkpoint ({_first_line(exc)})"
+    if not isinstance(state, dict) or not {"state_dict", "global_step", "optimizer_states"} <= state.keys():
+        return "not a training checkpoint of aichoreo train (no state_dict, global_step or optimiser state)"
+    bad = [k for k, v in state["state_dict"].items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        return f"holds non-finite weights ({bad[0]})"
+    return None
+
+
+def resume_point(out: Path, resume: bool) -> Path | None:
+    """The checkpoint a run in ``out`` continues from, or None when it starts (again) at step 0.
+
+    A folder without any resume checkpoint (a run stopped before its first one) starts again
+    from step 0, with or without ``resume``, saying so. With checkpoints, ``resume`` is required;
+    the newest intact one is used: ``last.ckpt``, else the ``step*.ckpt`` files newest first,
+    each damaged one named in a warning (the resumed run overwrites it when it saves that name
+    again). :class:`InputError` when nothing can be used.
+    """
+    folder = out / "checkpoints"
+    steps = sorted(folder.glob("step*.ckpt"), key=_checkpoint_step, reverse=True)
+    candidates = ([folder / "last.ckpt"] if (folder / "last.ckpt").exists() else []) + steps
+    if not candidates:
+        models = sorted(p.name for p in (out / "models").glob("*.pt") if p.name != "best.pt")
+        if models:  # e.g. checkpoints/ deleted to save space: a new run would overwrite these
+            raise InputError(out, f"holds model files ({', '.join(models)}) but no resume checkpoint in "
+                                  "checkpoints/, so it cannot be resumed; choose another --out")
+        if (out / RUN_FILE).exists():
+            _warn("%s: the run there stopped before its first checkpoint; starting it again from step 0", out)
+        elif resume:
+            raise InputError(folder / "last.ckpt", "nothing to resume: no Lightning checkpoint here")
+        return None
+    if not resume:
+        raise InputError(out, "already holds a training run; pass --resume to continue it or choose another --out")
+    damaged: list[tuple[Path, str]] = []
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if damaged:
+                _warn("%s; resuming from the newest intact checkpoint, %s",
+                      "; ".join(f"{bad}: {why}" for bad, why in damaged), path)
+            return path
+        damaged.append((path, problem))
+    raise InputError(folder, f"no intact checkpoint to resume from ({'; '.join(f'{p}: {w}' for p, w in damaged)})")
+
+
+
+def _start_run_folder(out: Path, preset: str, config: ModelConfig, train_config: TrainConfig, data: Path) -> None:
+    """A run starting at step 0: its config.json, and no best.pt of an earlier attempt stopped before a checkpoint."""
+    stale = out / "models" / "best.pt"
+    if stale.exists():
+        log.warning("%s: removed, it came from an earlier attempt of this run that stopped before its first "
+                    "checkpoint", stale)
+        stale.unlink()
+    write_run_config(out, preset, config, train_config, data)
 
 
 def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
@@ -231,21 +505,16 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
           strategy: str = "auto", progress: bool = True) -> dict[str, Any]:
     """Train ``config`` on ``data``; outputs under ``out`` (module docstring). Returns a summary."""
     out = Path(out)
-    steps = max_steps or config.max_steps
+    steps = max_steps or train_config.max_steps
     if steps is None:
         raise InputError(None, "this preset trains until stopped: give --max-steps")
-    last_ckpt = out / "checkpoints" / "last.ckpt"
-    if resume:
-        if not last_ckpt.is_file():
-            raise InputError(last_ckpt, "nothing to resume: no Lightning checkpoint here")
-        saved = json.loads((out / RUN_FILE).read_text())
-        # The schedule may be extended on resume; everything else must match.
-        same = {k: v for k, v in config.to_dict().items() if k != "max_steps"}
-        if {k: v for k, v in saved.get("model", {}).items() if k != "max_steps"} != same:
-            raise InputError(out / RUN_FILE, "the run was started with another model config; resume it "
-                                             "with the same --config and --set values")
-    elif (out / RUN_FILE).exists() or last_ckpt.exists():
-        raise InputError(out, "already holds a training run; pass --resume to continue it or choose another --out")
+    resume_from = resume_point(out, resume)  # None: the run starts at step 0
+    if resume_from is not None:
+        saved = read_json(out / RUN_FILE)
+        # The schedule may be extended on resume; the model and optimiser must match.
+        problem = resume_mismatch(saved, config, train_config)
+        if problem:
+            raise InputError(out / RUN_FILE, f"{problem}; resume it with the same --config and --set values")
 
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
@@ -261,27 +530,32 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
         from lightning.pytorch.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(out, name="tensorboard", default_hp_metric=False))
+    # No version counter: a resumed run overwrites last.ckpt and stepN.ckpt under these names (a
+    # damaged one, or one of a moved run folder), never writes last-v1.ckpt beside a stale last.ckpt.
     resume_ckpt = ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
                                   every_n_train_steps=train_config.checkpoint_every, save_last=True,
-                                  save_top_k=train_config.keep_last, monitor="step", mode="max")
-    throughput = Throughput(config.batch_size)
+                                  save_top_k=train_config.keep_last, monitor="step", mode="max",
+                                  enable_version_counter=False)
+    throughput = Throughput(train_config.batch_size)
     # Written once every process has joined (DDP children re-run this function and must not see
     # a half-started run as an existing one).
-    record = LambdaCallback(on_fit_start=lambda trainer, module: trainer.is_global_zero and not resume and
-                            write_run_config(out, preset, config, train_config, data.root))
+    record = LambdaCallback(on_fit_start=lambda trainer, module: trainer.is_global_zero and resume_from is None and
+                            _start_run_folder(out, preset, config, train_config, data.root))
+    guard = FiniteGuard(out, data.root, train_config.checkpoint_every)
     files = ModelFiles(out / "models", train_config.checkpoint_every, train_config.keep_last,
-                       {"preset": preset, "data": str(data.root), "data_description": data.description})
+                       model_file_meta(preset, data, train_config))
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=train_config.precision, max_steps=steps, max_epochs=-1,
-        callbacks=[record, resume_ckpt, files, throughput], logger=loggers,
+        callbacks=[record, guard, resume_ckpt, files, throughput], logger=loggers,
         log_every_n_steps=train_config.log_every, enable_progress_bar=progress,
         val_check_interval=train_config.val_every or None, check_val_every_n_epoch=None,
         limit_val_batches=1.0 if (val_set is not None and train_config.val_every) else 0,
         num_sanity_val_steps=0, use_distributed_sampler=False, enable_model_summary=False,
         deterministic=False,
     )
-    trainer.fit(module, ckpt_path=str(last_ckpt) if resume else None)
+    # weights_only: a checkpoint holds tensors and plain values only, so nothing in it can run code.
+    trainer.fit(module, ckpt_path=None if resume_from is None else str(resume_from), weights_only=True)
     summary = {"out": str(out), "steps": trainer.global_step, "windows_per_s": throughput.windows_per_s,
                "train_loss": _metric(trainer, "train/loss"), "val_loss": _metric(trainer, "val/loss"),
                "best_model": str(out / "models" / "best.pt") if (out / "models" / "best.pt").exists() else None,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import atomic_path, read_npz
 from aichoreo.motion import FACT_DIM
 
 FORMAT_NAME = "aichoreo-dataset"
@@ -146,16 +146,28 @@ class PreparedDataset:
         path = self.root / "sequences" / f"{name}.npz"
         if not path.is_file():
             raise InputError(path, "sequence file listed in index.json is missing")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                motion, music = data["motion"], data["music"]
-        except (KeyError, ValueError, OSError, EOFError) as exc:
-            raise InputError(path, f"not a readable sequence file: {exc}") from None
-        if motion.ndim != 2 or motion.shape[1] != FACT_DIM:
-            raise InputError(path, f"motion has shape {motion.shape}, expected (T, {FACT_DIM})")
-        if music.ndim != 2 or music.shape[1] != MUSIC_DIM:
-            raise InputError(path, f"music has shape {music.shape}, expected (T, {MUSIC_DIM})")
-        return Sequence(entry=entry, motion=motion.astype(np.float32), music=music.astype(np.float32))
+        # read_npz reads every member eagerly, so a truncated or damaged file fails here, naming it.
+        arrays = read_npz(path)
+        missing = [key for key in ("motion", "music") if key not in arrays]
+        if missing:
+            raise InputError(path, f"not a sequence file: no {' or '.join(repr(k) for k in missing)} array")
+        loaded = {}
+        for key, dim in (("motion", FACT_DIM), ("music", MUSIC_DIM)):
+            array = arrays[key]
+            if array.ndim != 2 or array.shape[1] != dim:
+                raise InputError(path, f"{key} has shape {array.shape}, expected (T, {dim})")
+            if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+                raise InputError(path, f"{key} has dtype {array.dtype}, expected real numbers")
+            with np.errstate(over="ignore"):  # values beyond float32 become inf, reported just below
+                loaded[key] = array = array.astype(np.float32)
+            # Checked in float32 (what training sees): one NaN in a training window turns the loss,
+            # then every weight, into NaN.
+            bad = ~np.isfinite(array)
+            if bad.any():
+                frame = int(np.argmax(bad.any(axis=1)))
+                raise InputError(path, f"{key} holds {int(bad.sum())} non-finite values (NaN or inf, in float32), "
+                                       f"the first at frame {frame}")
+        return Sequence(entry=entry, motion=loaded["motion"], music=loaded["music"])
 
     def load_split(self, split: str) -> list[Sequence]:
         return [self.load(n) for n in self.names(split)]

@@ -2,12 +2,21 @@
 
 A *model file* is a plain dict saved with ``torch.save`` and read with ``weights_only=True``::
 
-    {"format": "aichoreo-model", "format_version": 1, "model": "fact" (a MODEL_REGISTRY name),
-     "config": {...config.to_dict()...}, "state_dict": {name: tensor},
-     "meta": {...plain values: step, preset, data provenance...}}
+    {"format": "aichoreo-model", "format_version": 2, "model": "fact" (a MODEL_REGISTRY name),
+     "config": {...config.to_dict(): the architecture...}, "state_dict": {name: tensor},
+     "conventions": {...fps, joint set, music-feature spec, motion layout...},
+     "meta": {...plain values: step, preset, training settings, data provenance...}}
 
-The model is rebuilt from ``config`` alone, so a file needs no code beyond this package. This
-package imports nothing from aichoreo except row 0 (:mod:`aichoreo.errors`, :mod:`aichoreo.fileio`).
+The model is rebuilt from ``config`` alone, so a file needs no code beyond this package. The
+``conventions`` dict is the data the model was trained on, as :mod:`aichoreo.conventions`
+builds and checks it; this package stores and returns it without reading it (it imports nothing
+from aichoreo except :mod:`aichoreo.errors` and :mod:`aichoreo.fileio`). Loading checks that the
+weights fit the config and are finite.
+
+Format version 1 (files written before conventions were recorded) has no ``conventions`` entry
+and holds the optimiser settings in ``config``; both versions are read: the optimiser keys go to
+``meta["training"]``, and a checker reads the missing conventions as those every version-1 file
+was made with (:func:`aichoreo.conventions.check_conventions`).
 """
 
 from __future__ import annotations
@@ -19,14 +28,14 @@ import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
-from aichoreo.models.common import DanceModel, ModelConfig
+from aichoreo.models.common import LEGACY_TRAINING_KEYS, DanceModel, ModelConfig, Preset
 from aichoreo.models.dancenet import PRESETS as DANCENET_PRESETS, DanceNet, DanceNetConfig
 from aichoreo.models.dancerevolution import (
     PRESETS as DANCEREVOLUTION_PRESETS,
@@ -38,15 +47,16 @@ from aichoreo.models.li2020 import PRESETS as LI2020_PRESETS, Li2020, Li2020Conf
 
 __all__ = [
     "DanceModel", "DanceNet", "DanceNetConfig", "DanceRevolution", "DanceRevolutionConfig", "Li2020",
-    "Li2020Config", "ModelConfig", "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec", "available_presets", "build_model",
-    "count_parameters", "fact_loss", "get_preset", "load_model_file", "model_name", "model_state",
-    "save_model_file", "split_window", "BUNDLED_MODELS", "bundled_model_path", "load_model",
+    "Li2020Config", "ModelConfig", "Preset", "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec",
+    "available_presets", "build_model", "count_parameters", "fact_loss", "get_preset", "get_preset_training",
+    "load_model_file", "model_name", "model_state", "save_model_file", "split_window", "BUNDLED_MODELS",
+    "bundled_model_path", "load_model",
 ]
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE_FORMAT = "aichoreo-model"
-MODEL_FILE_VERSION = 1
+MODEL_FILE_VERSION = 2  # 2: "conventions" recorded, optimiser settings out of "config"
 
 
 @dataclass(frozen=True)
@@ -64,8 +74,8 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
     "dancerevolution": ModelSpec(DanceRevolutionConfig, DanceRevolution),
 }
 
-# Preset name -> config; names are unique across architectures.
-_PRESETS: dict[str, Any] = {**FACT_PRESETS, **LI2020_PRESETS, **DANCENET_PRESETS, **DANCEREVOLUTION_PRESETS}
+# Preset name -> (model config, training settings); names are unique across architectures.
+_PRESETS: dict[str, Preset] = {**FACT_PRESETS, **LI2020_PRESETS, **DANCENET_PRESETS, **DANCEREVOLUTION_PRESETS}
 
 
 def available_presets() -> list[str]:
@@ -73,11 +83,22 @@ def available_presets() -> list[str]:
     return list(_PRESETS)
 
 
-def get_preset(name: str, **overrides: Any) -> Any:
-    """The config named ``name``, with ``overrides`` replacing fields (validated again)."""
+def _preset(name: str) -> Preset:
     if name not in _PRESETS:
         raise InputError(None, f"unknown model preset {name!r}; available: {', '.join(_PRESETS)}")
-    return dataclasses.replace(_PRESETS[name], **overrides) if overrides else _PRESETS[name]
+    return _PRESETS[name]
+
+
+def get_preset(name: str, **overrides: Any) -> Any:
+    """The model config named ``name``, with ``overrides`` replacing fields (validated again)."""
+    config = _preset(name).model
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+def get_preset_training(name: str) -> dict[str, Any]:
+    """The training settings preset ``name`` was tuned with: a new dict of
+    :class:`aichoreo.train.TrainConfig` fields (batch size, Adam, schedule, steps)."""
+    return dict(_preset(name).training)
 
 
 def model_name(config: Any) -> str:
@@ -134,25 +155,31 @@ def _check_plain(value: Any, key: str) -> None:
                     "lists, dicts or tensors)")
 
 
-def model_state(model: nn.Module, config: Any, **meta: Any) -> dict[str, Any]:
-    """The model-file dict of ``model`` (weights copied to CPU), ``config`` and plain ``meta``."""
+def model_state(model: nn.Module, config: Any, *, conventions: dict[str, Any], **meta: Any) -> dict[str, Any]:
+    """The model-file dict of ``model`` (weights copied to CPU), ``config``, the data
+    ``conventions`` it was trained with (:func:`aichoreo.conventions.conventions_of`) and plain ``meta``."""
     name = model_name(config)
     model = _unwrap(model)
     if not isinstance(model, MODEL_REGISTRY[name].model_cls):
         raise TypeError(f"{type(model).__name__} is not a {MODEL_REGISTRY[name].model_cls.__name__}")
     if getattr(model, "config", config) != config:
         raise ValueError("the model was built from another config than the one given")
+    if not isinstance(conventions, dict) or not conventions:
+        raise TypeError("conventions must be a non-empty dict (aichoreo.conventions.conventions_of)")
+    _check_plain(conventions, "conventions")
     for key, value in meta.items():
         _check_plain(value, key)
     state_dict = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return {"format": MODEL_FILE_FORMAT, "format_version": MODEL_FILE_VERSION, "model": name,
-            "config": config.to_dict(), "state_dict": state_dict, "meta": dict(meta)}
+            "config": config.to_dict(), "conventions": dict(conventions), "state_dict": state_dict,
+            "meta": dict(meta)}
 
 
-def save_model_file(path: str | os.PathLike, model: nn.Module, config: Any, **meta: Any) -> Path:
+def save_model_file(path: str | os.PathLike, model: nn.Module, config: Any, *, conventions: dict[str, Any],
+                    **meta: Any) -> Path:
     """Write :func:`model_state` to ``path`` atomically (a temporary file renamed into place)."""
     path = Path(path)
-    state = model_state(model, config, **meta)
+    state = model_state(model, config, conventions=conventions, **meta)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     log.info("saved %s model (%d tensors) to %s", state["model"], len(state["state_dict"]), path)
@@ -176,7 +203,7 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or obj.get("format") != MODEL_FILE_FORMAT:
         raise InputError(path, f"not an aichoreo model file (no 'format': '{MODEL_FILE_FORMAT}' entry)")
     version = obj.get("format_version")
-    if not isinstance(version, int) or version > MODEL_FILE_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > MODEL_FILE_VERSION:
         raise InputError(path, f"model file format version {version!r} is newer than this aichoreo "
                                f"reads ({MODEL_FILE_VERSION}); upgrade aichoreo")
     return obj
@@ -207,12 +234,28 @@ def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) ->
     return "state_dict does not fit the config: " + "; ".join(problems[:4]) + ("; ..." if len(problems) > 4 else "")
 
 
-def load_model_file(path: str | os.PathLike,
-                    map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any, dict[str, Any]]:
+#: ``check(conventions, path)``: raises :class:`~aichoreo.errors.InputError` when a file's
+#: conventions (None for a format-1 file) do not match the caller's; see :mod:`aichoreo.conventions`.
+ConventionsCheck = Callable[[dict[str, Any] | None, Path], None]
+
+
+def _non_finite(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating tensors holding NaN or inf (one pass per tensor, in file order)."""
+    return [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def load_model_file(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                    check_conventions: ConventionsCheck | None = None) -> tuple[nn.Module, Any, dict[str, Any]]:
     """Read a model file: ``(model, config, meta)``, the model in eval mode on ``map_location``.
 
+    ``meta`` is the file's meta plus ``"conventions"`` (when the file records them) and, for a
+    format-1 file, ``"training"``: the optimiser settings its config held. ``check_conventions``
+    (e.g. :func:`aichoreo.conventions.check_conventions`) is called with the file's conventions,
+    or None for a format-1 file, before any weight is read.
+
     Raises :class:`~aichoreo.errors.InputError` naming the file for a missing, corrupt or foreign
-    file, an unknown architecture, a bad config, or weights that do not fit the config.
+    file, an unknown architecture, a bad config, conventions the checker refuses, weights that do
+    not fit the config, or non-finite weights (NaN or inf: a diverged run).
     """
     path = Path(path)
     obj = _read(path)
@@ -220,8 +263,24 @@ def load_model_file(path: str | os.PathLike,
     if name not in MODEL_REGISTRY:
         raise InputError(path, f"unknown model {name!r}; this aichoreo knows {', '.join(MODEL_REGISTRY)}")
     spec = MODEL_REGISTRY[name]
+    meta = dict(obj.get("meta") or {})
+    config_dict = obj.get("config")
+    if obj["format_version"] == 1:
+        conventions = None
+        if isinstance(config_dict, dict):
+            training = {k: config_dict[k] for k in LEGACY_TRAINING_KEYS if k in config_dict}
+            if training:
+                meta.setdefault("training", training)
+    else:
+        conventions = obj.get("conventions")
+        if not isinstance(conventions, dict):
+            raise InputError(path, f"model file format {obj['format_version']} without its 'conventions' entry "
+                                   "(fps, joints, music features): the file is damaged")
+        meta["conventions"] = conventions
+    if check_conventions is not None:
+        check_conventions(conventions, path)
     try:
-        config = spec.config_cls.from_dict(obj.get("config"))
+        config = spec.config_cls.from_dict(config_dict)
     except (TypeError, ValueError) as exc:
         raise InputError(path, f"bad {name} config: {exc}") from None
     state_dict = obj.get("state_dict")
@@ -232,9 +291,12 @@ def load_model_file(path: str | os.PathLike,
     problem = _state_mismatch(model.state_dict(), state_dict)
     if problem:
         raise InputError(path, problem)
+    bad = _non_finite(state_dict)
+    if bad:
+        raise InputError(path, f"holds non-finite weights (NaN/inf) in {len(bad)} tensors ({_first_names(bad)}); "
+                               "it was saved from a diverged run: use an earlier checkpoint or retrain")
     model = model.to_empty(device=map_location)
     model.load_state_dict(state_dict, strict=True)
-    meta = obj.get("meta") or {}
     log.info("loaded %s model from %s (%s)", name, path, ", ".join(f"{k}={v}" for k, v in meta.items()
                                                                    if isinstance(v, (int, float, str))))
     return model.eval(), config, meta
@@ -260,9 +322,10 @@ def bundled_model_path(name: str) -> Path:
     return path
 
 
-def load_model(name_or_path: str | os.PathLike = "default",
-               map_location: str | torch.device = "cpu") -> tuple[nn.Module, Any, dict[str, Any]]:
-    """``(model, config, meta)`` of a bundled model by name, or of a model file by path."""
+def load_model(name_or_path: str | os.PathLike = "default", map_location: str | torch.device = "cpu", *,
+               check_conventions: ConventionsCheck | None = None) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """``(model, config, meta)`` of a bundled model by name, or of a model file by path
+    (:func:`load_model_file`). :func:`aichoreo.load_model` is this with the conventions checked."""
     if isinstance(name_or_path, str) and name_or_path in BUNDLED_MODELS:
-        return load_model_file(bundled_model_path(name_or_path), map_location)
-    return load_model_file(name_or_path, map_location)
+        name_or_path = bundled_model_path(name_or_path)
+    return load_model_file(name_or_path, map_location, check_conventions=check_conventions)

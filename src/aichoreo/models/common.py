@@ -1,10 +1,12 @@
 """What every architecture of :mod:`aichoreo.models` shares: config plumbing and the model interface.
 
 **Config.** Each architecture has one frozen dataclass that derives from :class:`ModelConfig`:
-the optimiser fields (batch size, Adam, step-wise schedule, steps) live here once, so that the
-training engine reads them the same way for every model, and ``to_dict`` / ``from_dict`` give the
-JSON form stored in model files and shown by ``aichoreo config show --json``. A config also
-answers, as properties, the window geometry the engine and the generation loop need:
+it holds the architecture only (what the model file needs to rebuild the network), and
+``to_dict`` / ``from_dict`` give the JSON form stored in model files and shown by ``aichoreo
+config show --json``. The optimiser and schedule are the training run's business
+(:class:`aichoreo.train.TrainConfig`); a named preset (:class:`Preset`) pairs a config with the
+training settings it was tuned with. A config also answers, as properties, the window geometry
+the engine and the generation loop need:
 
 - ``motion_len``: seed / context frames (120 = 2 s at 60 fps for every preset here);
 - ``audio_len``: music frames one generation step reads, starting at the context's first frame;
@@ -25,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
@@ -49,43 +51,28 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+#: Optimiser and schedule keys that model files written before format version 2 hold in their
+#: config (they moved to :class:`aichoreo.train.TrainConfig`); ``from_dict`` drops them.
+LEGACY_TRAINING_KEYS = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps", "max_steps")
+
+#: The CPU-scale schedule of every ``*-small`` preset (fact-small's, docs/fact.md): batch 16,
+#: Adam lr 3e-4, x0.1 at step 6,000, 8,000 steps.
+SMALL_TRAINING: dict[str, Any] = {"batch_size": 16, "lr": 3e-4, "lr_milestones": (6_000,), "max_steps": 8_000}
+
+
+class Preset(NamedTuple):
+    """A named experiment: an architecture and the training settings it was tuned with."""
+
+    model: Any  # a config dataclass of this package
+    training: dict[str, Any]  # fields of aichoreo.train.TrainConfig (batch size, Adam, schedule, steps)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Optimiser and schedule fields shared by every architecture (training only).
+    """What every architecture's config shares: serialisation and the window-geometry defaults.
 
-    They do not change the network; they travel with it so that a preset names a whole
-    experiment. Subclasses call :meth:`validate_optimiser` from their ``__post_init__``.
+    Fields are the architecture only; optimiser settings live in the training config.
     """
-
-    batch_size: int = 32  # windows per step (global, over all processes)
-    lr: float = 1e-4  # Adam learning rate before the first milestone
-    lr_milestones: tuple[int, ...] = ()  # steps at which lr is multiplied by lr_gamma
-    lr_gamma: float = 0.1  # lr factor at each milestone
-    adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam beta1, beta2
-    adam_eps: float = 1e-8  # Adam epsilon
-    max_steps: int | None = None  # training steps; None = until stopped (give --max-steps)
-
-    def validate_optimiser(self) -> None:
-        check_int("batch_size", self.batch_size, minimum=1)
-        for name in ("lr", "adam_eps"):
-            check_positive(name, getattr(self, name))
-        if not (isinstance(self.lr_gamma, (int, float)) and 0 < self.lr_gamma <= 1):
-            raise ValueError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
-        milestones = tuple(self.lr_milestones)
-        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) \
-                or list(milestones) != sorted(set(milestones)):
-            raise ValueError(f"lr_milestones must be increasing positive step numbers, got {self.lr_milestones!r}")
-        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
-        if self.max_steps is not None:
-            check_int("max_steps", self.max_steps, minimum=1)
-        # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
-        object.__setattr__(self, "lr_milestones", milestones)
-        object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
-
-    def learning_rate(self, step: int) -> float:
-        """The learning rate at ``step``: ``lr * lr_gamma ** (number of milestones <= step)``."""
-        return self.lr * self.lr_gamma ** sum(step >= m for m in self.lr_milestones)
 
     @property
     def audio_frames(self) -> int:
@@ -109,6 +96,9 @@ class ModelConfig:
         if not isinstance(data, dict):
             raise ValueError(f"a {label} config must be a dict, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        # Files written before format version 2 carry the optimiser in the config: not part of
+        # the network, so dropped here (load_model_file keeps them in the meta as "training").
+        data = {k: v for k, v in data.items() if k in known or k not in LEGACY_TRAINING_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown {label} config keys: {', '.join(map(str, unknown))}")

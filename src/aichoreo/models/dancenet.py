@@ -29,12 +29,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, SlidingContext, check_int, check_positive
+from aichoreo.models.common import SMALL_TRAINING, ModelConfig, Preset, SlidingContext, check_int, check_positive
 
 RHYTHM_FEATURES = (0, 33, 34)  # envelope, peak one-hot, beat one-hot (reference.md §2)
 MELODY_FEATURES = tuple(range(1, 33))  # 20 MFCC, 12 chroma
@@ -62,9 +63,6 @@ class DanceNetConfig(ModelConfig):
     min_log_std: float = -7.0  # floor of each Gaussian's log std (keeps the NLL bounded)
     target_len: int = 120  # supervised positions, the last ones (all T = WaveNet-style teacher forcing)
     temperature: float = 1.0  # std scale when sampling
-    # --- optimiser -----------------------------------------------------------------------------------
-    batch_size: int = 32
-    lr: float = 1e-4
 
     def __post_init__(self) -> None:
         for name in ("motion_dim", "motion_len", "channels", "skip_channels", "rhythm_channels",
@@ -86,7 +84,6 @@ class DanceNetConfig(ModelConfig):
         if not math.isfinite(self.min_log_std):
             raise ValueError("min_log_std must be finite")
         check_positive("temperature", self.temperature)
-        self.validate_optimiser()
 
     @property
     def audio_len(self) -> int:
@@ -111,12 +108,14 @@ class DanceNetConfig(ModelConfig):
 
 
 PAPER = DanceNetConfig()
-PRESETS: dict[str, DanceNetConfig] = {
-    "dancenet": PAPER,
-    # CPU scale, the optimiser of fact-small; one stack of six blocks (receptive field 64 frames).
-    "dancenet-small": dataclasses.replace(PAPER, channels=96, skip_channels=96, dilations=(1, 2, 4, 8, 16, 32),
-                                          rhythm_channels=16, melody_channels=32, style_dim=32, n_mixtures=4,
-                                          batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000),
+# Adam lr 1e-4, batch 32, no schedule (PyTorch's Adam epsilon 1e-8).
+PAPER_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4}
+PRESETS: dict[str, Preset] = {
+    "dancenet": Preset(PAPER, PAPER_TRAINING),
+    # CPU scale, the schedule of fact-small (SMALL_TRAINING); one stack of six blocks (receptive field 64 frames).
+    "dancenet-small": Preset(dataclasses.replace(PAPER, channels=96, skip_channels=96, dilations=(1, 2, 4, 8, 16, 32),
+                                                 rhythm_channels=16, melody_channels=32, style_dim=32, n_mixtures=4),
+                             SMALL_TRAINING),
 }
 
 

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, check_int, sinusoid_table
+from aichoreo.models.common import SMALL_TRAINING, ModelConfig, Preset, check_int, sinusoid_table
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,6 @@ class DanceRevolutionConfig(ModelConfig):
     # --- dynamic auto-condition ------------------------------------------------------------------
     condition_step: int = 10  # ground-truth frames per block
     ac_steps_per_frame: int = 3_000  # training steps per extra self-generated frame (released: 100 epochs)
-    # --- optimiser (released: Adam 1e-4, batch 32) -------------------------------------------------
-    batch_size: int = 32
-    lr: float = 1e-4
 
     def __post_init__(self) -> None:
         for name in ("motion_dim", "audio_dim", "motion_len", "d_model", "n_heads", "d_inner", "encoder_layers",
@@ -78,7 +76,6 @@ class DanceRevolutionConfig(ModelConfig):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.stagger, bool):
             raise ValueError(f"stagger must be true or false, got {self.stagger!r}")
-        self.validate_optimiser()
 
     @property
     def audio_len(self) -> int:
@@ -115,13 +112,15 @@ class DanceRevolutionConfig(ModelConfig):
 
 
 PAPER = DanceRevolutionConfig()
-PRESETS: dict[str, DanceRevolutionConfig] = {
-    "dancerevolution": PAPER,
-    # CPU scale, the optimiser of fact-small; 240-frame windows and a curriculum that reaches
+# The released optimiser: Adam lr 1e-4, batch 32 (PyTorch's Adam epsilon 1e-8), no schedule.
+PAPER_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4}
+PRESETS: dict[str, Preset] = {
+    "dancerevolution": Preset(PAPER, PAPER_TRAINING),
+    # CPU scale, the schedule of fact-small (SMALL_TRAINING); 240-frame windows and a curriculum that reaches
     # 10 self-generated frames per block after 1,000 steps.
-    "dancerevolution-small": dataclasses.replace(PAPER, train_len=240, d_model=128, n_heads=4, d_inner=512,
-                                                 pose_embed=128, hidden_size=256, ac_steps_per_frame=100,
-                                                 batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000),
+    "dancerevolution-small": Preset(dataclasses.replace(PAPER, train_len=240, d_model=128, n_heads=4, d_inner=512,
+                                                        pose_embed=128, hidden_size=256, ac_steps_per_frame=100),
+                                    SMALL_TRAINING),
 }
 
 

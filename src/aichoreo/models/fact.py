@@ -30,13 +30,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, SlidingContext, check_choice, check_int, check_positive
+from aichoreo.models.common import (
+    SMALL_TRAINING,
+    ModelConfig,
+    Preset,
+    SlidingContext,
+    check_choice,
+    check_int,
+    check_positive,
+)
 
 Attention = Literal["full", "causal"]
 AttentionScale = Literal["model", "head"]
@@ -57,11 +65,12 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class FACTConfig(ModelConfig):
-    """Architecture, loss and optimiser settings of one FACT model (defaults = the released model).
+    """Architecture and loss of one FACT model (defaults = the released model).
 
-    The optimiser fields (:class:`~aichoreo.models.common.ModelConfig`) do not change the network;
-    they travel with it so that a preset names a whole experiment. Derived quantities (:attr:`target_start`, :attr:`n_future`, ...) are
-    properties, not fields, so they never disagree with the fields they come from.
+    The optimiser and schedule are training settings (:class:`aichoreo.train.TrainConfig`; the
+    released ones are :data:`RELEASED_TRAINING`). Derived quantities (:attr:`target_start`,
+    :attr:`n_future`, ...) are properties, not fields, so they never disagree with the fields they
+    come from.
     """
 
     # --- data layout -------------------------------------------------------------------
@@ -85,12 +94,6 @@ class FACTConfig(ModelConfig):
     token_order: TokenOrder = "motion-audio"  # order of the cross-modal sequence (matters only when causal)
     gelu: Gelu = "tanh"  # GELU form: "tanh" approximation (released) or exact "erf"
     layernorm_eps: float = 1e-5  # LayerNorm epsilon
-    # --- optimiser (training only; reference.md 4.1): the released values -------------------
-    batch_size: int = 32  # windows per step
-    lr: float = 1e-4  # Adam learning rate before the first milestone
-    lr_milestones: tuple[int, ...] = (100_000, 150_000)  # steps at which lr is multiplied by lr_gamma
-    adam_eps: float = 1e-7  # Adam epsilon: the Keras default, not PyTorch's 1e-8
-    # max_steps None: until stopped (the released run: 214,501)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -114,7 +117,6 @@ class FACTConfig(ModelConfig):
             raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
         for name in ("layernorm_eps", "init_std"):
             check_positive(name, getattr(self, name))
-        self.validate_optimiser()
 
     # --- derived quantities ---------------------------------------------------------------
     @property
@@ -176,14 +178,20 @@ class FACTConfig(ModelConfig):
 
 FACT_RELEASED = FACTConfig()
 
+#: The released training settings (reference.md 4.1, mint ``trainer.py`` and the config): batch
+#: 32, Adam lr 1e-4 with the Keras epsilon 1e-7 (not PyTorch's 1e-8), x0.1 at steps 100,000 and
+#: 150,000; no step limit (the released model stopped at step 214,501).
+RELEASED_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4, "lr_milestones": (100_000, 150_000),
+                                     "adam_eps": 1e-7}
+
 # Trains on a 2-core CPU in about an hour (0.4 s per step measured, docs/fact.md): the same
 # windows, loss and quirks at width 128 with 1 + 1 + 4 blocks; a higher lr and a short
-# schedule suit the short run.
+# schedule (SMALL_TRAINING) suit the short run.
 _SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
-                             motion_layers=1, audio_layers=1, cross_layers=4,
-                             batch_size=16, lr=3e-4, lr_milestones=(6_000,), max_steps=8_000)
+                             motion_layers=1, audio_layers=1, cross_layers=4)
+_SMALL_TRAINING = {**RELEASED_TRAINING, **SMALL_TRAINING}
 
-PRESETS: dict[str, FACTConfig] = {
+_ARCHITECTURES: dict[str, FACTConfig] = {
     # The released model: mint configs/fact_v5_deeper_t10_cm12.config, 120,406,977 parameters.
     "fact": FACT_RELEASED,
     # Attention ablation: causal attention in every stack, next-frame targets on all T tokens.
@@ -211,6 +219,12 @@ PRESETS: dict[str, FACTConfig] = {
     # For tests: the paper's window lengths at width 16.
     "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
                                 motion_layers=1, audio_layers=1, cross_layers=1),
+}
+# Each preset with its training settings: the fact-small family trains on the CPU schedule, the
+# others (the paper's scale, and tiny for tests) with the released one.
+PRESETS: dict[str, Preset] = {
+    name: Preset(cfg, _SMALL_TRAINING if name.startswith("fact-small") else RELEASED_TRAINING)
+    for name, cfg in _ARCHITECTURES.items()
 }
 
 

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aichoreo.models.common import ModelConfig, SlidingContext, check_int, check_positive
+from aichoreo.models.common import SMALL_TRAINING, ModelConfig, Preset, SlidingContext, check_int, check_positive
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,6 @@ class Li2020Config(ModelConfig):
     translation_bound: float = 4.0  # metres; translation bins span [-bound, bound]
     target_len: int = 120  # supervised tokens (the last ones; all T = plain teacher forcing)
     temperature: float = 1.0  # softmax temperature when sampling
-    # --- optimiser ---------------------------------------------------------------------------------
-    batch_size: int = 32
-    lr: float = 1e-4
 
     def __post_init__(self) -> None:
         for name in ("motion_dim", "audio_dim", "motion_len", "d_model", "n_heads", "d_mlp",
@@ -81,7 +79,6 @@ class Li2020Config(ModelConfig):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for name in ("translation_bound", "temperature"):
             check_positive(name, getattr(self, name))
-        self.validate_optimiser()
 
     @property
     def audio_len(self) -> int:
@@ -106,13 +103,14 @@ class Li2020Config(ModelConfig):
 
 
 PAPER = Li2020Config()
-PRESETS: dict[str, Li2020Config] = {
-    "li2020": PAPER,
-    # CPU scale, the optimiser of fact-small; the last 20 tokens supervised and 128 bins keep the
-    # 219-way classifier affordable (16 x 20 x 219 x 128 logits per step).
-    "li2020-small": dataclasses.replace(PAPER, d_model=128, n_heads=4, d_mlp=512, music_layers=2, motion_layers=4,
-                                        n_bins=128, target_len=20, batch_size=16, lr=3e-4,
-                                        lr_milestones=(6_000,), max_steps=8_000),
+# Adam lr 1e-4, batch 32, no schedule (PyTorch's Adam epsilon 1e-8).
+PAPER_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4}
+PRESETS: dict[str, Preset] = {
+    "li2020": Preset(PAPER, PAPER_TRAINING),
+    # CPU scale, the schedule of fact-small (SMALL_TRAINING); the last 20 tokens supervised and
+    # 128 bins keep the 219-way classifier affordable (16 x 20 x 219 x 128 logits per step).
+    "li2020-small": Preset(dataclasses.replace(PAPER, d_model=128, n_heads=4, d_mlp=512, music_layers=2,
+                                               motion_layers=4, n_bins=128, target_len=20), SMALL_TRAINING),
 }
 
 
