@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from aichoreo.cli import main
+from aichoreo.conventions import current_conventions
 from aichoreo.dance import DanceOptions, dance, neutral_seed
 from aichoreo.data.fixtures import click_track
 from aichoreo.models import build_model, get_preset, save_model_file
@@ -21,7 +22,7 @@ def model_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     cfg = get_preset("tiny")
     path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_model_file(path, build_model(cfg), cfg, preset="tiny")
+    save_model_file(path, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
     return path
 
 
@@ -106,3 +107,139 @@ def test_silent_song_warns_and_dances(model_file, tmp_path):
         assert main(["dance", str(tmp_path / "silence.wav"), "-o", str(tmp_path / "out"), "--checkpoint",
                      str(model_file), "--formats", "joints", "--bpm", "100"]) == 0
     assert (tmp_path / "out" / "silence" / "dance_joints.npy").is_file()
+
+
+# ------------------------------------------------------------------ the output folder describes one dance
+
+
+def _dance(song: Path, out: Path, model_file: Path, formats: str = "joints") -> int:
+    return main(["dance", str(song), "-o", str(out), "--checkpoint", str(model_file), "--formats", formats])
+
+
+def test_rerun_replaces_the_song_folder_as_a_whole(model_file, tmp_path, capsys):
+    song = _song(tmp_path / "clicks.wav", 3.0)
+    out = tmp_path / "out"
+    assert _dance(song, out, model_file, "joints,aistpp,bvh") == 0
+    assert _dance(song, out, model_file, "joints") == 0, capsys.readouterr().err
+    folder = out / "clicks"
+    # The earlier run's pkl and bvh are gone: the folder holds exactly what dance.json lists.
+    assert sorted(p.name for p in folder.iterdir()) == ["dance.json", "dance_joints.npy"]
+    summary = json.loads((folder / "dance.json").read_text())
+    assert summary["files"] == {"joints": str(folder / "dance_joints.npy")} and summary["out"] == str(folder)
+    assert sorted(p.name for p in out.iterdir()) == ["clicks"]  # no staging folder left
+
+
+def test_a_folder_with_foreign_files_is_refused_and_kept(model_file, tmp_path, capsys):
+    song = _song(tmp_path / "clicks.wav", 3.0)
+    out = tmp_path / "out"
+    assert _dance(song, out, model_file) == 0
+    (out / "clicks" / "notes.txt").write_text("my notes")
+    capsys.readouterr()
+    assert _dance(song, out, model_file, "joints,aistpp") == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"aichoreo: error: {out / 'clicks'}: holds files that aichoreo dance did not write "
+                          "(notes.txt)") and err.count("\n") == 1
+    assert sorted(p.name for p in (out / "clicks").iterdir()) == ["dance.json", "dance_joints.npy", "notes.txt"]
+    # A folder the user made (no dance.json) is not aichoreo's either.
+    (tmp_path / "mine" / "clicks").mkdir(parents=True)
+    (tmp_path / "mine" / "clicks" / "dance_joints.npy").write_text("not ours")
+    assert _dance(song, tmp_path / "mine", model_file) == 1
+    assert "dance_joints.npy" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "clicks" / "dance_joints.npy").read_text() == "not ours"
+
+
+def test_a_killed_runs_staging_folders_are_removed_by_the_next_run(model_file, tmp_path):
+    import fcntl
+
+    from aichoreo.fileio import STAGING_LOCK
+
+    song = _song(tmp_path / "clicks.wav", 3.0)
+    out = tmp_path / "out"
+    (out / ".clicks.staging-killed" / "new").mkdir(parents=True)  # killed while exporting: its lock is free
+    (out / ".clicks.staging-killed" / STAGING_LOCK).touch()
+    (out / ".clicks.staging-killed" / "new" / "dance.mp4").write_bytes(b"half")
+    (out / "clicks" / ".dance.exporting-old").mkdir(parents=True)  # an export killed by an older version
+    (out / ".other.staging-x").mkdir()  # another song's: left alone
+    live = out / ".clicks.staging-live"  # a run writing this song now: its lock is held
+    (live / "new").mkdir(parents=True)
+    np.save(live / "new" / "dance_joints.npy", np.zeros((130, 24, 3), np.float32))
+    with open(live / STAGING_LOCK, "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        assert _dance(song, out, model_file) == 0
+    assert sorted(p.name for p in out.iterdir()) == [".clicks.staging-live", ".other.staging-x", "clicks"]
+    assert sorted(p.name for p in (out / "clicks").iterdir()) == ["dance.json", "dance_joints.npy"]
+    # aichoreo evaluate scores the finished dance only, never a run's unfinished files.
+    from aichoreo.data.motion_files import list_motion_files
+
+    assert list_motion_files(out) == [out / "clicks" / "dance_joints.npy"]
+
+
+def test_a_failed_export_names_the_users_path_and_leaves_no_folder(model_file, tmp_path, capsys, monkeypatch):
+    import aichoreo.export as export
+
+    def no_space(motion, path, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(export, "write_bvh", no_space)
+    song = _song(tmp_path / "clicks.wav", 3.0)
+    out = tmp_path / "new" / "out"
+    assert _dance(song, out, model_file, "joints,bvh") == 1
+    err = capsys.readouterr().err  # the progress bar of generation, then one error line
+    assert err.endswith(f"\naichoreo: error: [Errno 28] No space left on device: '{out / 'clicks' / 'dance.bvh'}'\n")
+    assert "staging" not in err and "exporting" not in err and "Traceback" not in err
+    assert not (tmp_path / "new").exists()  # both folders it created are removed again
+    # Into an earlier run's folder: that dance stays as it was.
+    monkeypatch.undo()
+    assert _dance(song, out, model_file, "joints") == 0
+    before = (out / "clicks" / "dance.json").read_text()
+    monkeypatch.setattr(export, "write_bvh", no_space)
+    assert _dance(song, out, model_file, "bvh") == 1
+    assert (out / "clicks" / "dance.json").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == ["clicks"]
+
+
+def _fact_seed(n: int = 130) -> np.ndarray:
+    x = np.zeros((n, 225), np.float32)
+    x[:, 9:] = np.tile(np.eye(3, dtype=np.float32).ravel(), 24)
+    x[:, 7] = 0.9  # root height, metres
+    return x
+
+
+def _seed_file(path: Path, x: np.ndarray) -> Path:
+    np.save(path, x)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: _write(d / "empty.npy", b""), "not a readable .npy file: it is empty or ends early"),
+    (lambda d: _write(d / "cut.npy", _seed_file(d / "full.npy", _fact_seed()).read_bytes()[:5000]),
+     "not a readable .npy file"),
+    (lambda d: _seed_file(d / "huge.npy", _fact_seed() * np.float32(1e30)), "the root moves 9e+29 m from the origin"),
+    (lambda d: _seed_file(d / "cm.npy", _fact_seed() + np.r_[np.zeros(6), 900.0, np.zeros(218)].astype(np.float32)),
+     "the root moves 900 m from the origin"),
+    (lambda d: _seed_file(d / "nan.npy", np.where(np.arange(225) == 100, np.nan, _fact_seed())),
+     "contains NaN or infinite values"),
+    (lambda d: _seed_file(d / "notrot.npy", _fact_seed() * np.r_[np.ones(9), 5 * np.ones(216)].astype(np.float32)),
+     "its 3x3 blocks are not rotations"),
+    (lambda d: _seed_file(d / "joints.npy", np.zeros((130, 24, 3), np.float32)), "expected FACT motion vectors"),
+])
+def test_a_bad_seed_file_is_one_line_naming_it(model_file, tmp_path, capsys, make, message):
+    seed = make(tmp_path)
+    song = _song(tmp_path / "ok.wav", 3.0)
+    assert main(["dance", str(song), "-o", str(tmp_path / "out"), "--checkpoint", str(model_file), "--formats",
+                 "joints", "--seed-motion", str(seed)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"aichoreo: error: {seed}: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_plausible_seed_file_dances(model_file, tmp_path):
+    seed = _seed_file(tmp_path / "seed.npy", _fact_seed())
+    song = _song(tmp_path / "ok.wav", 3.0)
+    assert main(["dance", str(song), "-o", str(tmp_path / "out"), "--checkpoint", str(model_file), "--formats",
+                 "joints", "--seed-motion", str(seed)]) == 0
+    joints = np.load(tmp_path / "out" / "ok" / "dance_joints.npy")
+    from aichoreo.motion import fact_vector_to_joints
+
+    # The dance starts from the seed.
+    np.testing.assert_allclose(joints[:120], fact_vector_to_joints(_fact_seed()[:120]), atol=1e-5)

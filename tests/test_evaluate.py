@@ -39,6 +39,12 @@ def test_evaluate_reproduces_the_conformance_scores(sets, capsys):
     assert any((root / "cache" / "motion_features").iterdir())
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["fid_k"] == report["fid_k"]
+    # A damaged cache entry (a disk error, a killed writer of an older version) is recomputed.
+    entries = sorted((root / "cache" / "motion_features").iterdir())
+    entries[0].write_bytes(entries[0].read_bytes()[:40])
+    entries[1].write_bytes(b"")
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["fid_k"] == report["fid_k"]
 
 
 def test_beat_align_with_music_features(sets, capsys):

@@ -359,7 +359,38 @@ def test_export_all_leaves_nothing_when_a_writer_fails(tmp_path, dance, monkeypa
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="disk full"):
         export_all(dance, out, name="dance", formats=["aistpp", "joints", "glb"])
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # the folder it created is removed again: a failed export leaves no empty folder
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(dance, out, name="dance", formats=["aistpp", "joints", "glb"])
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_export_all_cleans_a_killed_exports_folder_and_names_final_paths(tmp_path, dance, monkeypatch):
+    import fcntl
+
+    import aichoreo.export as export
+    from aichoreo.fileio import STAGING_LOCK
+
+    out = tmp_path / "out"
+    killed = out / ".dance.exporting-killed"  # a killed export's folder: no lock holder
+    killed.mkdir(parents=True)
+    (killed / "dance.bvh").write_text("half")
+    live = out / ".dance.exporting-live"  # an export running now in another process: its lock is held
+    live.mkdir()
+    with open(live / STAGING_LOCK, "w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        export_all(dance, out, name="dance", formats=["joints"])
+        assert sorted(p.name for p in out.iterdir()) == [".dance.exporting-live", "dance_joints.npy"]
+
+    def no_space(motion, path, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(export, "write_bvh", no_space)
+    with pytest.raises(InputError) as caught:
+        export_all(dance, out, name="dance", formats=["bvh"])
+    assert str(caught.value) == f"[Errno 28] No space left on device: '{out / 'dance.bvh'}'"
 
 
 def test_export_all_names_a_missing_package_before_writing(tmp_path, dance, monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -29,8 +30,18 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if not (math.isfinite(value) and value > 0):  # inf seconds or fps would run forever or overflow
+        raise argparse.ArgumentTypeError(f"must be a positive finite number: {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
     return value
 
 
@@ -60,12 +71,12 @@ def _existing_dir(text: str) -> Path:
     return path
 
 
-def _output_dir(path: Path) -> Path:
-    """Create ``path`` as an output folder, refusing a path that is a file."""
-    if path.exists() and not path.is_dir():
-        raise InputError(path, "the output path exists and is a file, not a folder")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _output_dir(path: Path):
+    """``with _output_dir(path) as out:`` creates ``path`` as an output folder (refusing a path that is
+    a file) and removes it again, when still empty, if the command fails."""
+    from aichoreo.fileio import output_folder
+
+    return output_folder(path)
 
 
 def _print_outputs(title: str, paths: list[Path]) -> None:
@@ -87,7 +98,8 @@ def cmd_features(args: argparse.Namespace) -> int:
     out = Path(args.output)
     many = len(songs) > 1 or out.suffix != ".npy"
     if many:
-        _output_dir(out)
+        if out.exists() and not out.is_dir():
+            raise InputError(out, "the output path exists and is a file, not a folder")
         targets = [out / f"{s.stem}.npy" for s in songs]
         if len({t.name for t in targets}) != len(targets):
             raise InputError(None, "two songs share a file name; give them distinct names or run one at a time")
@@ -167,7 +179,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from aichoreo.data.dataset import PreparedDataset, is_prepared_dataset
-    from aichoreo.train import train
+    from aichoreo.train import TrainingDiverged, train
 
     model_cfg, train_cfg = config.resolve_experiment(args.config, args.set)
     if is_prepared_dataset(args.data):
@@ -181,9 +193,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir = config.default_cache_dir() / "datasets" / aistpp_cache_name(args.data, args.music)
         prepare_aistpp(args.data, args.music, data_dir, progress=True)
     out = Path(args.out)
-    summary = train(model_cfg, PreparedDataset(data_dir), out, preset=args.config, train_config=train_cfg,
-                    max_steps=args.max_steps, resume=args.resume, accelerator=args.accelerator,
-                    devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, progress=True)
+    try:
+        summary = train(model_cfg, PreparedDataset(data_dir), out, preset=args.config, train_config=train_cfg,
+                        max_steps=args.max_steps, resume=args.resume, accelerator=args.accelerator,
+                        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, progress=True)
+    except TrainingDiverged:
+        print(file=sys.stderr)  # end the progress bar's line, so the error gets a line of its own
+        raise
     if summary.get("windows_per_s"):
         print(f"throughput: {summary['windows_per_s']:.1f} training windows per second")
     print(f"trained {summary['steps']} steps; train loss {summary['train_loss']}, val loss {summary['val_loss']}")
@@ -213,15 +229,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_beat_plot(args: argparse.Namespace) -> int:
-    from aichoreo.audio import BEATS, song_features
+    import numpy as np
+
+    from aichoreo.audio import BEATS, FEATURE_DIM, song_features
     from aichoreo.data.motion_files import load_joints
     from aichoreo.metrics import plot_beat_alignment
 
     joints, fps = load_joints(args.motion, fps=args.fps)
     if args.music.suffix.lower() == ".npy":
-        import numpy as np
+        from aichoreo.fileio import read_npy
 
-        beats = np.load(args.music)[:, BEATS]
+        feats = read_npy(args.music)
+        if feats.ndim != 2 or feats.shape[1] != FEATURE_DIM or feats.dtype.kind not in "fiu":
+            raise InputError(args.music, f"has shape {feats.shape} ({feats.dtype}), expected music features "
+                                         f"(T, {FEATURE_DIM}) as aichoreo features writes")
+        beats = feats[:, BEATS]
+        if not np.isfinite(beats).all():
+            raise InputError(args.music, "its beat column has NaN or infinite values")
     else:
         beats = song_features(args.music, bpm=args.bpm)[:, BEATS]
     plot_beat_alignment(joints, beats, args.output, fps=fps, mode=args.mode, title=args.motion.name)
@@ -249,10 +273,10 @@ def cmd_benchmark_table(args: argparse.Namespace) -> int:
         raise InputError(None, "two --checkpoints share a name; label them NAME=FILE")
     if not checkpoints and args.no_references:
         raise InputError(None, "nothing to score: give --checkpoints or drop --no-references")
-    out = _output_dir(Path(args.output))
-    result = benchmark_table(PreparedDataset(args.data), checkpoints, out, seconds=args.seconds,
-                             frames_per_step=args.frames_per_step, references=not args.no_references,
-                             random_seed=args.random_seed, progress=True)
+    with _output_dir(Path(args.output)) as out:
+        result = benchmark_table(PreparedDataset(args.data), checkpoints, out, seconds=args.seconds,
+                                 frames_per_step=args.frames_per_step, references=not args.no_references,
+                                 random_seed=args.random_seed, progress=True)
     protocol = result["protocol"]
     print(protocol_text(protocol, protocol))
     print()
@@ -281,6 +305,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def cmd_dance(args: argparse.Namespace) -> int:
     from aichoreo.dance import DanceOptions, dance
+    from aichoreo.conventions import check_conventions
     from aichoreo.models import load_model
 
     out = Path(args.output)
@@ -292,7 +317,7 @@ def cmd_dance(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise InputError(None, "--device cuda: no CUDA device is available")
-    model, cfg, meta = load_model(args.checkpoint, map_location=args.device)
+    model, cfg, meta = load_model(args.checkpoint, map_location=args.device, check_conventions=check_conventions)
     if not hasattr(cfg, "n_future"):
         raise InputError(args.checkpoint, "this model type cannot generate dance with this command")
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
@@ -313,8 +338,8 @@ def cmd_dance(args: argparse.Namespace) -> int:
 def cmd_prepare_aistpp(args: argparse.Namespace) -> int:
     from aichoreo.data.prepare import prepare_aistpp
 
-    out = _output_dir(Path(args.output))
-    ds = prepare_aistpp(args.src, args.music, out, workers=args.workers, progress=True, overwrite=args.overwrite)
+    with _output_dir(Path(args.output)) as out:
+        ds = prepare_aistpp(args.src, args.music, out, workers=args.workers, progress=True, overwrite=args.overwrite)
     counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
     _print_outputs(f"prepared {len(ds.names())} AIST++ sequences ({counts})", [out / "index.json"])
     return 0
@@ -327,9 +352,9 @@ def cmd_prepare_dwm(args: argparse.Namespace) -> int:
         if data is None or not (data / "dance_with_melody").is_dir():
             raise InputError(None, "give --src: no dance_with_melody folder in $AICHOREO_DATA or ../shared/data")
         args.src = data / "dance_with_melody"
-    out = _output_dir(Path(args.output))
-    ds = prepare_dwm(args.src, out, fits=args.fits, fit_iterations=args.fit_iterations, progress=True,
-                     overwrite=args.overwrite)
+    with _output_dir(Path(args.output)) as out:
+        ds = prepare_dwm(args.src, out, fits=args.fits, fit_iterations=args.fit_iterations, progress=True,
+                         overwrite=args.overwrite)
     counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
     _print_outputs(f"prepared {len(ds.names())} Dance-with-Melody dances ({counts})", [out / "index.json"])
     return 0
@@ -344,9 +369,9 @@ def cmd_prepare_dwm(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from aichoreo.reconstruct.pipeline import reconstruct
 
-    out = _output_dir(Path(args.output))
-    result = reconstruct(args.keypoints2d, args.cameras, out, fps=args.fps, units_per_metre=args.units_per_metre,
-                         fit_iterations=args.fit_iterations, progress=True)
+    with _output_dir(Path(args.output)) as out:
+        result = reconstruct(args.keypoints2d, args.cameras, out, fps=args.fps, units_per_metre=args.units_per_metre,
+                             fit_iterations=args.fit_iterations, progress=True)
     summary = result["summary"]
     print(_dump_json(summary) if args.json else
           "\n".join(f"{k}: {v}" for k, v in summary.items() if not isinstance(v, (list, dict))))
@@ -409,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.png")
     p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
     p.add_argument("--music", type=_existing_file, default=None, help="audio to mux into the video")
-    p.add_argument("--music-offset", type=float, default=0.0, help="seconds into the music at motion frame 0")
+    p.add_argument("--music-offset", type=_non_negative_float, default=0.0,
+                   help="seconds into the music at motion frame 0 (inside the song)")
     p.set_defaults(func=cmd_render)
 
 
@@ -432,7 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
         "annotations folder (with --music holding mBR0.wav ...; prepared once into the cache). Outputs under "
         "--out: config.json, checkpoints/last.ckpt (resume state), models/*.pt (model files: every "
         "checkpoint_every steps, best.pt, last.pt), logs/. Multi-GPU and multi-node through Lightning "
-        "(--devices, --num-nodes; torchrun and SLURM are detected).",
+        "(--devices, --num-nodes; torchrun and SLURM are detected). Training stops with an error, saving "
+        "nothing of the bad step, when the loss or the weights stop being finite (NaN, inf).",
     )
     p.add_argument("--config", required=True, help="preset name (aichoreo config list)")
     p.add_argument("--data", required=True, type=_existing_dir, help="prepared dataset or AIST++ annotations folder")
@@ -441,7 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=_positive_int, default=None, help="training steps (default: the preset's)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model or training field, e.g. --set d_model=256 --set checkpoint_every=500")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.ckpt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from checkpoints/last.ckpt, or from the newest intact "
+                        "checkpoints/step*.ckpt when it is damaged (a run stopped before its first checkpoint "
+                        "starts again from step 0, with or without --resume)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     p.add_argument("--devices", default="auto", help="devices per node (number, list, or auto)")
     p.add_argument("--num-nodes", type=_positive_int, default=1, help="machines")
@@ -515,13 +545,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Dance for any song with a FACT or baseline model (default: the FACT model bundled with the "
         "package; --checkpoint takes any model file written by aichoreo train): the "
         "paper's autoregressive loop from a 2 s seed motion, for the whole song (any length; the dance ends with "
-        "the music). One folder per song under OUTDIR with every export and a dance.json of the settings.",
+        "the music). One folder per song under OUTDIR with every export and a dance.json of the settings. A song's "
+        "folder always describes one dance: it is written whole in a hidden OUTDIR/.<song>.staging-* folder and then "
+        "replaces the folder of an earlier run, whose files are gone (also formats not asked for this time); if the "
+        "folder holds files that its dance.json does not list, the run refuses before any work. A killed run's "
+        "staging folder is removed by the next run.",
     )
     p.add_argument("songs", nargs="+", help="audio files (wav, mp3, flac, ogg, opus)")
-    p.add_argument("-o", "--output", required=True, help="output folder (one sub-folder per song)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output folder (one sub-folder per song, replaced as a whole on a re-run)")
     p.add_argument("--checkpoint", default="default", help="model file, or the name of a bundled model")
     p.add_argument("--seconds", type=_positive_float, default=None, help="dance to this many seconds of the song")
-    p.add_argument("--start", type=float, default=0.0, help="seconds into the song where the dance starts")
+    p.add_argument("--start", type=_non_negative_float, default=0.0,
+                   help="seconds into the song where the dance starts")
     p.add_argument("--seed-motion", default="neutral",
                    help="neutral (built in), an AIST++ sequence name (with --aistpp), or a .pkl/.npy motion file")
     p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
@@ -621,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     except (AichoreoError, ValueError, OSError) as exc:
         if args.debug:
             raise
-        print(f"aichoreo: error: {exc}", file=sys.stderr)
+        # One line, whatever the message holds (ffmpeg's stderr, numpy's multi-line texts).
+        text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+        print(f"aichoreo: error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("aichoreo: interrupted", file=sys.stderr)

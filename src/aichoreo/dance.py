@@ -10,8 +10,9 @@ For each song (any format :func:`aichoreo.audio.load_audio` reads, any length):
 3. generation (:func:`aichoreo.generate.generate`), several songs per batch; the music is
    extended at its end by mirroring its last 2 s, so that the last window exists and **the
    dance ends with the music** (the released loop stops 2 s before the end);
-4. exports (:func:`aichoreo.export.export_all`) into ``out/<song stem>/`` and a ``dance.json``
-   with every setting, the model and the speed.
+4. exports (:func:`aichoreo.export.export_all`) and a ``dance.json`` with every setting, the
+   model and the speed, written together into ``out/<song stem>/``, which replaces the folder of
+   an earlier run as a whole (see :func:`dance`).
 
 Frame ``i`` of every output sounds at ``start + i / 60`` s of the song.
 """
@@ -21,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,9 +33,17 @@ from typing import Any
 import numpy as np
 
 from aichoreo.audio import SAMPLE_RATE, estimate_tempo, load_audio, music_features, resolve_bpm
+from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import (
+    atomic_path,
+    clean_stale_staging,
+    naming,
+    output_folder,
+    read_npy,
+    staging_folder,
+)
 from aichoreo.generate import generate
 from aichoreo.motion import SMPLMotion
 from aichoreo.skeleton import FPS, forward_kinematics_axis_angle
@@ -40,6 +51,11 @@ from aichoreo.skeleton import FPS, forward_kinematics_axis_angle
 log = logging.getLogger(__name__)
 
 HOP = SAMPLE_RATE // int(FPS)  # samples per feature frame (512)
+SUMMARY = "dance.json"  # the settings of a song's dance and the files it wrote, in its folder
+EXPORT_NAME = "dance"  # the exports' file stem: dance.mp4, dance_joints.npy, ...
+# export_all's hidden folder; one killed by an older version (which exported into the song's folder
+# itself) may still sit there, and is aichoreo's.
+_EXPORT_STAGING = re.compile(rf"^\.{re.escape(EXPORT_NAME)}\.exporting-")
 
 
 @dataclass(frozen=True)
@@ -59,10 +75,10 @@ class DanceOptions:
     project_rotations: bool = True  # re-project predicted rotations onto SO(3) before feeding back
 
     def __post_init__(self) -> None:
-        if self.seconds is not None and self.seconds <= 0:
-            raise InputError(None, f"--seconds must be positive, got {self.seconds}")
-        if self.start < 0:
-            raise InputError(None, f"--start must be >= 0, got {self.start}")
+        if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
+            raise InputError(None, f"--seconds must be a positive number of seconds, got {self.seconds}")
+        if not (math.isfinite(self.start) and self.start >= 0):
+            raise InputError(None, f"--start must be a time >= 0 s in the song, got {self.start}")
         if self.batch_size < 1 or (self.frames_per_step is not None and self.frames_per_step < 1):
             raise InputError(None, "--batch-size and --frames-per-step must be >= 1")
 
@@ -121,15 +137,14 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
         path = Path(spec)
         if not path.is_file():
             raise InputError(path, "no such seed motion file")
+        # A user's file: read without unpickling, and checked for finite, plausible values
+        # (aichoreo.data.motion_files) before it conditions the model.
         if path.suffix == ".pkl":
             from aichoreo.data.aistpp import load_motion_smpl
 
-            motion = load_motion_smpl(path)
+            motion = check_motion(load_motion_smpl(path), path)
         else:
-            x = np.load(path)
-            if x.ndim != 2 or x.shape[1] not in (219, 225):
-                raise InputError(path, f"seed has shape {x.shape}, expected FACT vectors (T, 219) or (T, 225)")
-            motion = SMPLMotion.from_fact_vector(x, fps=FPS)
+            motion = SMPLMotion.from_fact_vector(check_fact_vectors(read_npy(path), path), fps=FPS)
     else:
         from aichoreo.data.aistpp import AISTPP, parse_sequence_name
 
@@ -154,12 +169,40 @@ def _extend_music(features: np.ndarray, frames: int, total: int) -> np.ndarray:
     return out[:total]
 
 
+def check_replaceable(folder: Path) -> None:
+    """:class:`InputError` unless ``folder`` is absent, empty, or holds only what an earlier ``aichoreo
+    dance`` wrote there: its ``dance.json`` and the files that file lists (and an unfinished export's
+    hidden folder). Such a folder is replaced as a whole; any other file in it makes the run refuse,
+    so that aichoreo never deletes a file it did not write."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise InputError(folder, "exists and is not a folder; aichoreo dance writes a folder of outputs there")
+    if not folder.exists():
+        return
+    ours = {SUMMARY}
+    try:
+        listed = json.loads((folder / SUMMARY).read_text(encoding="utf-8")).get("files", {})
+        ours |= {Path(str(p)).name for p in listed.values()}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):  # no or unreadable dance.json: nothing is ours
+        pass
+    foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
+                     if not (p.name in ours and (p.is_file() or p.is_symlink())) and not _EXPORT_STAGING.match(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (f" and {len(foreign) - 4} more" if len(foreign) > 4 else "")
+        raise InputError(folder, f"holds files that aichoreo dance did not write ({shown}); aichoreo replaces a "
+                                 "song's folder as a whole: move them away or choose another --output")
+
+
 def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options: DanceOptions = DanceOptions(),
           *, model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
           progress: bool = True) -> list[dict[str, Any]]:
-    """Generate and export a dance for each song; returns one summary dict per song."""
-    from tqdm.auto import tqdm
+    """Generate and export a dance for each song into ``out/<song stem>/``; returns one summary dict per song.
 
+    Each song's folder describes one dance: it is written whole (the exports and ``dance.json``) in
+    a hidden folder ``out/.<stem>.staging-*`` and then replaces the earlier run's folder, whose
+    files are gone. A folder that holds anything the earlier ``dance.json`` does not list makes
+    the run refuse before any work (:func:`check_replaceable`). Staging folders of killed runs are
+    removed by the next run for that song; a failed run into a new ``out`` removes it again.
+    """
     cfg = model.config
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -167,6 +210,8 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     stems = [Path(s).stem for s in songs]
     if len(set(stems)) != len(stems):
         raise InputError(None, "two songs share a file name; their output folders would collide")
+    for stem in stems:  # refuse before any work, not after minutes of generation
+        check_replaceable(out / stem)
     if options.frames_per_step is None:
         options = dataclasses.replace(options, frames_per_step=cfg.default_frames_per_step)
     elif options.frames_per_step > cfg.n_future:
@@ -179,6 +224,17 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
         song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
                                 random_seed=options.random_seed + i, aistpp_root=aistpp_root)
 
+    with output_folder(out):
+        for stem in stems:  # what a killed run left behind
+            clean_stale_staging(out, f"{stem}.staging")
+        return _generate_and_export(prepared, model, out, options, model_meta, progress)
+
+
+def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceOptions, model_meta: dict | None,
+                         progress: bool) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    cfg = model.config
     summaries = []
     tail = cfg.audio_len - cfg.motion_len  # frames the last window reaches past the last generated frame
     for b in range(0, len(prepared), options.batch_size):
@@ -196,18 +252,28 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
             x = x[: song.n_frames]
             folder = out / song.path.stem
             smpl = SMPLMotion.from_fact_vector(x, fps=FPS)
-            written = export_all(smpl, folder, name="dance", formats=options.formats, audio_path=song.path,
-                                 audio_offset_s=options.start, progress=progress)
-            summary = {
-                "song": str(song.path), "out": str(folder), "frames": song.n_frames, "seconds": song.n_frames / FPS,
-                "bpm_prior": song.bpm, "generation_wall_s": elapsed,
-                "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
-                "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(options).items()},
-                "model": model_meta or {}, "files": {k: str(v) for k, v in written.items()},
-            }
-            with atomic_path(folder / "dance.json") as tmp:
-                tmp.write_text(json.dumps(summary, indent=2, default=str))
-            summary["files"]["summary"] = str(folder / "dance.json")
+            # The song's folder is written whole in a hidden staging folder beside it and swapped in at
+            # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
+            with staging_folder(out, f"{folder.name}.staging") as staging:
+                new = staging / "new"
+                with naming(folder, new):
+                    written = export_all(smpl, new, name=EXPORT_NAME, formats=options.formats,
+                                         audio_path=song.path, audio_offset_s=options.start, progress=progress)
+                    summary = {
+                        "song": str(song.path), "out": str(folder), "frames": song.n_frames,
+                        "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
+                        "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
+                        "options": {k: (list(v) if isinstance(v, tuple) else v)
+                                    for k, v in dataclasses.asdict(options).items()},
+                        "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},
+                    }
+                    with atomic_path(new / SUMMARY) as tmp:
+                        tmp.write_text(json.dumps(summary, indent=2, default=str))
+                    check_replaceable(folder)  # again: files may have appeared during generation
+                    if folder.exists():
+                        os.rename(folder, staging / "previous")  # removed with the staging folder
+                    os.rename(new, folder)
+            summary["files"]["summary"] = str(folder / SUMMARY)
             summaries.append(summary)
             if progress:
                 tqdm.write(f"{song.path.name}: {song.n_frames / FPS:.1f} s of dance, generated at "

@@ -37,7 +37,7 @@ from aichoreo import metrics
 from aichoreo.audio import BEATS, FEATURE_DIM, FeatureCache, features_for_files
 from aichoreo.data.motion_files import load_joints
 from aichoreo.errors import InputError
-from aichoreo.fileio import save_npy
+from aichoreo.fileio import read_npy, save_npy
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,14 @@ class _FeatureStore:
         if self.cache_dir is not None:
             entry = self.cache_dir / f"{self._key(path, frames, protocol)}.npy"
             if entry.is_file():
-                both = np.load(entry)
-                return both[:72], both[72:]
+                try:
+                    both = np.load(entry, allow_pickle=False)
+                except (OSError, ValueError, EOFError) as exc:  # a damaged entry is recomputed, not fatal
+                    log.warning("ignoring unreadable metric-feature cache entry %s: %s", entry, exc)
+                else:
+                    if both.shape == (72 + 32,) and np.isfinite(both).all():
+                        return both[:72], both[72:]
+                    log.warning("ignoring metric-feature cache entry %s of shape %s", entry, both.shape)
         if joints is None:
             joints, _ = load_joints(path, fps=protocol.fps)
         clip = _clip(joints, frames, protocol, path)
@@ -140,7 +146,7 @@ def _music_beats(folder: Path, workers: int, cache_dir: Path | None) -> dict[str
     audio = {k: p for k, p in files.items() if p.suffix.lower() != ".npy"}
     for stem, path in files.items():
         if path.suffix.lower() == ".npy":
-            feats = np.load(path)
+            feats = read_npy(path)  # a user's file: empty or truncated ones are named, never unpickled
             if feats.ndim != 2 or feats.shape[1] != FEATURE_DIM:
                 raise InputError(path, f"music features have shape {feats.shape}, expected (T, {FEATURE_DIM})")
             beats[stem] = feats[:, BEATS]

@@ -3,16 +3,24 @@
 Every file the project writes for a user (features, motions, videos, checkpoints, plots) goes
 through :func:`atomic_path`: the writer fills a temporary file in the destination folder, which
 is renamed over the destination only when writing succeeded, so a crash or a bad input never
-leaves a half-written file behind.
+leaves a half-written file behind; errors name the destination, never the temporary file
+(:func:`naming`), and folders created for a write that failed are removed again
+(:func:`output_folder` does the same for a command's output folder). Several files that must
+appear together are written into a :func:`staging_folder`, locked while its writer lives, so
+that :func:`clean_stale_staging` removes what a killed run left and nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import io
 import json
+import logging
 import os
 import pickle
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from aichoreo.errors import InputError
+from aichoreo.errors import AichoreoError, InputError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -28,8 +38,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
 
     ``suffix`` defaults to the destination's own suffix, for writers that pick a format from it.
+    If the block fails, the temporary file and the folders created for ``path`` (when still
+    empty) are removed, and an error that names the temporary file names ``path`` instead.
     """
     path = Path(path)
+    created = _missing_folders(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
                                dir=path.parent)
@@ -39,11 +52,114 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
+        with naming(path, tmp):
+            yield Path(tmp)
+            os.replace(tmp, path)
+    except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        _remove_empty(created)
+        raise
+
+
+@contextlib.contextmanager
+def naming(final: str | os.PathLike, temporary: str | os.PathLike) -> Iterator[None]:
+    """Errors raised in the block (:class:`AichoreoError`, ``OSError``) name ``final`` where they named
+    ``temporary``: a user reads the path they asked for, never one of our temporary names."""
+    try:
+        yield
+    except (AichoreoError, OSError) as exc:
+        text = str(exc)
+        if os.fspath(temporary) not in text:
+            raise
+        raise InputError(None, text.replace(os.fspath(temporary), os.fspath(final))) from exc
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) while they are empty; never a file or a folder with content."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or already gone): keep it and its parents
+            return
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the output folder ``path`` (and its parents) for the block; if the block fails, remove
+    the folders this created that are still empty, so that a failed command leaves no empty folder.
+
+    :class:`InputError` when ``path`` is a file.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, "the output path exists and is a file, not a folder")
+    created = _missing_folders(path)
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+# Staging folders: several files written aside, then moved into place together
+# --------------------------------------------------------------------------------------------
+
+STAGING_LOCK = ".aichoreo-staging.lock"  # held (flock) by the process writing into a staging folder
+
+
+@contextlib.contextmanager
+def staging_folder(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
+    """A new hidden folder ``parent/.<prefix>-XXXXXXXX`` for files that the block moves into place;
+    removed with whatever is left in it when the block ends.
+
+    While the block runs, an exclusive ``flock`` on a file inside marks the folder as in use; the
+    kernel releases it when the process ends, however it ends (killed, out of memory), so
+    :func:`clean_stale_staging` of a later run can tell a dead run's folder from a live one's.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=parent))
+    try:
+        with open(folder / STAGING_LOCK, "w") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_stale_staging(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove the folders ``parent/.<prefix>-*`` that :func:`staging_folder` left behind in a run
+    that died (their lock is free, or they have none); folders of a live run are kept.
+    Returns the removed folders."""
+    parent = Path(parent)
+    removed = []
+    if not parent.is_dir():
+        return removed
+    for folder in sorted(parent.glob(f".{glob.escape(prefix)}-*")):
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            with open(folder / STAGING_LOCK, "a") as lock:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(folder, ignore_errors=True)
+        except BlockingIOError:  # a run that is writing into it now
+            continue
+        except OSError as exc:  # removed meanwhile, or not ours to open: leave it
+            log.debug("leaving %s: %s", folder, exc)
+            continue
+        removed.append(folder)
+        log.info("removed %s, left by an earlier run that did not finish", folder)
+    return removed
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -13,7 +13,9 @@ wheel ships (no system install), and written to a temporary file that is renamed
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -203,20 +205,24 @@ def render_video(
     Args:
         joints: ``(T, 24, 3)`` metres, y up, at ``fps`` frames per second.
         video_fps: the video's frame rate; frames are picked from ``joints`` at that rate.
-        audio_offset_s: seconds into the audio file at which joint frame 0 sounds.
+        audio_offset_s: seconds into the audio file at which joint frame 0 sounds: a time inside the song
+            (:class:`InputError` otherwise, the video would be silent; a song that ends before the video
+            is logged as a warning).
         camera: ``"follow"`` (fixed direction, tracks the dancer) or ``"fixed"`` (sees the whole motion).
     Returns the path written (atomically: a temporary file renamed at the end).
     """
     ffmpeg = ffmpeg_exe()  # fails with a clear message before any work when the extra is missing
     joints = _check_joints(joints)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     duration = len(joints) / fps
     n_video = max(1, int(np.floor(duration * video_fps + 1e-9)))
+    if audio_path is not None:
+        _check_audio_offset(Path(audio_path), audio_offset_s, n_video / video_fps)
     picks = np.minimum(np.round(np.arange(n_video) * fps / video_fps).astype(int), len(joints) - 1)
     renderer = SkeletonRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera)
 
-    with atomic_path(path) as out, tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as scratch:
+    # The silent video waits beside the output under a name that says whose it is (removed at the end).
+    with atomic_path(path) as out, tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
         import imageio_ffmpeg
 
         silent = Path(scratch) / "silent.mp4"
@@ -225,15 +231,19 @@ def render_video(
             str(target), (width, height), fps=video_fps, codec="libx264", pix_fmt_out="yuv420p",
             macro_block_size=8, ffmpeg_log_level="error", output_params=["-crf", "23"],
         )
-        writer.send(None)
         iterator = range(n_video)
         if progress:
             from tqdm import tqdm
 
             iterator = tqdm(iterator, desc=f"video {path.name}", unit="frame")
-        for k in iterator:
-            writer.send(renderer.frame(int(picks[k]), f"{picks[k] / fps:6.2f} s"))
-        writer.close()
+        try:
+            writer.send(None)
+            for k in iterator:
+                writer.send(renderer.frame(int(picks[k]), f"{picks[k] / fps:6.2f} s"))
+            writer.close()
+        except (OSError, RuntimeError) as exc:  # ffmpeg died (disk full, killed): its text names our temporary file
+            reason = _ffmpeg_reason(str(exc), target, path)
+            raise InputError(path, f"ffmpeg could not encode the video: {reason}") from None
         if audio_path is not None:
             cmd = [
                 ffmpeg, "-y", "-loglevel", "error", "-i", str(silent), "-ss", f"{audio_offset_s:.6f}",
@@ -242,8 +252,46 @@ def render_video(
             ]
             result = subprocess.run(cmd, capture_output=True, text=True)
             if result.returncode != 0:
-                raise InputError(audio_path, f"ffmpeg could not mux the audio: {result.stderr.strip()[-500:]}")
+                raise InputError(audio_path, f"ffmpeg could not add it to {path}: "
+                                             f"{_ffmpeg_reason(result.stderr, out, path)}")
     return path
+
+
+def _ffmpeg_reason(stderr: str, temporary: Path, final: Path) -> str:
+    """The last lines of ffmpeg's error text as one line, naming ``final`` instead of our temporary file."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.startswith("FFMPEG")]
+    text = "; ".join(lines[-3:]) or "no message"
+    return text.replace(os.fspath(temporary), os.fspath(final))
+
+
+def audio_duration_s(path: Path) -> float | None:
+    """The duration of an audio file as ffmpeg reads it (seconds), or None when its container does not
+    say; :class:`InputError` naming ``path`` when ffmpeg cannot read it."""
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", os.fspath(path)], capture_output=True, text=True)
+    match = re.search(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
+    if match is None:
+        if "Audio:" not in result.stderr:
+            raise InputError(path, "ffmpeg finds no audio in it")
+        return None
+    hours, minutes, seconds = match.groups()
+    return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+
+
+def _check_audio_offset(audio_path: Path, offset_s: float, video_s: float) -> None:
+    """:class:`InputError` when ``offset_s`` is not a time inside the song (the video would be silent);
+    a warning when the song ends before the video does."""
+    if not (math.isfinite(offset_s) and offset_s >= 0):
+        raise InputError(audio_path, f"the music offset must be a time >= 0 s in the song, got {offset_s}")
+    song_s = audio_duration_s(audio_path)
+    if song_s is None:
+        log.info("%s does not say its duration; the music offset %.2f s is not checked", audio_path, offset_s)
+        return
+    if offset_s >= song_s:
+        raise InputError(audio_path, f"is {song_s:.2f} s long; the music offset {offset_s:g} s is past its end "
+                                     "(the video would be silent)")
+    if offset_s + video_s > song_s + 0.05:
+        log.warning("%s ends %.2f s before the video does (music offset %g s, video %.2f s)", audio_path,
+                    offset_s + video_s - song_s, offset_s, video_s)
 
 
 def render_frames_png(

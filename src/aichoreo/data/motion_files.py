@@ -3,6 +3,12 @@
 Accepted: ``.npy`` joints ``(T, 24, 3)`` metres y-up; an AIST++ motion ``.pkl`` (``smpl_poses``,
 ``smpl_trans``, ``smpl_scaling``; this is also what ``aichoreo`` generation writes), turned into
 joints by forward kinematics.
+
+Motions a user hands in (a dance seed, a file to render, score or plot) are also checked for
+plausible values (:func:`check_joints`, :func:`check_motion`, :func:`check_fact_vectors`), so
+that garbage fails with one line naming the file instead of a linear-algebra traceback or a
+video of nothing: finite numbers, positions within :data:`MAX_DISTANCE_M` of the origin, and
+rotation blocks that are rotations (up to the drift of a network's output).
 """
 
 from __future__ import annotations
@@ -13,9 +19,68 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
+from aichoreo.fileio import read_npy
+from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
 from aichoreo.skeleton import N_JOINTS
 
 MOTION_SUFFIXES = (".npy", ".pkl")
+
+# Farthest a joint or the root may be from the origin, metres. A dance stays on a stage or a
+# ballroom floor (AIST++ roots stay within about 3 m, Dance with Melody within 10 m); hundreds
+# of metres leaves room for any capture volume, while a file in centimetres or millimetres
+# read as metres (an AIST++ smpl_trans without its scaling: ~100x) or garbage lands beyond it.
+MAX_DISTANCE_M = 500.0
+
+# Accepted singular values of a 3x3 rotation block of FACT vectors: a network's output drifts a
+# few percent from a rotation and is projected back (SVD); a block this far off is not a rotation.
+_ROTATION_SINGULAR_VALUES = (0.5, 1.5)
+
+
+def check_joints(joints: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """``joints`` ``(T, J, 3)`` metres if finite and within :data:`MAX_DISTANCE_M`; else :class:`InputError`
+    naming ``path``."""
+    if not np.all(np.isfinite(joints)):
+        raise InputError(path, "contains NaN or infinite values")
+    reach = float(np.abs(joints).max(initial=0.0))
+    if reach > MAX_DISTANCE_M:
+        raise InputError(path, f"joints reach {reach:.3g} m from the origin; a dance stays within "
+                               f"{MAX_DISTANCE_M:g} m (metres expected: centimetres or millimetres?)")
+    return joints
+
+
+def check_motion(motion: SMPLMotion, path: str | os.PathLike) -> SMPLMotion:
+    """``motion`` if its root stays within :data:`MAX_DISTANCE_M` of the origin, else :class:`InputError`.
+
+    (:class:`SMPLMotion` itself guarantees finite values and rotation matrices.)
+    """
+    reach = float(np.abs(motion.translation).max(initial=0.0))
+    if reach > MAX_DISTANCE_M:
+        raise InputError(path, f"the root moves {reach:.3g} m from the origin; a dance stays within "
+                               f"{MAX_DISTANCE_M:g} m (a translation in centimetres, or not a motion?)")
+    return motion
+
+
+def check_fact_vectors(x: np.ndarray, path: str | os.PathLike) -> np.ndarray:
+    """FACT motion vectors ``(T, 219)`` or ``(T, 225)`` (translation metres, 24 row-major 3x3
+    rotations) as float64, if finite, the translation plausible and every 3x3 block near a
+    rotation (singular values in [0.5, 1.5]); :class:`InputError` naming ``path`` otherwise."""
+    if x.ndim != 2 or x.shape[1] not in (FACT_DIM, FACT_PADDED_DIM) or x.dtype.kind not in "fiu":
+        raise InputError(path, f"has shape {x.shape} ({x.dtype}), expected FACT motion vectors "
+                               f"(T, {FACT_DIM}) or (T, {FACT_PADDED_DIM}) of numbers")
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise InputError(path, "contains NaN or infinite values")
+    body = x[:, FACT_PAD:] if x.shape[1] == FACT_PADDED_DIM else x
+    reach = float(np.abs(body[:, :3]).max(initial=0.0))
+    if reach > MAX_DISTANCE_M:
+        raise InputError(path, f"the root moves {reach:.3g} m from the origin; a dance stays within "
+                               f"{MAX_DISTANCE_M:g} m (translation in metres expected)")
+    singular = np.linalg.svd(body[:, 3:].reshape(-1, 3, 3), compute_uv=False)
+    low, high = _ROTATION_SINGULAR_VALUES
+    if len(singular) and not (singular.min() >= low and singular.max() <= high):
+        raise InputError(path, f"its 3x3 blocks are not rotations (singular values from {singular.min():.3g} to "
+                               f"{singular.max():.3g}, expected near 1): not FACT motion vectors")
+    return x
 
 
 def load_joints(path: str | os.PathLike, *, fps: float = 60.0) -> tuple[np.ndarray, float]:
@@ -29,21 +94,19 @@ def load_joints(path: str | os.PathLike, *, fps: float = 60.0) -> tuple[np.ndarr
         raise InputError(path, "no such file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            joints = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(path, f"not a readable .npy file: {exc}") from None
+        joints = read_npy(path)
         if joints.ndim != 3 or joints.shape[1:] != (N_JOINTS, 3):
             raise InputError(path, f"joints have shape {joints.shape}, expected (T, {N_JOINTS}, 3)")
+        if joints.dtype.kind not in "fiu":
+            raise InputError(path, f"joints are {joints.dtype}, expected numbers")
         if len(joints) == 0:
             raise InputError(path, "has no frames")
-        if not np.all(np.isfinite(joints)):
-            raise InputError(path, "contains NaN or infinite values")
+        check_joints(joints, path)
         return joints.astype(np.float32, copy=False), float(fps)
     if suffix == ".pkl":
         from aichoreo.data.aistpp import load_motion_smpl
 
-        motion = load_motion_smpl(path)
+        motion = check_motion(load_motion_smpl(path), path)
         return motion.joints(), float(motion.fps)
     raise InputError(path, f"unknown motion file type {suffix!r}; expected one of {', '.join(MOTION_SUFFIXES)}")
 
@@ -52,14 +115,17 @@ def list_motion_files(folder: str | os.PathLike) -> list[Path]:
     """Motion files of ``folder``, sorted: its ``.npy``/``.pkl`` files, or else its generation outputs.
 
     A folder written by ``aichoreo dance`` holds one sub-folder per song; there the joints
-    files ``*_joints.npy`` are taken.
+    files ``*_joints.npy`` are taken. Hidden files and folders are skipped: they hold the
+    unfinished exports of a run that is still going or was killed, not a dance.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(folder, "no such folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES)
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in MOTION_SUFFIXES and not p.name.startswith("."))
     if not files:
-        files = sorted(folder.rglob("*_joints.npy"))
+        files = sorted(p for p in folder.rglob("*_joints.npy")
+                       if not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not files:
         raise InputError(folder, "holds no motion files (.npy joints (T, 24, 3), AIST++ .pkl, or dance outputs)")
     return files

@@ -24,8 +24,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from aichoreo.export.gltf import require_pygltflib, write_glb
 from aichoreo.export.html import BROWSER_AUDIO_TYPES, write_html
 from aichoreo.export.joints import read_joints, write_joints
 from aichoreo.export.video import write_mp4
+from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
 from aichoreo.motion import SMPLMotion
 from aichoreo.render import ffmpeg_exe
 
@@ -140,24 +139,26 @@ def export_all(
     Returns ``{format: path}`` in :data:`FORMATS` order. All or nothing: the request is checked
     first (:class:`InputError` for an unknown format, a bad name, an ``out_dir`` that is a file,
     a missing audio file, a missing optional package: ``pygltflib`` for glb, ``imageio-ffmpeg``
-    for mp4), the files are written into a hidden folder inside ``out_dir`` and moved into place
-    only when every one succeeded.
+    for mp4), the files are written into a hidden folder ``out_dir/.<name>.exporting-*`` and moved
+    into place only when every one succeeded. That folder is removed when the export ends, and one
+    left by a killed export is removed by the next export of ``name`` into ``out_dir``. Errors name
+    the files in ``out_dir``, never the hidden folder; a failed export into a new ``out_dir``
+    removes the folder again.
     """
     out_dir = Path(out_dir)
     audio = None if audio_path is None else Path(audio_path)
     chosen = _check_request(out_dir, name, formats, audio, audio_offset_s)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.exporting-", dir=out_dir))
-    try:
-        staged = {}
-        for fmt in chosen:
-            log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
-            staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
-                                 audio_offset_s, progress)
-        paths = {}
-        for fmt, path in staged.items():
-            paths[fmt] = out_dir / path.name
-            os.replace(path, paths[fmt])
-        return paths
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with output_folder(out_dir):
+        # A killed export leaves its hidden folder behind: the next export of this name removes it.
+        clean_stale_staging(out_dir, f"{name}.exporting")
+        with staging_folder(out_dir, f"{name}.exporting") as staging, naming(out_dir, staging):
+            staged = {}
+            for fmt in chosen:
+                log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
+                staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
+                                     audio_offset_s, progress)
+            paths = {}
+            for fmt, path in staged.items():
+                paths[fmt] = out_dir / path.name
+                os.replace(path, paths[fmt])
+            return paths

@@ -34,7 +34,7 @@ import numpy as np
 
 from aichoreo.errors import InputError
 from aichoreo.export._common import Z_UP_FROM_Y_UP
-from aichoreo.fileio import atomic_path
+from aichoreo.fileio import atomic_path, read_npz
 from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import J0, N_JOINTS
@@ -89,13 +89,7 @@ def read_amass(path: str | os.PathLike) -> SMPLMotion:
     SMPL's hand joints at identity; the shape ``betas`` are not applied to our skeleton).
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {key: npz[key] for key in npz.files}
-    except Exception as exc:  # zip and format errors of every kind mean one thing to a user
-        raise InputError(path, f"not a readable npz: {exc}") from None
+    data = read_npz(path)
     for key in ("poses", "trans"):
         if key not in data:
             raise InputError(path, f"missing key {key!r} (keys present: {', '.join(sorted(data)) or 'none'})")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import save_npy
+from aichoreo.fileio import read_npy, save_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.skeleton import FPS, N_JOINTS
 
@@ -30,12 +30,7 @@ def write_joints(motion: SMPLMotion, path: str | os.PathLike, *, fps: float = FP
 def read_joints(path: str | os.PathLike) -> np.ndarray:
     """A joints ``.npy`` as ``(T, 24, 3)`` float32 metres; :class:`InputError` naming the file otherwise."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
-    try:
-        joints = np.load(path, allow_pickle=False)
-    except Exception as exc:  # truncated or foreign files raise several types
-        raise InputError(path, f"not a readable .npy: {exc}") from None
+    joints = read_npy(path)
     if joints.ndim != 3 or joints.shape[1:] != (N_JOINTS, 3) or len(joints) == 0:
         raise InputError(path, f"joints have shape {joints.shape}, expected (T, {N_JOINTS}, 3) with T >= 1")
     if not np.issubdtype(joints.dtype, np.floating) or not np.isfinite(joints).all():

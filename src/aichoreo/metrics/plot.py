@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from aichoreo.fileio import atomic_path
 from aichoreo.metrics._common import check_fps
 from aichoreo.metrics.beats import beat_align, kinematic_beats, motion_envelope, music_beat_frames
 
@@ -50,13 +50,6 @@ def plot_beat_alignment(joints: np.ndarray, music_beats: np.ndarray, path: str |
     ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:  # errors name `path`, never the temporary file
+        fig.savefig(tmp, format="png")
     return path

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import read_array_pickle, write_array_pickle
+from aichoreo.fileio import read_array_pickle, read_npy, read_npz, write_array_pickle
 from aichoreo.reconstruct.cameras import load_camera_group
 from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floor
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 UNITS_PER_METRE = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
 FLOOR_MODES = ("drift", "constant", "none")
 _OUT_FPS = 60.0  # the project's motion rate (AIST++, FACT)
+# Farthest a joint may be from the origin, metres, after the unit conversion: hundreds of metres hold any
+# capture volume, while joints in millimetres given as --units m land beyond it. The same bound as
+# aichoreo.data.motion_files.MAX_DISTANCE_M (a higher layer, so not imported).
+_MAX_DISTANCE_M = 500.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -74,25 +78,21 @@ def load_joints_file(path: str | os.PathLike, *, fps: float | None = None) -> tu
     ``fps`` given here must agree with the file's. A ``.npy`` file needs ``fps`` given.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file" if not path.exists() else "not a file")
     file_fps = None
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                if "joints" not in data.files:
-                    raise InputError(path, f"no 'joints' array (arrays present: {', '.join(data.files) or 'none'})")
-                joints = np.asarray(data["joints"])
-                if "fps" in data.files:
-                    file_fps = float(np.asarray(data["fps"]).reshape(()))
-        elif path.suffix == ".npy":
-            joints = np.load(path, allow_pickle=False)
-        else:
-            raise InputError(path, f"unknown joints format {path.suffix!r}: expected .npy or .npz")
-    except InputError:
-        raise
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputError(path, f"not a readable {path.suffix} file ({exc})") from None
+    if path.suffix == ".npz":
+        data = read_npz(path)
+        if "joints" not in data:
+            raise InputError(path, f"no 'joints' array (arrays present: {', '.join(data) or 'none'})")
+        joints = data["joints"]
+        if "fps" in data:
+            fps_value = np.asarray(data["fps"])
+            if fps_value.size != 1 or fps_value.dtype.kind not in "fiu":
+                raise InputError(path, f"'fps' should be one number, got {fps_value.dtype} of shape {fps_value.shape}")
+            file_fps = float(fps_value.reshape(()))
+    elif path.suffix == ".npy":
+        joints = read_npy(path)
+    else:
+        raise InputError(path, f"unknown joints format {path.suffix!r}: expected .npy or .npz")
     if joints.dtype.kind not in "fiu" or joints.ndim != 3 or joints.shape[-1] != 3:
         raise InputError(path, f"joints have shape {joints.shape} ({joints.dtype}), expected numbers (T, J, 3)")
     if fps is None:
@@ -264,6 +264,10 @@ def fit_joints_file(
     if len(joints) == 1:
         log.info("%s: one frame, fitted without the temporal term", path)
     metres = joints / UNITS_PER_METRE[units]
+    reach = float(np.nanmax(np.abs(metres)))
+    if reach > _MAX_DISTANCE_M:
+        raise InputError(path, f"joints reach {reach:.3g} m from the origin in units {units!r}; a dance stays "
+                               f"within {_MAX_DISTANCE_M:g} m (wrong units?)")
     if floor == "drift":
         if not layout.feet:
             raise InputError(None, f"layout {layout.name} names no foot joints; use floor 'constant' or 'none'")
