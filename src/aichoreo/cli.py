@@ -25,24 +25,24 @@ log = logging.getLogger("aichoreo")
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_float(text: str) -> float:
+def _finite_float(text: str, *, allow_zero: bool) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):  # inf seconds or fps would run forever or overflow
-        raise argparse.ArgumentTypeError(f"must be a positive finite number: {text!r}")
+    # inf seconds or fps would run forever or overflow; nan compares false with everything
+    if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}" if allow_zero
+                                         else f"must be a positive finite number: {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    return _finite_float(text, allow_zero=False)
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
-    return value
+    return _finite_float(text, allow_zero=True)
 
 
 def _positive_int(text: str) -> int:
