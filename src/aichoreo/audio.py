@@ -20,9 +20,13 @@ cols  name                     how
 With the same librosa the numbers are mint's (the shared conformance vectors, librosa 0.11.0):
 chroma, onset and beat columns bit for bit, envelope and MFCC to float32 rounding, because we run
 the mel projection on one BLAS thread so that results do not depend on the core count (see
-``_one_blas_thread``). One change in the computation, same bits: a single STFT magnitude feeds
+``_one_blas_thread``). Two changes in the computation, same bits: a single STFT magnitude feeds
 the envelope, the MFCC and the chroma's tuning estimate, which the reference computes three times
-(see ``_stft_magnitude``).
+(see ``_mel_and_tuning``); and every whole-song spectrum (STFT, CQT, tempogram) is computed a
+block of frames at a time, and the audio decoded in blocks, so that the memory a song needs grows
+by about 9 bytes per sample at 30,720 Hz, not by the ~70 of whole-song spectra (see
+``_mel_and_tuning``, ``_cqt_magnitude``, ``_tempo``, ``load_audio``; docs/music_features.md,
+"Memory").
 
 The tempo given to the beat tracker is a *prior*: librosa first estimates the tempo from the
 envelope's autocorrelation weighted by a log-normal centred on ``start_bpm`` (one octave wide),
@@ -39,13 +43,14 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import multiprocessing
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import librosa
@@ -74,6 +79,9 @@ BEATS = 34
 
 SILENCE_DBFS = -80.0  # peak level (dB re full scale) below which audio counts as silent
 FEATURES_FORMAT = 1  # bump when this module changes the numbers it computes: invalidates caches
+# Frames per block of STFT, CQT and tempogram columns (68 s at 60 fps): sets the working memory
+# (about 200 MB at the default spec), not the numbers.
+CHUNK_FRAMES = 4096
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 
@@ -164,9 +172,14 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
 
     Reads wav, flac, ogg, opus, aiff and mp3 with soundfile (libsndfile ≥ 1.1 decodes mp3), and
     falls back to audioread for anything libsndfile cannot read. Channels are averaged and the
-    result resampled with soxr (``soxr_hq``), exactly as ``librosa.load(path, sr=sample_rate)``.
-    Silent audio is valid (a warning); a missing, empty, undecodable or sample-less file raises
-    :class:`InputError`.
+    result resampled with soxr (``soxr_hq``): the same samples as
+    ``librosa.load(path, sr=sample_rate)``, but decoded and resampled in blocks of
+    ``DECODE_BLOCK`` frames, so that only the output (4 bytes per sample at ``sample_rate``) is
+    ever whole in memory, never the file's own channels and rate.
+
+    Silent audio is valid (a warning). A WAV whose header promises more samples than the file
+    holds (cut short by a failed copy or download) warns with both lengths and gives the audio
+    that is there. A missing, empty, undecodable or sample-less file raises :class:`InputError`.
     """
     path = Path(path)
     if not path.exists():
@@ -176,33 +189,155 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
     _jit_ready()  # librosa compiles some functions when its modules load: under the cache lock
-    channels, native_rate = _decode(path)  # (channels, n)
-    if channels.shape[-1] == 0:
-        raise InputError(path, "the file holds no audio samples (zero-length audio)")
+    try:
+        source = soundfile.SoundFile(path)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        y = _load_audioread(path, sample_rate, error)
+    else:
+        try:
+            with source:
+                y, n_read = _resample_stream(_soundfile_blocks(source, path),
+                                             int(source.samplerate), sample_rate, source.frames,
+                                             path)
+        except soundfile.LibsndfileError as error:  # damaged past its header
+            raise InputError(path, f"corrupt audio: {error}") from None
+        _warn_if_truncated(path, n_read)
+    _warn_if_silent(y, path)
+    return y
+
+
+DECODE_BLOCK = 1 << 18  # frames decoded at a time (6 s at 44.1 kHz; 2 MB of stereo float32)
+
+
+def _soundfile_blocks(source: soundfile.SoundFile, path: Path) -> Iterator[np.ndarray]:
+    """Mono float32 blocks ``(k,)`` of an open file, in order; each checked for finite samples."""
+    while True:
+        block = source.read(DECODE_BLOCK, dtype="float32", always_2d=True)  # (k, channels)
+        if not block.shape[0]:
+            return
+        yield _checked_mono(block.T, path)
+
+
+def _checked_mono(channels: np.ndarray, path: Path) -> np.ndarray:
     y = _to_mono(channels)
     if not np.isfinite(y).all():
         raise InputError(path, "audio contains NaN or infinite samples")
+    return y
+
+
+def _resample_stream(blocks: Iterator[np.ndarray], native_rate: int, sample_rate: int,
+                     expected: int, path: Path) -> tuple[np.ndarray, int]:
+    """Mono float32 ``(n,)`` at ``sample_rate`` from mono blocks at ``native_rate``, and the
+    number of input samples read.
+
+    ``librosa.resample(y, res_type="soxr_hq")`` of the whole signal, bit for bit: soxr's stream
+    gives the samples of its one-shot call (tests/test_memory_bounds.py checks), and the length
+    is fitted to ``ceil(n · sample_rate / native_rate)`` as librosa does. ``expected`` (input
+    samples, from the header) sizes the output up front; a file longer than announced grows it.
+    """
+    ratio = sample_rate / native_rate
+    # A little slack: the last block may bring a few samples more than the fitted length.
+    out = np.zeros(int(np.ceil(max(expected, 0) * ratio)) + 1024, dtype=np.float32)
+    stream = None
     if native_rate != sample_rate:
-        # librosa.load's own resampling call (soxr_hq): the reference's numbers, not just close.
-        y = librosa.resample(y, orig_sr=native_rate, target_sr=sample_rate, res_type="soxr_hq")
-    _warn_if_silent(y, path)
-    return np.ascontiguousarray(y, dtype=np.float32)
+        stream = soxr.ResampleStream(native_rate, sample_rate, 1, dtype="float32",
+                                     quality="soxr_hq")
+    n_in = n_out = 0
+    for block in itertools.chain(blocks, [None]):
+        if block is None:  # end of input: flush the resampler's tail
+            if stream is None:
+                break
+            piece = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        else:
+            n_in += block.size
+            piece = block if stream is None else stream.resample_chunk(block)
+        if n_out + piece.size > out.size:
+            grow = max(piece.size, out.size // 2)
+            out = np.concatenate([out[:n_out], np.zeros(grow, np.float32)])
+        out[n_out:n_out + piece.size] = piece
+        n_out += piece.size
+    if n_in == 0:
+        raise InputError(path, "the file holds no audio samples (zero-length audio)")
+    n = int(np.ceil(n_in * ratio))  # librosa.resample's length (fix_length: zero padded or cut)
+    if out.size < n:
+        out = np.concatenate([out[:n_out], np.zeros(n - n_out, np.float32)])
+    out[n_out:n] = 0.0
+    # A view keeps the slack alive (negligible); a file much shorter than announced is copied.
+    return (out[:n] if out.size - n <= 1024 else out[:n].copy()), n_in
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """``(channels, n)`` float32 samples and the file's own sample rate (Hz)."""
+def _load_audioread(path: Path, sample_rate: int, first_error: Exception) -> np.ndarray:
+    """The fallback decoder (ffmpeg/gstreamer through audioread), streamed like libsndfile's."""
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)  # (n, channels)
-        return data.T, int(rate)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
-        first_error = error
-    try:
-        return _decode_audioread(path)
+        import audioread
     except ImportError:
-        pass
+        raise InputError(path, f"not an audio file or corrupt: {first_error}") from None
+    try:
+        with audioread.audio_open(os.fspath(path)) as source:
+            blocks = _audioread_blocks(source, path)
+            expected = int((getattr(source, "duration", 0) or 0) * source.samplerate)
+            return _resample_stream(blocks, int(source.samplerate), sample_rate, expected,
+                                    path)[0]
+    except InputError:
+        raise
     except Exception as error:  # audioread raises many unrelated types for one bad file
         logger.debug("audioread could not decode %s: %s", path, error)
     raise InputError(path, f"not an audio file or corrupt: {first_error}")
+
+
+def _audioread_blocks(source, path: Path) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of an audioread source: 16-bit interleaved bytes, split anywhere."""
+    frame_bytes = 2 * source.channels
+    rest = b""
+    for chunk in source:
+        chunk = rest + chunk
+        whole = len(chunk) - len(chunk) % frame_bytes
+        rest = chunk[whole:]
+        if whole:
+            samples = librosa.util.buf_to_float(chunk[:whole], n_bytes=2, dtype=np.float32)
+            yield _checked_mono(samples.reshape(-1, source.channels).T, path)
+
+
+def _warn_if_truncated(path: Path, n_read: int) -> None:
+    """Warn when a WAV header announces more sample frames than the file holds.
+
+    libsndfile quietly shortens its frame count to what the file holds, so the header's own
+    count is read here (the RIFF ``fmt `` and ``data`` chunks). Unknown sizes (0 or 0xFFFFFFFF,
+    written by streaming recorders and RF64) say nothing and are skipped.
+    """
+    declared = _wav_declared_frames(path)
+    if declared is not None and declared > n_read:
+        warnings.warn(f"{os.fspath(path)}: the WAV header announces {declared} sample frames but "
+                      f"the file holds {n_read} ({n_read / declared:.0%}); the file is cut short, "
+                      "using the audio that is there", stacklevel=3)
+
+
+def _wav_declared_frames(path: Path) -> int | None:
+    """Sample frames the ``data`` chunk of a RIFF/WAVE header announces, or None (no WAV, or no
+    known size)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if name == b"fmt ":
+                fmt = f.read(size)
+                if len(fmt) < 14:
+                    return None
+                block_align = int.from_bytes(fmt[12:14], "little")  # bytes per sample frame
+                if size % 2:
+                    f.seek(1, os.SEEK_CUR)
+            elif name == b"data":
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)  # chunks are padded to an even size
 
 
 def _to_mono(channels: np.ndarray) -> np.ndarray:
@@ -216,19 +351,8 @@ def _to_mono(channels: np.ndarray) -> np.ndarray:
     return librosa.to_mono(channels)
 
 
-def _decode_audioread(path: Path) -> tuple[np.ndarray, int]:
-    """Fallback decoder (ffmpeg/gstreamer through audioread), 16-bit samples to float32."""
-    import audioread
-
-    with audioread.audio_open(os.fspath(path)) as source:
-        blocks = [librosa.util.buf_to_float(block, n_bytes=2, dtype=np.float32) for block in source]
-        n_channels, rate = source.channels, source.samplerate
-    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    return samples.reshape(-1, n_channels).T, int(rate)
-
-
 def _warn_if_silent(y: np.ndarray, path: str | os.PathLike | None) -> bool:
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    peak = max(float(y.max()), -float(y.min())) if y.size else 0.0  # no |y| copy of the song
     if peak > 10.0 ** (SILENCE_DBFS / 20.0):
         return False
     level = "-inf" if peak == 0.0 else f"{20.0 * np.log10(peak):.1f}"
@@ -278,13 +402,80 @@ def estimate_tempo(envelope: np.ndarray | None = None, *, audio: np.ndarray | No
     if envelope is None:
         y = _check_audio(audio, None)
         with _one_blas_thread():
-            envelope = _envelope_and_mfcc(_stft_magnitude(y, spec), spec)[0]
+            envelope = _envelope_and_mfcc(_mel_and_tuning(y, spec, CHUNK_FRAMES, tuning=False)[0],
+                                          spec)[0]
     envelope = np.asarray(envelope)
     if envelope.ndim != 1:
         raise ValueError(f"envelope must be 1-D (T,), got shape {envelope.shape}")
-    tempo = librosa.feature.tempo(onset_envelope=envelope, sr=spec.sample_rate,
-                                  hop_length=spec.hop_length, start_bpm=start_bpm)
-    return float(np.ravel(tempo)[0])
+    return float(_tempo(envelope, spec, start_bpm)[0])
+
+
+def _tempo(envelope: np.ndarray, spec: MusicFeatureSpec, start_bpm: float,
+           chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """``librosa.feature.tempo(onset_envelope=envelope, start_bpm=start_bpm, ...)``, the same
+    ``(1,)`` array, in bounded memory.
+
+    librosa averages a tempogram over the song: the normalised autocorrelation of each frame's
+    8 s window, ``(win, T)`` float64; with its spectra that peaks near 27 KB per frame (6 GB per
+    hour of music, once more in the beat tracker, which estimates the tempo again). Here the
+    tempogram is computed ``chunk_frames`` columns at a time and summed in numpy's own pairwise
+    order (:func:`_pairwise_column_sum`), so its mean has the same bits; librosa's ``tempo``
+    then weighs that mean by the prior (``tg=``).
+    """
+    sr, hop = spec.sample_rate, spec.hop_length
+    win = int(librosa.time_to_frames(8.0, sr=sr, hop_length=hop).item())  # tempo's ac_size 8 s
+    mean = _tempogram_mean(envelope, win, chunk_frames)
+    return librosa.feature.tempo(tg=mean, sr=sr, hop_length=hop, start_bpm=start_bpm)
+
+
+def _tempogram_mean(envelope: np.ndarray, win: int, chunk_frames: int) -> np.ndarray:
+    """``np.mean(librosa.feature.tempogram(onset_envelope=envelope, win_length=win), axis=-1,
+    keepdims=True)`` ``(win, 1)`` float64, the same bits, ``chunk_frames`` columns at a time."""
+    n = envelope.shape[-1]
+    # librosa.feature.tempogram(center=True): ramp-padded envelope, one window per frame.
+    padded = np.pad(envelope, (win // 2,) * 2, mode="linear_ramp", end_values=[0, 0])
+    frames = librosa.util.frame(padded, frame_length=win, hop_length=1)[..., :n]  # (win, T) view
+    window = librosa.filters.get_window("hann", win, fftbins=True)[:, None]
+    block = {"first": 0, "last": 0, "columns": None}
+
+    def columns(first: int, last: int) -> np.ndarray:
+        """Tempogram columns ``first .. last - 1``; asked for in increasing order."""
+        if first < block["first"] or last > block["last"]:
+            end = min(n, max(last, first + chunk_frames))
+            autocorrelation = librosa.autocorrelate(frames[:, first:end] * window, axis=-2)
+            block.update(first=first, last=end, columns=librosa.util.normalize(
+                autocorrelation, norm=np.inf, axis=-2))
+        return block["columns"][:, first - block["first"]:last - block["first"]]
+
+    return (_pairwise_column_sum(columns, 0, n) / n)[:, None]  # np.mean: the sum over T
+
+
+def _pairwise_column_sum(columns, first: int, count: int) -> np.ndarray:
+    """``np.add.reduce(a, axis=-1)`` of a C-ordered float64 ``(rows, T)`` array ``a``, in numpy's
+    order (``pairwise_sum`` in ``numpy/_core/src/umath/loops_utils.h.src``: halves rounded down
+    to a multiple of 8, blocks of at most 128 summed by 8 interleaved accumulators), reading
+    columns ``first .. first + count - 1`` through ``columns(first, last)`` in increasing order.
+    tests/test_memory_bounds.py checks the bits against numpy."""
+    if count > 128:
+        half = count // 2
+        half -= half % 8
+        return (_pairwise_column_sum(columns, first, half)
+                + _pairwise_column_sum(columns, first + half, count - half))
+    a = columns(first, first + count)
+    if count < 8:
+        total = np.zeros(a.shape[0])
+        for i in range(count):
+            total = total + a[:, i]
+        return total
+    partial = a[:, :8].copy()
+    whole = count - count % 8
+    for i in range(8, whole, 8):
+        partial += a[:, i:i + 8]
+    p = [partial[:, j] for j in range(8)]
+    total = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
+    for i in range(whole, count):
+        total = total + a[:, i]
+    return total
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,7 +554,12 @@ def _compute(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
 
 
 def _features_of(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
-                 path: str | os.PathLike | None) -> np.ndarray:
+                 path: str | os.PathLike | None, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """The ``(T, D)`` features of checked audio; spectra and tempograms are computed
+    ``chunk_frames`` frames at a time (:func:`_mel_and_tuning`, :func:`_cqt_magnitude`,
+    :func:`_tempo`): any chunk size gives the same bits; beyond a fixed ~0.2 GB of blocks the
+    working memory grows by about 5 bytes per sample of ``y`` (its mel and CQT magnitudes, the
+    halved signals of the CQT's octaves)."""
     if bpm is not None:
         bpm = _check_bpm(bpm, path)
     with _one_blas_thread(), warnings.catch_warnings():
@@ -371,16 +567,20 @@ def _features_of(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
         # neither changes the numbers and silence was reported already.
         warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large")
         warnings.filterwarnings("ignore", message="Trying to estimate tuning from empty")
-        magnitude = _stft_magnitude(y, spec)
-        envelope, mfcc = _envelope_and_mfcc(magnitude, spec)
-        chroma = _chroma(y, magnitude, spec)
+        mel_power, tuning = _mel_and_tuning(y, spec, chunk_frames)
+        envelope, mfcc = _envelope_and_mfcc(mel_power, spec)
+        del mel_power
+        chroma = _chroma(y, tuning, spec, chunk_frames)
         if bpm is None:
-            bpm = estimate_tempo(envelope, spec=spec)
+            bpm = float(_tempo(envelope, spec, 120.0, chunk_frames)[0])  # estimate_tempo
         peaks = _onset_peaks(envelope, spec)
-        beats = _beats(envelope, bpm, spec)
-    features = np.concatenate(
-        [envelope[:, None], mfcc.T, chroma.T, _one_hot(peaks, envelope.size)[:, None],
-         _one_hot(beats, envelope.size)[:, None]], axis=1).astype(np.float32, copy=False)
+        beats = _beats(envelope, bpm, spec, chunk_frames)
+    features = np.empty((envelope.size, spec.feature_dim), dtype=np.float32)
+    features[:, 0] = envelope
+    features[:, 1:1 + spec.n_mfcc] = mfcc.T
+    features[:, 1 + spec.n_mfcc:spec.onset_column] = chroma.T
+    features[:, spec.onset_column] = _one_hot(peaks, envelope.size)
+    features[:, spec.beat_column] = _one_hot(beats, envelope.size)
     assert features.shape == (spec.n_frames(y.size), spec.feature_dim), features.shape
     return features
 
@@ -401,43 +601,157 @@ def _one_blas_thread() -> contextlib.AbstractContextManager:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _stft_magnitude(y: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
-    """|STFT| ``(1 + n_fft/2, T)`` float32, hann window, centred, zero padded.
+def _frame_span(y: np.ndarray, first: int, last: int, n_fft: int, hop: int) -> np.ndarray:
+    """The samples under frames ``first .. last - 1`` of a centred, zero-padded STFT of ``y``
+    (frame ``t`` covers ``y[t·hop - n_fft/2 :][:n_fft]``), zeros outside ``y``: an uncentred
+    STFT of the span gives exactly those frames."""
+    start = first * hop - n_fft // 2
+    stop = (last - 1) * hop - n_fft // 2 + n_fft
+    if start >= 0 and stop <= y.size:
+        return y[start:stop]
+    span = np.zeros(stop - start, dtype=y.dtype)
+    inside = y[max(start, 0):max(min(stop, y.size), 0)]
+    span[max(-start, 0):max(-start, 0) + inside.size] = inside
+    return span
 
-    The reference computes this STFT three times: in the envelope's and the MFCC's mel
-    spectrograms (power 2) and in chroma_cens' tuning estimate (piptrack, magnitude). The three
-    use the same window, hop, centring and padding, so sharing one is bit-identical
-    (tests/test_audio.py checks the conformance vectors to the last bit).
-    """
-    stft = librosa.stft(y, n_fft=spec.n_fft, hop_length=spec.hop_length, window="hann",
-                        center=True, pad_mode="constant")
+
+def _stft_magnitude(y: np.ndarray, first: int, last: int, spec: MusicFeatureSpec) -> np.ndarray:
+    """|STFT| ``(1 + n_fft/2, last - first)`` float32 of frames ``first .. last - 1``: hann
+    window, centred, zero padded, as librosa computes them for the whole song (each frame's FFT
+    does not depend on its neighbours, so the bits are the same)."""
+    stft = librosa.stft(_frame_span(y, first, last, spec.n_fft, spec.hop_length),
+                        n_fft=spec.n_fft, hop_length=spec.hop_length, window="hann",
+                        center=False)
     return np.abs(stft)
 
 
-def _envelope_and_mfcc(magnitude: np.ndarray, spec: MusicFeatureSpec
+def _mel_and_tuning(y: np.ndarray, spec: MusicFeatureSpec, chunk_frames: int, *,
+                    tuning: bool = True) -> tuple[np.ndarray, float | None]:
+    """Mel power spectrogram ``(n_mels, T)`` float32 and the chroma's tuning estimate (fraction
+    of a CQT bin; None when ``tuning`` is False), from one pass of |STFT| blocks.
+
+    The reference computes the same STFT three times: in the envelope's and the MFCC's mel
+    spectrograms (power 2) and in chroma_cens' tuning estimate (piptrack, magnitude). Here each
+    block of ``chunk_frames`` frames feeds the mel projection (column by column: the same bits)
+    and librosa's piptrack (frame by frame); the pitch candidates of all blocks then go through
+    the rest of ``librosa.estimate_tuning`` (median magnitude threshold, ``pitch_tuning``),
+    which does not depend on their order. The whole |STFT| (4 bytes × 1025 per frame, 0.9 GB
+    per hour of music) is never held.
+    """
+    n_frames = spec.n_frames(y.size)
+    mel = np.empty((spec.n_mels, n_frames), dtype=np.float32)
+    pitches, magnitudes = [], []
+    for first in range(0, n_frames, chunk_frames):
+        last = min(n_frames, first + chunk_frames)
+        magnitude = _stft_magnitude(y, first, last, spec)
+        mel[:, first:last] = librosa.feature.melspectrogram(
+            S=magnitude**2.0, sr=spec.sample_rate, n_fft=spec.n_fft, n_mels=spec.n_mels)
+        if tuning:
+            # librosa.estimate_tuning(S=..., n_fft=...) -> piptrack with its defaults.
+            pitch, peak = librosa.piptrack(S=magnitude, sr=spec.sample_rate, n_fft=spec.n_fft)
+            found = pitch > 0
+            pitches.append(pitch[found])
+            magnitudes.append(peak[found])
+    if not tuning:
+        return mel, None
+    pitch, peak = np.concatenate(pitches), np.concatenate(magnitudes)
+    threshold = np.median(peak) if peak.size else 0.0
+    estimate = librosa.pitch_tuning(pitch[peak >= threshold], resolution=0.01,
+                                    bins_per_octave=spec.bins_per_octave)
+    return mel, float(estimate)
+
+
+def _envelope_and_mfcc(mel_power: np.ndarray, spec: MusicFeatureSpec
                        ) -> tuple[np.ndarray, np.ndarray]:
     """Onset envelope ``(T,)`` and MFCC ``(n_mfcc, T)`` from one dB mel spectrogram.
 
     Both of mint's calls (``onset_strength(y=...)``, ``mfcc(y=...)``) build the same
-    ``power_to_db(melspectrogram(y))`` with librosa's defaults; we build it once.
+    ``power_to_db(melspectrogram(y))`` with librosa's defaults; we build it once, for the whole
+    song: its ``top_db`` floor is relative to the song's loudest mel bin.
     """
-    mel = librosa.feature.melspectrogram(S=magnitude**2.0, sr=spec.sample_rate, n_fft=spec.n_fft,
-                                         n_mels=spec.n_mels)
-    mel_db = librosa.power_to_db(mel)
+    mel_db = librosa.power_to_db(mel_power)
     envelope = librosa.onset.onset_strength(S=mel_db, sr=spec.sample_rate, n_fft=spec.n_fft,
                                             hop_length=spec.hop_length)
     mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=spec.n_mfcc)
     return envelope, mfcc
 
 
-def _chroma(y: np.ndarray, magnitude: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
-    """chroma_cens ``(n_chroma, T)``; the CQT's tuning estimate reuses the shared STFT."""
-    tuning = librosa.estimate_tuning(S=magnitude, sr=spec.sample_rate, n_fft=spec.n_fft,
-                                     bins_per_octave=spec.bins_per_octave)
+def _chroma(y: np.ndarray, tuning: float, spec: MusicFeatureSpec, chunk_frames: int
+            ) -> np.ndarray:
+    """chroma_cens ``(n_chroma, T)`` of the CQT magnitude computed block by block."""
+    cqt = _cqt_magnitude(y, tuning, spec, chunk_frames)
     return librosa.feature.chroma_cens(
-        y=y, sr=spec.sample_rate, hop_length=spec.hop_length, tuning=tuning,
+        C=cqt, sr=spec.sample_rate, hop_length=spec.hop_length, tuning=tuning,
         n_chroma=spec.n_chroma, n_octaves=spec.n_octaves, bins_per_octave=spec.bins_per_octave,
         win_len_smooth=spec.cens_window)
+
+
+def _cqt_magnitude(y: np.ndarray, tuning: float, spec: MusicFeatureSpec, chunk_frames: int
+                   ) -> np.ndarray:
+    """``np.abs(librosa.cqt(y, ...))`` as chroma_cens computes it: ``(n_octaves ·
+    bins_per_octave, T)`` float32, Fortran order, the same bits, in bounded memory.
+
+    librosa's CQT (``librosa/core/constantq.py``, ``vqt``) works octave by octave, top first:
+    the octave's filters are applied to a centred STFT (window of ones) of the signal, which is
+    then halved in rate (soxr_hq, ``scale=True``) for the next octave. The whole-song STFT of the
+    top octave alone is 2 KB per frame (0.9 GB per hour). Here each octave's STFT is taken
+    ``chunk_frames`` frames at a time (frames are independent), and the halving runs as a soxr
+    stream, which gives the one-shot call's samples. The filters are librosa's own (its private
+    ``__vqt_filter_fft``), so they cannot drift from the reference.
+    """
+    from librosa.core import constantq
+
+    sr, hop, bpo = spec.sample_rate, spec.hop_length, spec.bins_per_octave
+    n_bins = spec.n_octaves * bpo
+    fmin = librosa.note_to_hz("C1") * 2.0 ** (tuning / bpo)
+    freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
+                                         bins_per_octave=bpo, sort=True)
+    alpha = librosa.filters._relative_bandwidth(freqs=freqs)
+    lengths, cutoff = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann",
+                                                      filter_scale=1, gamma=0, alpha=alpha)
+    early = getattr(constantq, "__early_downsample_count")(sr / 2.0, cutoff, hop, spec.n_octaves)
+    if cutoff > sr / 2.0 or early > 0:
+        # Specs whose CQT librosa first downsamples (or rejects): its own whole-song call.
+        return np.abs(librosa.cqt(y, sr=sr, hop_length=hop, n_bins=n_bins, bins_per_octave=bpo,
+                                  tuning=tuning))
+    filter_fft = getattr(constantq, "__vqt_filter_fft")
+    n_frames = spec.n_frames(y.size)
+    out = np.empty((n_bins, n_frames), dtype=np.float32, order="F")  # as librosa stacks octaves
+    norms = np.sqrt(lengths)[:, None]  # (n_bins, 1): librosa's `V /= np.sqrt(lengths)`
+    signal, rate, octave_hop = y, sr, hop
+    for octave in range(spec.n_octaves):
+        rows = slice(n_bins - bpo * (octave + 1), n_bins - bpo * octave)
+        basis, n_fft, _ = filter_fft(rate, freqs[rows], 1, 1, 0.01, window="hann", gamma=0,
+                                     dtype=np.complex64, alpha=alpha[rows])
+        basis[:] *= np.sqrt(sr / rate)  # librosa: compensates the downsampling
+        for first in range(0, n_frames, chunk_frames):
+            last = min(n_frames, first + chunk_frames)
+            stft = librosa.stft(_frame_span(signal, first, last, n_fft, octave_hop), n_fft=n_fft,
+                                hop_length=octave_hop, window="ones", center=False,
+                                dtype=np.complex64)
+            response = basis.dot(stft)  # (bpo, last - first) complex64
+            response /= norms[rows]
+            out[rows, first:last] = np.abs(response)
+        if octave + 1 < spec.n_octaves and octave_hop % 2 == 0:
+            signal, rate, octave_hop = _halve(signal), rate / 2.0, octave_hop // 2
+    return out
+
+
+def _halve(x: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """``librosa.resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)`` (the
+    CQT's step down an octave) ``(n,)`` -> ``(ceil(n / 2),)`` float32, streamed through soxr in
+    blocks of ``block`` samples: the same bits without a second copy of the input."""
+    stream = soxr.ResampleStream(2, 1, 1, dtype="float32", quality="soxr_hq")
+    n = int(np.ceil(x.size * 0.5))
+    out = np.zeros(n, dtype=np.float32)
+    done = 0
+    for start in range(0, x.size, block):
+        piece = stream.resample_chunk(x[start:start + block], last=start + block >= x.size)
+        piece = piece[:n - done]
+        out[done:done + piece.size] = piece
+        done += piece.size
+    out /= np.sqrt(0.5)  # librosa's scale=True: y_hat /= np.sqrt(ratio)
+    return out
 
 
 def _onset_peaks(envelope: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
@@ -447,9 +761,15 @@ def _onset_peaks(envelope: np.ndarray, spec: MusicFeatureSpec) -> np.ndarray:
                                       hop_length=spec.hop_length)
 
 
-def _beats(envelope: np.ndarray, bpm: float, spec: MusicFeatureSpec) -> np.ndarray:
+def _beats(envelope: np.ndarray, bpm: float, spec: MusicFeatureSpec,
+           chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """Beat frames of ``librosa.beat.beat_track(start_bpm=bpm, tightness=...)``; its tempo
+    estimate is computed beforehand in bounded memory (:func:`_tempo`, the same value)."""
+    if not envelope.any():
+        return np.zeros(0, dtype=np.int64)  # beat_track finds none (and estimates no tempo)
+    tempo = _tempo(envelope, spec, bpm, chunk_frames)
     _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=spec.sample_rate,
-                                        hop_length=spec.hop_length, start_bpm=bpm,
+                                        hop_length=spec.hop_length, start_bpm=bpm, bpm=tempo,
                                         tightness=spec.tightness)
     return frames
 

@@ -116,19 +116,24 @@ def generate(
             generator = None
             if random_seed is not None:
                 generator = torch.Generator(device=run_device).manual_seed(random_seed)
-            generated = _autoregress(model, audio.to(run_device), seed.to(run_device), n,
-                                     frames_per_step, project_rotations, progress, generator)
+            # One array for the whole dance, filled in place: no per-step list and no
+            # concatenation, so a long song costs its output once (900 bytes per frame and song).
+            out = torch.empty(seed.shape[0], seed.shape[1] + n, seed.shape[2], dtype=seed.dtype, device=run_device)
+            out[:, :seed.shape[1]] = seed
+            _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
+                         frames_per_step, project_rotations, progress, generator)
     finally:
         model.train(was_training)
-    out = torch.cat([seed, generated.cpu()], dim=1).numpy()  # (B, T + n, 225)
+    out = out.cpu().numpy()  # (B, T + n, 225); no copy on the CPU
     return out if batched else out[0]
 
 
-def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, n: int, k_max: int,
-                 project: bool, progress: bool, generator: torch.Generator | None) -> torch.Tensor:
-    """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> generated ``(B, n, 225)``."""
+def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out: torch.Tensor, k_max: int,
+                 project: bool, progress: bool, generator: torch.Generator | None) -> None:
+    """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> the generated frames written into
+    ``out (B, n, 225)``."""
     state = model.start(seed, audio, generator)
-    frames: list[torch.Tensor] = []
+    n = out.shape[1]
     done = 0
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
         while done < n:
@@ -136,13 +141,10 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, n: 
             pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
             if project:
                 pred = clean_frames(pred)
-            frames.append(pred)
+            out[:, done:done + k] = pred
             model.advance(state, pred)
             done += k
             bar.update(k)
-    if not frames:
-        return seed.new_zeros(seed.shape[0], 0, seed.shape[2])
-    return torch.cat(frames, dim=1)
 
 
 def clean_frames(x: torch.Tensor) -> torch.Tensor:

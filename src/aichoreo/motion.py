@@ -30,6 +30,7 @@ FACT_PADDED_DIM = FACT_PAD + FACT_DIM  # 225
 # Largest |R^T R - I| entry accepted as a rotation: float32 round-off passes, an
 # unprojected network output does not.
 _ORTHONORMAL_TOL = 1e-3
+_BLOCK = 8192  # frames per block of whole-motion checks and projections: bounds their temporaries
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -64,7 +65,9 @@ class SMPLMotion:
         fps = float(self.fps)
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be positive and finite, got {self.fps}")
-        gram_err = np.abs(np.swapaxes(rotations, -1, -2) @ rotations - np.eye(3, dtype=np.float32)).max()
+        # In blocks of frames: whole-motion temporaries of an hour-long dance would be ~0.6 GB.
+        gram_err = max(np.abs(np.swapaxes(r, -1, -2) @ r - np.eye(3, dtype=np.float32)).max()
+                       for r in np.array_split(rotations, range(_BLOCK, len(rotations), _BLOCK)))
         if gram_err > _ORTHONORMAL_TOL or (np.linalg.det(rotations) <= 0).any():
             raise ValueError(
                 f"rotations are not rotation matrices (|R^T R - I| up to {gram_err:.3g}); "
@@ -111,15 +114,20 @@ class SMPLMotion:
         Rotations are projected onto SO(3) by SVD (reference.md §4.6), so raw network
         output is accepted.
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] not in (FACT_DIM, FACT_PADDED_DIM):
             raise ValueError(
                 f"FACT motion vector: expected shape (T, {FACT_DIM}) or (T, {FACT_PADDED_DIM}), got {x.shape}"
             )
         if x.shape[1] == FACT_PADDED_DIM:
             x = x[:, FACT_PAD:]
-        rotations = project_to_so3(x[:, 3:].reshape(len(x), N_JOINTS, 3, 3))
-        return cls(rotations, x[:, :3], fps)
+        # Projected in float64, in blocks of frames: the SVD's temporaries for a whole hour-long
+        # dance would be ~2 GB. Each matrix is projected on its own, so the bits are the same.
+        rotations = np.empty((len(x), N_JOINTS, 3, 3), dtype=np.float32)
+        for first in range(0, len(x), _BLOCK):
+            block = np.asarray(x[first:first + _BLOCK, 3:], dtype=np.float64)
+            rotations[first:first + _BLOCK] = project_to_so3(block.reshape(len(block), N_JOINTS, 3, 3))
+        return cls(rotations, np.asarray(x[:, :3], dtype=np.float64), fps)
 
     # ------------------------------------------------------------------ conversions
 
@@ -149,8 +157,14 @@ class SMPLMotion:
 
     def joints(self) -> np.ndarray:
         """World joint positions ``(T, 24, 3)`` float32 metres, y up (skeleton FK, computed in float64)."""
-        joints = forward_kinematics(self.rotations.astype(np.float64), self.translation.astype(np.float64))
-        return joints.astype(np.float32)
+        # In blocks of frames: FK's float64 copies and 24 world frames of an hour-long dance would
+        # be ~0.8 GB. Frames are independent, so the bits are the same.
+        joints = np.empty((len(self), N_JOINTS, 3), dtype=np.float32)
+        for first in range(0, len(self), _BLOCK):
+            block = slice(first, first + _BLOCK)
+            joints[block] = forward_kinematics(self.rotations[block].astype(np.float64),
+                                               self.translation[block].astype(np.float64))
+        return joints
 
     # ------------------------------------------------------------------ time
 
