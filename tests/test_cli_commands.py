@@ -82,3 +82,19 @@ def test_reconstruct_and_fit_commands(aist, tmp_path, capsys):
     assert len(fitted) == 60
     assert main(["fit", str(tmp_path / "j.npy"), "--layout", "smpl24", "--fps", "60", "-o", str(tmp_path / "m.txt")]) == 1
     assert "give a .pkl file name" in capsys.readouterr().err
+
+
+def test_warnings_are_one_line_each(tmp_path):
+    """A silent song and a WAV cut short each warn in one 'aichoreo: warning:' line naming the file
+    (Python's default format adds a second line with the source of the warn call)."""
+    sf.write(tmp_path / "silence.wav", np.zeros(22050 * 3, np.float32), 22050)
+    sf.write(tmp_path / "full.wav", click_track(6.0, 120.0, 22050), 22050, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    for song in ("silence.wav", "cut.wav"):
+        out = subprocess.run([sys.executable, "-m", "aichoreo", "features", str(tmp_path / song), "-o",
+                              str(tmp_path / f"{song}.npy"), "--no-cache"], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        lines = [line for line in out.stderr.splitlines() if "warning" in line.lower()]
+        assert len(lines) == 1 and lines[0].startswith("aichoreo: warning: ") and song in lines[0], out.stderr
+        assert "warnings.warn" not in out.stderr and "UserWarning" not in out.stderr

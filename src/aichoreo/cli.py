@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from aichoreo import config
@@ -652,6 +653,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    shown = warnings.showwarning
+    if not args.debug:
+        warnings.showwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except (AichoreoError, ValueError, OSError) as exc:
@@ -664,6 +668,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aichoreo: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``aichoreo: warning: ...`` line (Python's default adds the source line),
+    written through tqdm so that it never lands on a progress bar's line."""
+    from tqdm.auto import tqdm
+
+    text = " ".join(str(message).split())
+    tqdm.write(f"aichoreo: warning: {text}", file=sys.stderr)
 
 
 def _dump_json(obj) -> str:
