@@ -653,9 +653,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    shown = warnings.showwarning
+    formatter = warnings.formatwarning
     if not args.debug:
-        warnings.showwarning = _one_line_warning
+        warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
     except (AichoreoError, ValueError, OSError) as exc:
@@ -669,16 +669,19 @@ def main(argv: list[str] | None = None) -> int:
         print("aichoreo: interrupted", file=sys.stderr)
         return 130
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatter
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning as one ``aichoreo: warning: ...`` line (Python's default adds the source line),
-    written through tqdm so that it never lands on a progress bar's line."""
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Print a warning as one ``aichoreo: warning: ...`` line (Python's default adds the source
+    line), through tqdm so that it never lands on a progress bar's line; the text left for
+    Python to print is empty. A formatter rather than ``showwarning``: code that records warnings
+    (``warnings.catch_warnings(record=True)``) still receives them."""
     from tqdm.auto import tqdm
 
     text = " ".join(str(message).split())
     tqdm.write(f"aichoreo: warning: {text}", file=sys.stderr)
+    return ""
 
 
 def _dump_json(obj) -> str:
