@@ -703,18 +703,27 @@ def _cqt_magnitude(y: np.ndarray, tuning: float, spec: MusicFeatureSpec, chunk_f
 
     sr, hop, bpo = spec.sample_rate, spec.hop_length, spec.bins_per_octave
     n_bins = spec.n_octaves * bpo
+
+    def whole_song() -> np.ndarray:
+        return np.abs(librosa.cqt(y, sr=sr, hop_length=hop, n_bins=n_bins, bins_per_octave=bpo, tuning=tuning))
+
     fmin = librosa.note_to_hz("C1") * 2.0 ** (tuning / bpo)
     freqs = librosa.interval_frequencies(n_bins=n_bins, fmin=fmin, intervals="equal",
                                          bins_per_octave=bpo, sort=True)
-    alpha = librosa.filters._relative_bandwidth(freqs=freqs)
+    filter_fft = getattr(constantq, "__vqt_filter_fft", None)
+    early_count = getattr(constantq, "__early_downsample_count", None)
+    relative_bandwidth = getattr(librosa.filters, "_relative_bandwidth", None)
+    if filter_fft is None or early_count is None or relative_bandwidth is None:
+        # A librosa without these private helpers (other than the pinned 0.11): correct numbers
+        # from its own whole-song call, in more memory.
+        logger.debug("librosa %s lacks the CQT helpers of 0.11; computing the CQT whole", librosa.__version__)
+        return whole_song()
+    alpha = relative_bandwidth(freqs=freqs)
     lengths, cutoff = librosa.filters.wavelet_lengths(freqs=freqs, sr=sr, window="hann",
                                                       filter_scale=1, gamma=0, alpha=alpha)
-    early = getattr(constantq, "__early_downsample_count")(sr / 2.0, cutoff, hop, spec.n_octaves)
-    if cutoff > sr / 2.0 or early > 0:
+    if cutoff > sr / 2.0 or early_count(sr / 2.0, cutoff, hop, spec.n_octaves) > 0:
         # Specs whose CQT librosa first downsamples (or rejects): its own whole-song call.
-        return np.abs(librosa.cqt(y, sr=sr, hop_length=hop, n_bins=n_bins, bins_per_octave=bpo,
-                                  tuning=tuning))
-    filter_fft = getattr(constantq, "__vqt_filter_fft")
+        return whole_song()
     n_frames = spec.n_frames(y.size)
     out = np.empty((n_bins, n_frames), dtype=np.float32, order="F")  # as librosa stacks octaves
     norms = np.sqrt(lengths)[:, None]  # (n_bins, 1): librosa's `V /= np.sqrt(lengths)`
