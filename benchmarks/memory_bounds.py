@@ -14,8 +14,8 @@ bound is exceeded or a command fails.
     python benchmarks/memory_bounds.py --minutes 10 --commands features
     python benchmarks/memory_bounds.py --tiny-model         # dance with a random tiny network
 
-The dance's loop runs at the model's speed: the bundled model generated 70-200 frames a second on
-a shared 2-core CPU, so an hour of song (216,000 frames) takes 20-50 minutes there.
+The dance's loop runs at the model's speed: an hour of song (216,000 frames) took 225 s in all on
+a quiet 2-core CPU (docs/generation.md), and several times longer while other work shared it.
 ``--tiny-model`` dances with a random network of the ``tiny`` preset instead (about twice as fast
 there): the memory that grows with the song (features, the motion, its exports) is the same, the
 model's own weights and activations, a constant, are smaller.

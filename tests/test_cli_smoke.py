@@ -252,6 +252,10 @@ def _hostile_files(root: Path) -> dict[str, Path]:
     np.save(files["huge_seed.npy"], seed)
     files["cut.json"] = root / "cut.json"
     files["cut.json"].write_text('[{"name": "c01", "size": [1920, 1080], "matrix": [[1600.0, 0')
+    files["zip.npy"] = root / "zip.npy"  # an .npz saved under a .npy name
+    files["zip.npy"].write_bytes((root / "full.npz").read_bytes())
+    files["no_frames.npy"] = root / "no_frames.npy"
+    np.save(files["no_frames.npy"], np.zeros((0, 225), np.float32))
     files["mm.npy"] = root / "mm.npy"  # joints in millimetres
     np.save(files["mm.npy"], np.full((60, 24, 3), 1500.0, np.float32))
     return files
@@ -275,6 +279,16 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
     ("dance truncated seed", lambda f, i, o: ["dance", str(i.song), "-o", str(o / "d"), "--checkpoint", str(i.model),
                                               "--formats", "joints", "--seed-motion", str(f["cut.npy"])],
      "cut.npy", "not a readable .npy file"),
+    ("dance npz as npy seed", lambda f, i, o: ["dance", str(i.song), "-o", str(o / "d"), "--checkpoint", str(i.model),
+                                               "--formats", "joints", "--seed-motion", str(f["zip.npy"])],
+     "zip.npy", "holds named arrays (.npz content)"),
+    ("dance seed without frames", lambda f, i, o: ["dance", str(i.song), "-o", str(o / "d"), "--checkpoint",
+                                                   str(i.model), "--formats", "joints", "--seed-motion",
+                                                   str(f["no_frames.npy"])], "no_frames.npy", "T >= 1"),
+    ("beat-plot npz as npy music", lambda f, i, o: ["beat-plot", str(i.joints), "--music", str(f["zip.npy"]),
+                                                    "-o", str(o / "b.png")], "zip.npy", "holds named arrays"),
+    ("fit npz as npy", lambda f, i, o: ["fit", str(f["zip.npy"]), "--layout", "smpl24", "--fps", "60",
+                                        "-o", str(o / "m.pkl")], "zip.npy", "holds named arrays"),
     ("dance huge seed", lambda f, i, o: ["dance", str(i.song), "-o", str(o / "d"), "--checkpoint", str(i.model),
                                          "--formats", "joints", "--seed-motion", str(f["huge_seed.npy"])],
      "huge_seed.npy", "the root moves 1e+30 m from the origin"),
@@ -318,6 +332,19 @@ def test_hostile_input_is_one_line_naming_the_file(case, inputs, tmp_path, capsy
     named = next((p for p in [*files.values(), inputs.song] if p.name == culprit), None)
     assert f"{named}: " in err and says in err, err
     assert not out.exists()  # nothing written, no empty folder left
+
+
+@pytest.mark.parametrize("case", [c for c in HOSTILE if c[0] in ("fit npz as npy", "beat-plot 1-d music")],
+                         ids=lambda c: c[0])
+def test_hostile_input_as_a_user_sees_it(case, inputs, tmp_path):
+    """In-process, an escaped exception would fail the test before stderr is read; as a process, a
+    user sees what the interpreter prints: one line, no traceback."""
+    _, arguments, culprit, says = case
+    files = _hostile_files(tmp_path / "in")
+    run = subprocess.run([sys.executable, "-m", "aichoreo", *arguments(files, inputs, tmp_path / "out")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and run.stderr.startswith("aichoreo: error: ") and says in run.stderr
 
 
 @pytest.mark.parametrize("arguments, says", [

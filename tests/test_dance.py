@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +244,28 @@ def test_a_plausible_seed_file_dances(model_file, tmp_path):
 
     # The dance starts from the seed.
     np.testing.assert_allclose(joints[:120], fact_vector_to_joints(_fact_seed()[:120]), atol=1e-5)
+
+
+def test_an_interrupted_swap_puts_the_earlier_folder_back(tmp_path, monkeypatch):
+    """The song folder is swapped in by two renames; a Ctrl-C between them restores the earlier dance."""
+    import aichoreo.dance as dance_module
+
+    folder, new, previous = tmp_path / "song", tmp_path / "staging" / "new", tmp_path / "staging" / "previous"
+    folder.mkdir()
+    (folder / "dance.json").write_text("earlier")
+    new.mkdir(parents=True)
+    (new / "dance.json").write_text("new")
+    rename = os.rename
+
+    def interrupted(src, dst):
+        if Path(src) == new:
+            raise KeyboardInterrupt
+        rename(src, dst)
+
+    monkeypatch.setattr(dance_module.os, "rename", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dance_module._swap_in(new, folder, previous)
+    assert (folder / "dance.json").read_text() == "earlier"
+    monkeypatch.setattr(dance_module.os, "rename", rename)
+    dance_module._swap_in(new, folder, previous)
+    assert (folder / "dance.json").read_text() == "new" and (previous / "dance.json").read_text() == "earlier"

@@ -7,8 +7,10 @@ with :mod:`aichoreo.skeleton` but the published SMPL numbers.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -374,15 +376,23 @@ def test_export_all_cleans_a_killed_exports_folder_and_names_final_paths(tmp_pat
     from aichoreo.fileio import STAGING_LOCK
 
     out = tmp_path / "out"
-    killed = out / ".dance.exporting-killed"  # a killed export's folder: no lock holder
+    killed = out / ".dance.exporting-killed"  # a killed export's folder: its lock is free
     killed.mkdir(parents=True)
+    (killed / STAGING_LOCK).touch()
     (killed / "dance.bvh").write_text("half")
+    old = out / ".dance.exporting-old"  # an older aichoreo's, without a lock file, an hour old
+    old.mkdir()
+    os.utime(old, (time.time() - 3600,) * 2)
+    fresh = out / ".dance.exporting~init-x"  # being made by another export right now: not yet locked
+    fresh.mkdir()
     live = out / ".dance.exporting-live"  # an export running now in another process: its lock is held
     live.mkdir()
     with open(live / STAGING_LOCK, "w") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         export_all(dance, out, name="dance", formats=["joints"])
-        assert sorted(p.name for p in out.iterdir()) == [".dance.exporting-live", "dance_joints.npy"]
+        assert sorted(p.name for p in out.iterdir()) == [".dance.exporting-live", ".dance.exporting~init-x",
+                                                          "dance_joints.npy"]
+    fresh.rmdir()
 
     def no_space(motion, path, **kwargs):
         raise OSError(28, "No space left on device", str(path))

@@ -531,6 +531,16 @@ def test_non_finite_weights_are_refused_naming_the_file(tmp_path, bad):
         load_model_file(path)
 
 
+def test_a_damaged_meta_entry_is_refused_naming_the_file(tmp_path):
+    cfg = get_preset("tiny")
+    path = save_model_file(tmp_path / "m.pt", build_model(cfg), cfg, conventions=CONVENTIONS)
+    state = torch.load(path, weights_only=True)
+    state["meta"] = 5
+    torch.save(state, path)
+    with pytest.raises(InputError, match=r"m\.pt: damaged model file: its 'meta' entry is a int"):
+        load_model_file(path)
+
+
 def test_optimiser_settings_left_the_model_config():
     for name in available_presets():
         assert not set(LEGACY_TRAINING_KEYS) & set(get_preset(name).to_dict()), name

@@ -140,14 +140,21 @@ def test_non_finite_training_stops_before_anything_non_finite_is_saved(dataset, 
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 1
 
 
+def _model_file(path: Path, step: int) -> None:
+    from aichoreo.conventions import current_conventions
+    from aichoreo.models import build_model, save_model_file
+
+    save_model_file(path, build_model(TINY), TINY, conventions=current_conventions(), step=step)
+
+
 def test_a_run_stopped_before_its_first_checkpoint_starts_again(dataset, tmp_path, caplog):
     tc = _tc(max_steps=2, checkpoint_every=100, val_every=1)
     for resume in (False, True):
         # What a run killed at its first steps leaves: config.json, logs, a best.pt from a validation.
         run = tmp_path / f"run{resume}"
         (run / "models").mkdir(parents=True)
-        (run / "config.json").write_text('{"preset": "tiny"}')
-        (run / "models" / "best.pt").write_bytes(b"from the killed attempt")
+        (run / "config.json").write_text(json.dumps({"preset": "tiny", "train": {"checkpoint_every": 100}}))
+        _model_file(run / "models" / "best.pt", step=1)  # from the killed attempt: before step 100
         caplog.clear()
         summary = train(TINY, dataset, run, train_config=tc, progress=False, accelerator="cpu", devices=1,
                         resume=resume)
@@ -158,13 +165,27 @@ def test_a_run_stopped_before_its_first_checkpoint_starts_again(dataset, tmp_pat
         # Now it has a checkpoint: a plain re-run is refused again.
         with pytest.raises(InputError, match="already holds a training run"):
             train(TINY, dataset, run, train_config=tc, progress=False, accelerator="cpu", devices=1)
-    # Model files without any resume checkpoint (checkpoints/ deleted) are never overwritten.
+    # Model files without any resume checkpoint (checkpoints/ deleted) are never overwritten: a
+    # last.pt, and a best.pt kept alone from a run that got past its first checkpoint (or that is
+    # not provably from this run at all).
     kept = tmp_path / "kept"
     (kept / "models").mkdir(parents=True)
     (kept / "models" / "last.pt").write_bytes(b"a trained model")
     for resume in (False, True):
         with pytest.raises(InputError, match=r"holds model files \(last.pt\) but no resume checkpoint"):
             train(TINY, dataset, kept, train_config=tc, progress=False, accelerator="cpu", devices=1, resume=resume)
+    best_only = tmp_path / "best_only"
+    (best_only / "models").mkdir(parents=True)
+    (best_only / "config.json").write_text(json.dumps({"preset": "tiny", "train": {"checkpoint_every": 100}}))
+    _model_file(best_only / "models" / "best.pt", step=4000)
+    foreign = tmp_path / "foreign"
+    (foreign / "models").mkdir(parents=True)
+    (foreign / "config.json").write_text("{}")
+    (foreign / "models" / "best.pt").write_bytes(b"a model of the user's")
+    for folder in (best_only, foreign):
+        with pytest.raises(InputError, match=r"holds model files \(best.pt\) but no resume checkpoint"):
+            train(TINY, dataset, folder, train_config=tc, progress=False, accelerator="cpu", devices=1)
+        assert (folder / "models" / "best.pt").exists()
     with pytest.raises(InputError, match="nothing to resume"):
         train(TINY, dataset, tmp_path / "none", train_config=tc, progress=False, accelerator="cpu", devices=1,
               resume=True)
@@ -192,3 +213,15 @@ def test_damaged_sequence_files_are_named(dataset, tmp_path):
     np.savez(path, motion=np.zeros((60, 219), np.float32))
     with pytest.raises(InputError, match="seq1.npz: not a sequence file: no 'music' array"):
         dataset.load("seq1")
+
+
+def test_a_malformed_index_is_named(tmp_path):
+    root = tmp_path / "ds"
+    root.mkdir()
+    for text, says in (("[1]", "not a dataset index: holds a JSON list"),
+                       ('{"format": "aichoreo-dataset", "version": 1}', "no valid 'fps'"),
+                       ('{"format": "aichoreo-dataset", "version": 1, "fps": -3}', "fps must be a positive")):
+        (root / "index.json").write_text(text)
+        with pytest.raises(InputError, match=says) as err:
+            PreparedDataset(root)
+        assert str(err.value).startswith(str(root / "index.json"))

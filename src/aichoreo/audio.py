@@ -830,7 +830,7 @@ class FeatureCache:
             return None
         try:
             features = np.load(entry, allow_pickle=False)
-        except (OSError, ValueError) as error:
+        except Exception as error:  # EOFError, ValueError, OSError...: a damaged entry is recomputed
             logger.warning("ignoring unreadable cache entry %s: %s", entry, error)
             return None
         if (features.ndim != 2 or features.shape[1] != spec.feature_dim

@@ -192,6 +192,23 @@ def check_replaceable(folder: Path) -> None:
                                  "song's folder as a whole: move them away or choose another --output")
 
 
+def _swap_in(new: Path, folder: Path, previous: Path) -> None:
+    """Put the folder ``new`` at ``folder``, moving an earlier ``folder`` to ``previous`` (inside the
+    staging folder, removed with it). Two renames: if the second fails or is interrupted
+    (Ctrl-C, a folder that appeared meanwhile), the earlier folder is put back. Only a process
+    killed outright between the two leaves no folder (its dance is then in the staging folder,
+    which the next run removes)."""
+    had = folder.exists()
+    if had:
+        os.rename(folder, previous)
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        if had and not folder.exists():
+            os.rename(previous, folder)
+        raise
+
+
 def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options: DanceOptions = DanceOptions(),
           *, model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
           progress: bool = True) -> list[dict[str, Any]]:
@@ -208,7 +225,7 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     if out.exists() and not out.is_dir():
         raise InputError(out, "the output path exists and is a file, not a folder")
     stems = [Path(s).stem for s in songs]
-    if len(set(stems)) != len(stems):
+    if len({stem.casefold() for stem in stems}) != len(stems):  # one folder on case-insensitive disks
         raise InputError(None, "two songs share a file name; their output folders would collide")
     for stem in stems:  # refuse before any work, not after minutes of generation
         check_replaceable(out / stem)
@@ -270,9 +287,7 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                     with atomic_path(new / SUMMARY) as tmp:
                         tmp.write_text(json.dumps(summary, indent=2, default=str))
                     check_replaceable(folder)  # again: files may have appeared during generation
-                    if folder.exists():
-                        os.rename(folder, staging / "previous")  # removed with the staging folder
-                    os.rename(new, folder)
+                    _swap_in(new, folder, staging / "previous")
             summary["files"]["summary"] = str(folder / SUMMARY)
             summaries.append(summary)
             if progress:

@@ -22,6 +22,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,15 @@ import numpy as np
 from aichoreo.errors import AichoreoError, InputError
 
 log = logging.getLogger(__name__)
+
+
+def _flush_to_disk(path: str) -> None:
+    """fsync ``path``: without it a power cut after the rename can leave a renamed empty file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -54,6 +64,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     try:
         with naming(path, tmp):
             yield Path(tmp)
+            _flush_to_disk(tmp)
             os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -128,33 +139,50 @@ def staging_folder(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
     kernel releases it when the process ends, however it ends (killed, out of memory), so
     :func:`clean_stale_staging` of a later run can tell a dead run's folder from a live one's.
     """
-    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}-", dir=parent))
+    # Made under a name clean_stale_staging does not match, locked, and only then renamed into its
+    # pattern: a concurrent cleaner never sees the folder without its held lock.
+    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}~init-", dir=parent))
     try:
         with open(folder / STAGING_LOCK, "w") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            named = folder.with_name(folder.name.replace("~init-", "-", 1))
+            os.rename(folder, named)  # mkdtemp's random part keeps the name unique
+            folder = named
             yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def clean_stale_staging(parent: str | os.PathLike, prefix: str) -> list[Path]:
+def clean_stale_staging(parent: str | os.PathLike, prefix: str, *, unlocked_age_s: float = 60.0) -> list[Path]:
     """Remove the folders ``parent/.<prefix>-*`` that :func:`staging_folder` left behind in a run
-    that died (their lock is free, or they have none); folders of a live run are kept.
-    Returns the removed folders."""
+    that died (their lock is free); folders of a live run are kept. A folder without a lock file
+    (left by an older aichoreo, or by a run killed while it made the folder) is removed once it is
+    ``unlocked_age_s`` old: staging_folder locks its folders within microseconds. Returns the
+    removed folders."""
     parent = Path(parent)
     removed = []
     if not parent.is_dir():
         return removed
-    for folder in sorted(parent.glob(f".{glob.escape(prefix)}-*")):
+    candidates = [*parent.glob(f".{glob.escape(prefix)}-*"), *parent.glob(f".{glob.escape(prefix)}~init-*")]
+    for folder in sorted(candidates):
         if folder.is_symlink() or not folder.is_dir():
             continue
         try:
-            with open(folder / STAGING_LOCK, "a") as lock:
+            # "r+", not "a": the lock file is never created here, so a folder that staging_folder
+            # is about to lock cannot be locked by the cleaner first.
+            with open(folder / STAGING_LOCK, "r+") as lock:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 shutil.rmtree(folder, ignore_errors=True)
         except BlockingIOError:  # a run that is writing into it now
             continue
-        except OSError as exc:  # removed meanwhile, or not ours to open: leave it
+        except FileNotFoundError:
+            try:
+                if time.time() - folder.stat().st_mtime < unlocked_age_s:
+                    continue
+            except OSError:  # removed meanwhile
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError as exc:  # not ours to open: leave it
             log.debug("leaving %s: %s", folder, exc)
             continue
         removed.append(folder)
@@ -276,9 +304,13 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise InputError(path, "no such file" if not path.exists() else "not a file")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises EOFError, ValueError, OSError, UnpicklingError... for one bad file
         raise _numpy_read_error(path, ".npy", exc) from None
+    if not isinstance(array, np.ndarray):  # np.load reads a zip (.npz content) whatever the name
+        array.close()
+        raise InputError(path, "holds named arrays (.npz content), not a single .npy array")
+    return array
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

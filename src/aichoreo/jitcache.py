@@ -18,8 +18,9 @@ So aichoreo
    and then only read it. The lock is released by the kernel when its holder dies, so a killed
    process never blocks the next one.
 
-When the folder cannot be written, each process compiles into a private temporary folder
-(slower start, never a shared write). This module imports nothing from aichoreo.
+When the folder cannot be written, the cache goes to one folder of the user's in the temporary
+folder (``aichoreo-numba-<uid>``, locked the same way), or, where even that fails, to a fresh
+temporary folder per process. This module imports nothing from aichoreo.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ def configure(folder: str | os.PathLike) -> Path:
         with open(Path(chosen) / LOCK_NAME, "a"):
             pass
     except OSError as exc:
-        private = tempfile.mkdtemp(prefix="aichoreo-numba-")
-        log.warning("numba cache folder %s is not writable (%s); compiling into %s for this process",
-                    chosen, exc, private)
+        private = _private_folder()
+        log.warning("numba cache folder %s is not writable (%s); using %s", chosen, exc, private)
         chosen = private
     os.environ[ENV] = chosen
     if "numba" in sys.modules:  # numba read its settings at import: make it read them again
@@ -61,6 +61,21 @@ def configure(folder: str | os.PathLike) -> Path:
 
         config.reload_config()
     return Path(chosen)
+
+
+def _private_folder() -> str:
+    """One fallback folder per user in the temporary folder (locked like any other), so that
+    processes do not each leave a folder behind; a fresh one only where even that fails."""
+    folder = Path(tempfile.gettempdir()) / f"aichoreo-numba-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            raise OSError("not the user's own folder")
+        with open(folder / LOCK_NAME, "a"):
+            pass
+        return os.fspath(folder)
+    except OSError:
+        return tempfile.mkdtemp(prefix="aichoreo-numba-")
 
 
 def cache_folder() -> Path | None:

@@ -465,7 +465,7 @@ def resume_point(out: Path, resume: bool) -> Path | None:
     steps = sorted(folder.glob("step*.ckpt"), key=_checkpoint_step, reverse=True)
     candidates = ([folder / "last.ckpt"] if (folder / "last.ckpt").exists() else []) + steps
     if not candidates:
-        models = sorted(p.name for p in (out / "models").glob("*.pt") if p.name != "best.pt")
+        models = sorted(p.name for p in (out / "models").glob("*.pt") if p.name != "best.pt" or not _stale_best(out))
         if models:  # e.g. checkpoints/ deleted to save space: a new run would overwrite these
             raise InputError(out, f"holds model files ({', '.join(models)}) but no resume checkpoint in "
                                   "checkpoints/, so it cannot be resumed; choose another --out")
@@ -487,6 +487,20 @@ def resume_point(out: Path, resume: bool) -> Path | None:
         damaged.append((path, problem))
     raise InputError(folder, f"no intact checkpoint to resume from ({'; '.join(f'{p}: {w}' for p, w in damaged)})")
 
+
+
+def _stale_best(out: Path) -> bool:
+    """Whether ``out/models/best.pt`` is from an attempt of this run that stopped before its first
+    checkpoint (the run's config.json exists and the file's step is below its checkpoint_every):
+    only such a file is replaced by a restart; any other best.pt is a trained model to keep."""
+    try:
+        saved = read_json(out / RUN_FILE)
+        every = int(saved["train"]["checkpoint_every"])
+        state = torch.load(out / "models" / "best.pt", map_location="cpu", weights_only=True, mmap=True)
+        step = int(state["meta"]["step"])
+    except Exception:  # no run config, an older layout, a foreign or damaged file: not provably ours
+        return False
+    return step < every
 
 
 def _start_run_folder(out: Path, preset: str, config: ModelConfig, train_config: TrainConfig, data: Path) -> None:

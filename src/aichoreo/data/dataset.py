@@ -112,11 +112,18 @@ class PreparedDataset:
             index = json.loads(index_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(index_path, f"not valid JSON: {exc}") from None
+        if not isinstance(index, dict):
+            raise InputError(index_path, f"not a dataset index: holds a JSON {type(index).__name__}, not an object")
         if index.get("format") != FORMAT_NAME:
             raise InputError(index_path, f"format is {index.get('format')!r}, expected {FORMAT_NAME!r}")
         if index.get("version") != FORMAT_VERSION:
             raise InputError(index_path, f"version {index.get('version')} is not supported ({FORMAT_VERSION})")
-        self.fps = float(index["fps"])
+        try:
+            self.fps = float(index["fps"])
+        except (KeyError, TypeError, ValueError):
+            raise InputError(index_path, f"no valid 'fps' (frame rate) entry: {index.get('fps')!r}") from None
+        if not (self.fps > 0 and self.fps != float("inf")):
+            raise InputError(index_path, f"fps must be a positive frame rate, got {self.fps}")
         self.music_spec = index.get("music_feature_spec", {})
         self.description = index.get("description", "")
         known = {"name", "split", "n_frames", "genre", "music", "source"}

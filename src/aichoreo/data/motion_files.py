@@ -64,9 +64,9 @@ def check_fact_vectors(x: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     """FACT motion vectors ``(T, 219)`` or ``(T, 225)`` (translation metres, 24 row-major 3x3
     rotations) as float64, if finite, the translation plausible and every 3x3 block near a
     rotation (singular values in [0.5, 1.5]); :class:`InputError` naming ``path`` otherwise."""
-    if x.ndim != 2 or x.shape[1] not in (FACT_DIM, FACT_PADDED_DIM) or x.dtype.kind not in "fiu":
+    if x.ndim != 2 or x.shape[1] not in (FACT_DIM, FACT_PADDED_DIM) or x.dtype.kind not in "fiu" or not len(x):
         raise InputError(path, f"has shape {x.shape} ({x.dtype}), expected FACT motion vectors "
-                               f"(T, {FACT_DIM}) or (T, {FACT_PADDED_DIM}) of numbers")
+                               f"(T, {FACT_DIM}) or (T, {FACT_PADDED_DIM}) of numbers, T >= 1")
     x = np.asarray(x, dtype=np.float64)
     if not np.isfinite(x).all():
         raise InputError(path, "contains NaN or infinite values")

@@ -263,7 +263,10 @@ def load_model_file(path: str | os.PathLike, map_location: str | torch.device = 
     if name not in MODEL_REGISTRY:
         raise InputError(path, f"unknown model {name!r}; this aichoreo knows {', '.join(MODEL_REGISTRY)}")
     spec = MODEL_REGISTRY[name]
-    meta = dict(obj.get("meta") or {})
+    meta = obj.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise InputError(path, f"damaged model file: its 'meta' entry is a {type(meta).__name__}, not a dict")
+    meta = dict(meta)
     config_dict = obj.get("config")
     if obj["format_version"] == 1:
         conventions = None
