@@ -1,4 +1,5 @@
-"""The mp4 export read back with ffmpeg: frame count, duration, and the music stream."""
+"""The mp4 export read back with ffmpeg: frame count, size, duration, the music stream, the limbs' colours
+and the time label in decoded frames; failures that leave no file and no ffmpeg behind."""
 
 from __future__ import annotations
 
@@ -67,18 +68,116 @@ def test_music_offset_must_be_inside_the_song(tmp_path, motion, caplog):
         write_mp4(motion, tmp_path / "e.mp4", audio_path=tmp_path / "noise.wav")
 
 
-def test_an_encoder_failure_names_the_users_file(tmp_path, motion, monkeypatch):
+def _fake_ffmpeg(tmp_path, monkeypatch, *, exit_status: int) -> None:
+    """An ffmpeg that reads 100 kB of frames, then says the disk is full (naming the file it was asked
+    to write, its last argument) and exits with ``exit_status``."""
+    import aichoreo.render
+
+    script = tmp_path.parent / f"{tmp_path.name}-ffmpeg"
+    script.write_text("#!/bin/sh\nfor last; do :; done\nhead -c 100000 >/dev/null\n"
+                      f"echo \"$last: No space left on device\" >&2\nexit {exit_status}\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(aichoreo.render, "ffmpeg_exe", lambda: str(script))
+
+
+@pytest.mark.parametrize("exit_status", [1, 0])
+def test_an_encoder_failure_names_the_users_file(tmp_path, motion, monkeypatch, exit_status):
     from aichoreo.errors import InputError
 
-    def dying_writer(path, *args, **kwargs):
-        yield
-        raise OSError(f"[Errno 32] Broken pipe\n\nFFMPEG COMMAND:\nffmpeg -y {path}\n\nFFMPEG STDERR OUTPUT:\n"
-                      f"{path}: No space left on device\n")
-
-    monkeypatch.setattr(imageio_ffmpeg, "write_frames", dying_writer)
+    # Exit status 0 after it stopped reading: still a failure, the video would be cut short.
+    _fake_ffmpeg(tmp_path, monkeypatch, exit_status=exit_status)
     with pytest.raises(InputError) as caught:
         write_mp4(motion, tmp_path / "d.mp4")
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'd.mp4'}: ffmpeg could not encode the video: ")
     assert message.endswith(f"{tmp_path / 'd.mp4'}: No space left on device") and "\n" not in message
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file or scratch folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_an_error_while_drawing_stops_ffmpeg_and_leaves_no_file(tmp_path, motion, monkeypatch):
+    import subprocess
+
+    import aichoreo.render
+
+    started = []
+
+    class RecordingPopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    draw = aichoreo.render.RasterRenderer.draw
+
+    def failing_draw(self, index, label=""):
+        if index >= 20:
+            raise RuntimeError("drawing failed")
+        return draw(self, index, label)
+
+    monkeypatch.setattr(subprocess, "Popen", RecordingPopen)
+    monkeypatch.setattr(aichoreo.render.RasterRenderer, "draw", failing_draw)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        write_mp4(motion, tmp_path / "out" / "d.mp4")
+    assert len(started) == 1 and started[0].returncode is not None  # ffmpeg ended and reaped: no zombie
+    assert not (tmp_path / "out").exists()  # no half-written video, no temporary file, no folder
+
+
+def _decoded(path) -> tuple[dict, np.ndarray]:
+    """The video's metadata and frames ``(n, height, width, 3)`` uint8, decoded by ffmpeg."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    frames = np.stack([np.frombuffer(f, np.uint8).reshape(height, width, 3) for f in reader])
+    return meta, frames
+
+
+def test_decoded_video_has_the_size_and_frames_asked_for(tmp_path, motion):
+    meta, frames = _decoded(write_mp4(motion, tmp_path / "d.mp4", width=320, height=240, video_fps=20.0))
+    assert meta["size"] == (320, 240) and meta["fps"] == pytest.approx(20.0)
+    assert frames.shape == (20, 240, 320, 3)
+    # Odd sizes are padded to the even ones H.264's 4:2:0 colour needs.
+    meta, frames = _decoded(write_mp4(motion, tmp_path / "odd.mp4", width=161, height=121, video_fps=10.0))
+    assert meta["size"] == (162, 122) and len(frames) == 10
+
+
+def test_decoded_frames_show_the_limbs_in_their_colours_and_the_time(tmp_path, motion):
+    from aichoreo.render import _LEFT, _RIGHT, follow_cameras
+    from aichoreo.skeleton import JOINT_NAMES
+
+    joints = motion.joints()
+    _, frames = _decoded(write_mp4(motion, tmp_path / "d.mp4"))  # 30 fps from 60: frame k shows joints[2 k]
+    cameras = follow_cameras(joints, fps=60.0)
+    rgb = {side: np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for side, c in (("left", _LEFT), ("right", _RIGHT))}
+    for k in (0, 15, 29):
+        pix = cameras[2 * k].project(joints[2 * k])
+        for side in ("left", "right"):
+            # The middle of the thigh: a long bone, away from the joint dots.
+            hip, knee = JOINT_NAMES.index(f"{side}_hip"), JOINT_NAMES.index(f"{side}_knee")
+            x, y = np.round((pix[hip] + pix[knee]) / 2 - 0.5).astype(int)
+            colour = frames[k, y, x].astype(int)
+            other = rgb["right" if side == "left" else "left"]
+            assert np.abs(colour - rgb[side]).max() < 40, (k, side, colour)
+            assert np.abs(colour - rgb[side]).sum() < np.abs(colour - other).sum()
+    label = frames[:, 5:25, :90].astype(int)  # the time at the top left: dark text on white
+    assert (label.min(axis=-1) < 100).any(axis=(1, 2)).all()
+    assert np.abs(label[0] - label[15]).max() > 100 and np.abs(label[15] - label[29]).max() > 100
+
+
+def test_raster_frames_look_like_the_matplotlib_ones(motion):
+    from aichoreo.render import RasterRenderer, SkeletonRenderer
+
+    joints = motion.joints()
+    raster, figure = RasterRenderer(joints, fps=60.0, title="t"), SkeletonRenderer(joints, fps=60.0, title="t")
+    for index in (0, 30, 59):
+        a, b = raster.frame(index, "0.50 s").astype(int), figure.frame(index, "0.50 s").astype(int)
+        assert a.shape == b.shape == (480, 640, 3)
+        ink_a, ink_b = a.min(axis=-1) < 200, b.min(axis=-1) < 200  # bones, joints and text
+        assert (ink_a & ink_b).sum() / (ink_a | ink_b).sum() > 0.9  # the same pixels drawn (0.97 measured)
+        assert abs(int(ink_a.sum()) - int(ink_b.sum())) < 0.05 * ink_b.sum()  # lines as thick
+        assert np.abs(a - b).mean() < 2.0  # (0.4-0.8 measured)
+
+
+def test_the_matplotlib_renderer_still_writes_videos(tmp_path, motion):
+    from aichoreo.render import render_video
+
+    path = render_video(motion.joints()[:30], tmp_path / "m.mp4", fps=60.0, renderer="matplotlib")
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 15

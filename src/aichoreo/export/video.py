@@ -1,4 +1,5 @@
-"""mp4 of the skeleton from a fixed camera, with the music muxed in: :func:`aichoreo.render.render_video`."""
+"""mp4 of the skeleton from a camera in front of the dancer, with the music muxed in:
+:func:`aichoreo.render.render_video` (docs/exports.md, Video)."""
 
 from __future__ import annotations
 
