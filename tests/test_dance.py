@@ -104,10 +104,37 @@ def test_output_folder_that_is_a_file(model_file, tmp_path, capsys):
 
 def test_silent_song_warns_and_dances(model_file, tmp_path):
     sf.write(tmp_path / "silence.wav", np.zeros(22050 * 3, np.float32), 22050)
-    with pytest.warns(UserWarning, match="silent"):
+    with pytest.warns(UserWarning, match="silent") as record:
         assert main(["dance", str(tmp_path / "silence.wav"), "-o", str(tmp_path / "out"), "--checkpoint",
                      str(model_file), "--formats", "joints", "--bpm", "100"]) == 0
     assert (tmp_path / "out" / "silence" / "dance_joints.npy").is_file()
+    assert len([w for w in record if "silent" in str(w.message)]) == 1  # the song is checked once
+    # A silent stretch of a song with music is checked where the dance starts.
+    y = np.concatenate([np.zeros(22050 * 3), click_track(3.0, 120.0, 22050)]).astype(np.float32)
+    sf.write(tmp_path / "late.wav", y, 22050)
+    with pytest.warns(UserWarning, match="silent") as record:
+        assert main(["dance", str(tmp_path / "late.wav"), "-o", str(tmp_path / "out"), "--checkpoint",
+                     str(model_file), "--formats", "joints", "--bpm", "100", "--seconds", "2.5"]) == 0
+    assert len([w for w in record if "silent" in str(w.message)]) == 1
+
+
+def test_the_dance_uses_the_tempo_the_features_estimated(model_file, tmp_path, monkeypatch):
+    """One tempo estimate per song: the features' own (before, the envelope was analysed twice)."""
+    import aichoreo.audio as audio
+
+    from aichoreo.models import load_model_file
+
+    song = _song(tmp_path / "clicks.wav", 5.0, bpm=100.0)
+    expected = audio.estimate_tempo(audio.song_features(song)[:, 0])  # also warms librosa up first
+    calls = []
+    estimate = audio._tempo
+    # _tempo(envelope, spec, start_bpm, ...): the estimate starts from 120 BPM; the beat tracker's own
+    # call starts from the prior it was given.
+    monkeypatch.setattr(audio, "_tempo", lambda *a, **k: calls.append(a[2]) or estimate(*a, **k))
+    summary = dance([song], load_model_file(model_file)[0], tmp_path / "out", DanceOptions(formats=("joints",)),
+                    progress=False)[0]
+    assert calls.count(120.0) == 1 and len(calls) == 2, calls
+    assert summary["bpm_prior"] == expected
 
 
 # ------------------------------------------------------------------ the output folder describes one dance

@@ -484,17 +484,26 @@ def _pairwise_column_sum(columns, first: int, count: int) -> np.ndarray:
 
 def music_features(audio: np.ndarray, *, bpm: float | None = None,
                    spec: MusicFeatureSpec = DEFAULT_SPEC, path: str | os.PathLike | None = None,
-                   ) -> np.ndarray:
+                   warn_silent: bool = True, return_tempo: bool = False,
+                   ) -> np.ndarray | tuple[np.ndarray, float]:
     """FACT music features ``(T, 35)`` float32 of mono audio ``(n,)`` at ``spec.sample_rate`` Hz.
 
     ``T = 1 + n // hop_length`` frames at ``spec.fps`` (60): row ``i`` describes music time
     ``i / fps`` s. ``bpm`` is the beat tracker's tempo prior (``start_bpm``); None estimates it
     from the envelope (:func:`estimate_tempo`). ``path`` only names the source in errors and
-    warnings. Silent audio warns; its features are computed all the same.
+    warnings. Silent audio warns (unless ``warn_silent`` is False: a caller that loaded the
+    song with :func:`load_audio` was told already); its features are computed all the same.
+    ``return_tempo`` also returns the tempo prior used, in BPM (the estimate when ``bpm`` is
+    None), so that a caller need not estimate it a second time.
     """
     y = _check_audio(audio, path)
-    _warn_if_silent(y, path)
-    return _compute(y, bpm, spec, path)
+    if warn_silent:
+        _warn_if_silent(y, path)
+    if bpm is not None:
+        bpm = _check_bpm(bpm, path)
+    _jit_ready()
+    features, tempo = _features_and_tempo(y, bpm, spec, path)
+    return (features, tempo) if return_tempo else features
 
 
 def song_features(path: str | os.PathLike, *, bpm: float | None = None,
@@ -555,7 +564,15 @@ def _compute(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
 
 def _features_of(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
                  path: str | os.PathLike | None, chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
-    """The ``(T, D)`` features of checked audio; spectra and tempograms are computed
+    """:func:`_features_and_tempo` without the tempo."""
+    return _features_and_tempo(y, bpm, spec, path, chunk_frames)[0]
+
+
+def _features_and_tempo(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
+                        path: str | os.PathLike | None, chunk_frames: int = CHUNK_FRAMES
+                        ) -> tuple[np.ndarray, float]:
+    """The ``(T, D)`` features of checked audio and the beat tracker's tempo prior (``bpm``, or the
+    one estimated from the envelope); spectra and tempograms are computed
     ``chunk_frames`` frames at a time (:func:`_mel_and_tuning`, :func:`_cqt_magnitude`,
     :func:`_tempo`): any chunk size gives the same bits; beyond a fixed ~0.2 GB of blocks the
     working memory grows by about 5 bytes per sample of ``y`` (its mel and CQT magnitudes, the
@@ -582,7 +599,7 @@ def _features_of(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec,
     features[:, spec.onset_column] = _one_hot(peaks, envelope.size)
     features[:, spec.beat_column] = _one_hot(beats, envelope.size)
     assert features.shape == (spec.n_frames(y.size), spec.feature_dim), features.shape
-    return features
+    return features, float(bpm)
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager:

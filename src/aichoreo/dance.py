@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from aichoreo.audio import SAMPLE_RATE, estimate_tempo, load_audio, music_features, resolve_bpm
+from aichoreo.audio import SAMPLE_RATE, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all
@@ -101,6 +101,7 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int)
     """Load and cut the song, compute its features; errors name the file."""
     path = Path(path)
     y = load_audio(path, SAMPLE_RATE)
+    n_samples = len(y)
     first = int(round(options.start * SAMPLE_RATE))
     if first >= len(y):
         raise InputError(path, f"is {len(y) / SAMPLE_RATE:.2f} s long; --start {options.start} s is past its end")
@@ -111,10 +112,10 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int)
         raise InputError(path, f"the music to dance to is {seconds:.2f} s long; a dance needs more than the "
                                f"{motion_len / FPS:.0f} s seed motion")
     bpm = resolve_bpm(path, options.bpm)
-    feats = music_features(y, bpm=bpm, path=path)
-    if bpm is None:
-        bpm = float(estimate_tempo(feats[:, 0]))
-    return Song(path=path, features=feats, bpm=float(bpm))
+    # load_audio warned already if the song is silent; a cut of it is checked again.
+    cut = first > 0 or last < n_samples
+    feats, bpm = music_features(y, bpm=bpm, path=path, warn_silent=cut, return_tempo=True)
+    return Song(path=path, features=feats, bpm=bpm)
 
 
 def neutral_seed(n_frames: int, bpm: float, random_seed: int) -> SMPLMotion:
