@@ -1,4 +1,5 @@
-"""Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``)."""
+"""Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``), and a
+cache folder of each test's own."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ def shared_data_dir() -> Path | None:
     env = os.environ.get("AICHOREO_DATA")
     path = Path(env) if env else REPO_ROOT.parent / "shared" / "data"
     return path if path.is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory, monkeypatch) -> Path:
+    """``$AICHOREO_CACHE`` of this test alone: commands that cache music features (``features``,
+    ``dance``) neither read entries of other tests or runs nor leave any in the user's cache.
+    numba's compiled code stays shared: ``import aichoreo`` has set ``NUMBA_CACHE_DIR`` already,
+    and processes the tests start inherit it."""
+    folder = tmp_path_factory.mktemp("aichoreo_cache")
+    monkeypatch.setenv("AICHOREO_CACHE", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

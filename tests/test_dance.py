@@ -296,3 +296,31 @@ def test_an_interrupted_swap_puts_the_earlier_folder_back(tmp_path, monkeypatch)
     monkeypatch.setattr(dance_module.os, "rename", rename)
     dance_module._swap_in(new, folder, previous)
     assert (folder / "dance.json").read_text() == "new" and (previous / "dance.json").read_text() == "earlier"
+
+
+def test_features_come_from_the_cache_that_aichoreo_features_fills(model_file, tmp_path, monkeypatch):
+    """A re-run, or a dance after `aichoreo features`, reads the song's features instead of decoding it;
+    a cut of the song has entries of its own."""
+    import aichoreo.audio as audio
+
+    song = _song(tmp_path / "clicks.wav", 5.0)
+    cache = tmp_path / "cache"
+    assert main(["features", str(song), "-o", str(tmp_path / "f.npy"), "--cache-dir", str(cache)]) == 0
+    decode = audio.load_audio
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded although cached")
+
+    monkeypatch.setattr(audio, "load_audio", no_decoding)
+    monkeypatch.setattr("aichoreo.dance.load_audio", no_decoding)
+    args = ["dance", str(song), "--checkpoint", str(model_file), "--formats", "joints", "--cache-dir", str(cache)]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    cached = np.load(tmp_path / "a" / "clicks" / "dance_joints.npy")
+    monkeypatch.setattr("aichoreo.dance.load_audio", decode)
+    assert main([*args, "-o", str(tmp_path / "b"), "--no-cache"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "b" / "clicks" / "dance_joints.npy"), cached)
+    assert json.loads((tmp_path / "a" / "clicks" / "dance.json").read_text())["bpm_prior"] == \
+        json.loads((tmp_path / "b" / "clicks" / "dance.json").read_text())["bpm_prior"]
+    n_entries = len(list(cache.glob("*.npy")))
+    assert main([*args, "-o", str(tmp_path / "c"), "--seconds", "3"]) == 0  # decodes (not patched): a new entry
+    assert len(list(cache.glob("*.npy"))) == n_entries + 1

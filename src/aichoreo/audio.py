@@ -825,8 +825,10 @@ class FeatureCache:
             raise InputError(self.directory, "cache location is a file, not a folder")
 
     def key(self, path: str | os.PathLike, bpm: float | None,
-            spec: MusicFeatureSpec = DEFAULT_SPEC) -> str:
-        """Hex key of ``path``'s features with tempo prior ``bpm`` (None: estimated)."""
+            spec: MusicFeatureSpec = DEFAULT_SPEC, *, cut: tuple[float, float | None] | None = None) -> str:
+        """Hex key of ``path``'s features with tempo prior ``bpm`` (None: estimated); ``cut`` =
+        ``(start_s, seconds or None)`` for the features of a part of the song (``aichoreo dance
+        --start/--seconds``); the whole song's key is the same with or without ``cut=(0, None)``."""
         parts = {
             "audio_sha256": _file_sha256(path),
             "spec": spec.key(),
@@ -835,6 +837,8 @@ class FeatureCache:
             "soxr": soxr.__version__,
             "format": FEATURES_FORMAT,
         }
+        if cut is not None and tuple(cut) != (0.0, None):
+            parts["cut"] = [float(cut[0]), None if cut[1] is None else float(cut[1])]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def entry(self, key: str) -> Path:

@@ -324,8 +324,11 @@ def cmd_dance(args: argparse.Namespace) -> int:
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm)
+    from aichoreo.audio import FeatureCache
+
+    cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, model, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
-                      aistpp_root=args.aistpp, progress=True)
+                      aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
         _print_outputs(f"{Path(s['song']).name} -> {s['out']}", [Path(p) for p in s["files"].values()])
     return 0
@@ -573,6 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-seed", type=int, default=0,
                    help="varies the neutral seed motion, and the sampling of Li et al. 2020 and DanceNet models")
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the beat tracker")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="music-feature cache shared with aichoreo features (default: $AICHOREO_CACHE/features "
+                        "or ~/.cache/aichoreo/features)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
     p.set_defaults(func=cmd_dance)
 
 

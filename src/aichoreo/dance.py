@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from aichoreo.audio import SAMPLE_RATE, load_audio, music_features, resolve_bpm
+from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all
@@ -97,9 +97,25 @@ class Song:
         return len(self.features)
 
 
-def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int) -> Song:
-    """Load and cut the song, compute its features; errors name the file."""
+def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
+                cache: FeatureCache | None = None) -> Song:
+    """Load and cut the song, compute its features; errors name the file.
+
+    With a ``cache`` (the one ``aichoreo features`` uses), features computed before for the same
+    song content, cut and tempo prior are read instead of decoding the song again; the features
+    of a whole song are shared with ``aichoreo features``.
+    """
     path = Path(path)
+    prior = resolve_bpm(path, options.bpm)
+    key = None
+    if cache is not None:
+        key = cache.key(path, prior, cut=(options.start, options.seconds))
+        feats = cache.load(key)
+        if feats is not None:
+            _check_long_enough(path, len(feats), motion_len)
+            # The features' own estimate is this function of their envelope (column 0).
+            bpm = prior if prior is not None else estimate_tempo(feats[:, 0])
+            return Song(path=path, features=feats, bpm=float(bpm))
     y = load_audio(path, SAMPLE_RATE)
     n_samples = len(y)
     first = int(round(options.start * SAMPLE_RATE))
@@ -107,15 +123,19 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int)
         raise InputError(path, f"is {len(y) / SAMPLE_RATE:.2f} s long; --start {options.start} s is past its end")
     last = len(y) if options.seconds is None else min(len(y), first + int(round(options.seconds * SAMPLE_RATE)))
     y = y[first:last]
-    seconds = len(y) / SAMPLE_RATE
-    if len(y) // HOP + 1 < motion_len + 1:
-        raise InputError(path, f"the music to dance to is {seconds:.2f} s long; a dance needs more than the "
-                               f"{motion_len / FPS:.0f} s seed motion")
-    bpm = resolve_bpm(path, options.bpm)
+    _check_long_enough(path, len(y) // HOP + 1, motion_len)
     # load_audio warned already if the song is silent; a cut of it is checked again.
     cut = first > 0 or last < n_samples
-    feats, bpm = music_features(y, bpm=bpm, path=path, warn_silent=cut, return_tempo=True)
+    feats, bpm = music_features(y, bpm=prior, path=path, warn_silent=cut, return_tempo=True)
+    if cache is not None:
+        cache.store(key, feats)
     return Song(path=path, features=feats, bpm=bpm)
+
+
+def _check_long_enough(path: Path, n_frames: int, motion_len: int) -> None:
+    if n_frames < motion_len + 1:
+        raise InputError(path, f"the music to dance to is {(n_frames - 1) * HOP / SAMPLE_RATE:.2f} s long; a dance "
+                               f"needs more than the {motion_len / FPS:.0f} s seed motion")
 
 
 def neutral_seed(n_frames: int, bpm: float, random_seed: int) -> SMPLMotion:
@@ -212,7 +232,7 @@ def _swap_in(new: Path, folder: Path, previous: Path) -> None:
 
 def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options: DanceOptions = DanceOptions(),
           *, model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
-          progress: bool = True) -> list[dict[str, Any]]:
+          cache: FeatureCache | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """Generate and export a dance for each song into ``out/<song stem>/``; returns one summary dict per song.
 
     Each song's folder describes one dance: it is written whole (the exports and ``dance.json``) in
@@ -220,6 +240,7 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     files are gone. A folder that holds anything the earlier ``dance.json`` does not list makes
     the run refuse before any work (:func:`check_replaceable`). Staging folders of killed runs are
     removed by the next run for that song; a failed run into a new ``out`` removes it again.
+    ``cache``: music features are read from and written to it (:func:`song_inputs`).
     """
     cfg = model.config
     out = Path(out)
@@ -237,7 +258,7 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
                     options.frames_per_step, cfg.n_future)
         options = dataclasses.replace(options, frames_per_step=cfg.n_future)
     # Check every input before generating anything, so a bad song fails fast and writes nothing.
-    prepared = [song_inputs(s, options, cfg.motion_len) for s in songs]
+    prepared = [song_inputs(s, options, cfg.motion_len, cache) for s in songs]
     for i, song in enumerate(prepared):
         song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
                                 random_seed=options.random_seed + i, aistpp_root=aistpp_root)
