@@ -211,3 +211,18 @@ def test_bad_input_raises():
         SMPLMotion.from_aistpp(np.zeros((4, 72)), np.zeros((4, 3)), 0.0)
     with pytest.raises(ValueError, match="fps"):
         SMPLMotion(eye, np.zeros((4, 3))).resample(-1)
+
+
+def test_joints_are_computed_once_and_shared_read_only(monkeypatch):
+    """Every export of a dance shares one forward kinematics (before: 3-4 per dance)."""
+    import aichoreo.motion as motion_module
+
+    n = 30
+    motion = SMPLMotion(np.tile(np.eye(3, dtype=np.float32), (n, 24, 1, 1)), np.zeros((n, 3), np.float32))
+    calls = []
+    fk = motion_module.forward_kinematics
+    monkeypatch.setattr(motion_module, "forward_kinematics", lambda *a, **k: calls.append(1) or fk(*a, **k))
+    first = motion.joints()
+    assert motion.joints() is first and len(calls) == 1
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0, 0] = 1.0

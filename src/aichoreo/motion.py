@@ -156,7 +156,14 @@ class SMPLMotion:
         }
 
     def joints(self) -> np.ndarray:
-        """World joint positions ``(T, 24, 3)`` float32 metres, y up (skeleton FK, computed in float64)."""
+        """World joint positions ``(T, 24, 3)`` float32 metres, y up (skeleton FK, computed in float64).
+
+        Computed once per motion and kept (the motion is immutable): every export of a dance
+        shares one forward kinematics. The array is read-only; copy it to change it.
+        """
+        cached = self.__dict__.get("_joints")
+        if cached is not None:
+            return cached
         # In blocks of frames: FK's float64 copies and 24 world frames of an hour-long dance would
         # be ~0.8 GB. Frames are independent, so the bits are the same.
         joints = np.empty((len(self), N_JOINTS, 3), dtype=np.float32)
@@ -164,6 +171,8 @@ class SMPLMotion:
             block = slice(first, first + _BLOCK)
             joints[block] = forward_kinematics(self.rotations[block].astype(np.float64),
                                                self.translation[block].astype(np.float64))
+        joints.setflags(write=False)
+        object.__setattr__(self, "_joints", joints)  # frozen dataclass: its one cache
         return joints
 
     # ------------------------------------------------------------------ time
@@ -214,4 +223,4 @@ def fact_vector_to_joints(x) -> np.ndarray:
 
     Rotations are projected onto SO(3) first (reference.md §4.6).
     """
-    return SMPLMotion.from_fact_vector(x).joints()
+    return SMPLMotion.from_fact_vector(x).joints().copy()  # the caller's own, writable

@@ -606,7 +606,7 @@ class AISTPP:
 
     def joints(self, name: str) -> np.ndarray:
         """SMPL-24 joints ``(T, 24, 3)`` float32, metres, y up, 60 fps (forward kinematics, no SMPL file)."""
-        return np.asarray(self.motion(name).joints(), dtype=np.float32)
+        return self.motion(name).joints().copy()  # the caller's own, writable
 
     def keypoints2d(self, name: str) -> Keypoints2D:
         """2D COCO-17 keypoints of the 9 views (see :class:`Keypoints2D`)."""

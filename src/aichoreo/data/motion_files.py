@@ -107,7 +107,7 @@ def load_joints(path: str | os.PathLike, *, fps: float = 60.0) -> tuple[np.ndarr
         from aichoreo.data.aistpp import load_motion_smpl
 
         motion = check_motion(load_motion_smpl(path), path)
-        return motion.joints(), float(motion.fps)
+        return motion.joints().copy(), float(motion.fps)  # the caller's own, writable
     raise InputError(path, f"unknown motion file type {suffix!r}; expected one of {', '.join(MOTION_SUFFIXES)}")
 
 
