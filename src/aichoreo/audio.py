@@ -767,15 +767,8 @@ def _halve(x: np.ndarray, block: int = 1 << 20) -> np.ndarray:
     """``librosa.resample(x, orig_sr=2, target_sr=1, res_type="soxr_hq", scale=True)`` (the
     CQT's step down an octave) ``(n,)`` -> ``(ceil(n / 2),)`` float32, streamed through soxr in
     blocks of ``block`` samples: the same bits without a second copy of the input."""
-    stream = soxr.ResampleStream(2, 1, 1, dtype="float32", quality="soxr_hq")
-    n = int(np.ceil(x.size * 0.5))
-    out = np.zeros(n, dtype=np.float32)
-    done = 0
-    for start in range(0, x.size, block):
-        piece = stream.resample_chunk(x[start:start + block], last=start + block >= x.size)
-        piece = piece[:n - done]
-        out[done:done + piece.size] = piece
-        done += piece.size
+    blocks = (x[start:start + block] for start in range(0, x.size, block))
+    out, _ = _resample_stream(blocks, 2, 1, x.size, Path("<cqt octave>"))
     out /= np.sqrt(0.5)  # librosa's scale=True: y_hat /= np.sqrt(ratio)
     return out
 
