@@ -305,8 +305,9 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def cmd_dance(args: argparse.Namespace) -> int:
-    from aichoreo.dance import DanceOptions, dance
+    from aichoreo.audio import FeatureCache
     from aichoreo.conventions import check_conventions
+    from aichoreo.dance import DanceOptions, dance
     from aichoreo.models import load_model
 
     out = Path(args.output)
@@ -324,8 +325,6 @@ def cmd_dance(args: argparse.Namespace) -> int:
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm)
-    from aichoreo.audio import FeatureCache
-
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, model, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
                       aistpp_root=args.aistpp, cache=cache, progress=True)

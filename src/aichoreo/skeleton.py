@@ -41,6 +41,11 @@ __all__ = [
 N_JOINTS = 24
 UP_AXIS = 1  # y up
 FPS = 60.0  # AIST++ annotations and FACT run at 60 frames per second
+# Farthest a joint or the root may be from the origin in a motion a user hands in, metres. A dance
+# stays on a stage or a ballroom floor (AIST++ roots stay within about 3 m, Dance with Melody within
+# 10 m); hundreds of metres leaves room for any capture volume, while a file in centimetres or
+# millimetres read as metres (an AIST++ smpl_trans without its scaling: ~100x) or garbage lands beyond.
+MAX_DISTANCE_M = 500.0
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",

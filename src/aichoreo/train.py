@@ -225,10 +225,7 @@ class ModelFiles(L.Callback):
         self.best = math.inf
 
     def _save(self, trainer: L.Trainer, module: DanceModule, name: str, **extra: Any) -> None:
-        # Every process checks (the DDP replicas hold the same weights), so all of them stop together.
-        if bad := nonfinite_parameters(module.model):
-            raise TrainingDiverged(self.folder.parent, f"training stopped at step {trainer.global_step}: the weights "
-                                   f"are not finite ({', '.join(bad[:3])}); {name} is not written")
+        # FiniteGuard, called before this callback, has checked the weights at every save point.
         if trainer.is_global_zero:
             save_model_file(self.folder / name, module.model, module.config, step=trainer.global_step,
                             **self.meta, **extra)

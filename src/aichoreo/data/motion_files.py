@@ -21,15 +21,9 @@ import numpy as np
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_npy
 from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
-from aichoreo.skeleton import N_JOINTS
+from aichoreo.skeleton import MAX_DISTANCE_M, N_JOINTS
 
 MOTION_SUFFIXES = (".npy", ".pkl")
-
-# Farthest a joint or the root may be from the origin, metres. A dance stays on a stage or a
-# ballroom floor (AIST++ roots stay within about 3 m, Dance with Melody within 10 m); hundreds
-# of metres leaves room for any capture volume, while a file in centimetres or millimetres
-# read as metres (an AIST++ smpl_trans without its scaling: ~100x) or garbage lands beyond it.
-MAX_DISTANCE_M = 500.0
 
 # Accepted singular values of a 3x3 rotation block of FACT vectors: a network's output drifts a
 # few percent from a rotation and is projected back (SVD); a block this far off is not a rotation.

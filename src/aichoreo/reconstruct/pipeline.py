@@ -34,6 +34,7 @@ from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floo
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
 from aichoreo.reconstruct.smooth import level_floor, optimize_temporal
 from aichoreo.reconstruct.triangulate import MIN_CONFIDENCE, REPROJECTION_THRESHOLD_PX, triangulate
+from aichoreo.skeleton import MAX_DISTANCE_M
 
 __all__ = ["reconstruct", "fit_joints_file", "load_joints_file", "UNITS_PER_METRE", "FLOOR_MODES"]
 
@@ -42,10 +43,6 @@ log = logging.getLogger(__name__)
 UNITS_PER_METRE = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
 FLOOR_MODES = ("drift", "constant", "none")
 _OUT_FPS = 60.0  # the project's motion rate (AIST++, FACT)
-# Farthest a joint may be from the origin, metres, after the unit conversion: hundreds of metres hold any
-# capture volume, while joints in millimetres given as --units m land beyond it. The same bound as
-# aichoreo.data.motion_files.MAX_DISTANCE_M (a higher layer, so not imported).
-_MAX_DISTANCE_M = 500.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,9 +262,9 @@ def fit_joints_file(
         log.info("%s: one frame, fitted without the temporal term", path)
     metres = joints / UNITS_PER_METRE[units]
     reach = float(np.nanmax(np.abs(metres)))
-    if reach > _MAX_DISTANCE_M:
+    if reach > MAX_DISTANCE_M:
         raise InputError(path, f"joints reach {reach:.3g} m from the origin in units {units!r}; a dance stays "
-                               f"within {_MAX_DISTANCE_M:g} m (wrong units?)")
+                               f"within {MAX_DISTANCE_M:g} m (wrong units?)")
     if floor == "drift":
         if not layout.feet:
             raise InputError(None, f"layout {layout.name} names no foot joints; use floor 'constant' or 'none'")
