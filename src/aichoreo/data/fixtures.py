@@ -37,6 +37,7 @@ from aichoreo.data.aistpp import (
     parse_sequence_name,
 )
 from aichoreo.errors import InputError
+from aichoreo.seeds import dance_pose  # the test sequences dance like the built-in bounce seed
 
 __all__ = [
     "DEFAULT_SEQUENCES",
@@ -82,7 +83,6 @@ _LOOK_AT_CM = np.array([0.0, 90.0, 0.0])
 _FOOT_CLEARANCE_M = 0.03  # height of SMPL's lowest foot joint above the floor
 _MUSIC_TAIL_S = 1.0  # the song runs on after the dance, as AIST++ songs do
 _SMPL_FEET = (7, 8, 10, 11)  # ankles and feet
-_UPPER_BODY = (3, 6, 9, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)  # spine to hands
 # COCO-17 body points that are SMPL joints: shoulders, elbows, wrists, hips, knees, ankles.
 _COCO_FROM_SMPL = {5: 16, 6: 17, 7: 18, 8: 19, 9: 20, 10: 21, 11: 1, 12: 2, 13: 4, 14: 5, 15: 7, 16: 8}
 # Face points relative to SMPL's head joint, metres along (left, up, forward) of the head.
@@ -238,45 +238,6 @@ def _write_sequence(
     timestamps = np.round(np.arange(n_frames) * 1000.0 / FPS).astype(np.int64)  # ms
     detections = {"keypoints2d": keypoints2d, "det_scores": det_scores, "timestamps": timestamps}
     _write_pickle(root / "keypoints2d" / f"{name}.pkl", detections, protocol=5)
-
-
-def dance_pose(n_frames: int, bpm: float, rng: np.random.Generator, *, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """A standing dancer bouncing on the beat: SMPL axis-angle poses and translation.
-
-    Returns ``poses`` ``(n_frames, 24, 3)`` float64 radians (local, joint 0 = global
-    orientation) and ``transl`` ``(n_frames, 3)`` float64 metres with y = 0 (the caller puts
-    the feet on the floor). Knees bend most on every beat (t = k * 60 / bpm), arms sway over two
-    beats, the body turns over eight; small smooth random motion on every joint makes each
-    sequence different. SMPL's rest body faces +z with its left along +x.
-    """
-    t = np.arange(n_frames) / fps
-    beat = 2.0 * np.pi * bpm / 60.0 * t  # radians of the beat cycle
-    bounce = 0.5 * (1.0 + np.cos(beat))  # 1 on the beat, 0 between beats
-    sway = np.sin(0.5 * beat + rng.uniform(0, 2 * np.pi))
-    poses = np.zeros((n_frames, 24, 3))
-    poses[:, 0, 1] = rng.uniform(-0.3, 0.3) + 0.25 * np.sin(beat / 8.0)  # turn; faces camera c01 near 0
-    # Knees never straighten (a dancer's stance), so the pelvis height is not flat between beats.
-    poses[:, [1, 2], 0] = -(0.15 + 0.3 * bounce[:, None])  # hips: thighs forward
-    poses[:, [4, 5], 0] = 0.3 + 0.5 * bounce[:, None]  # knees bend
-    poses[:, [7, 8], 0] = -(0.15 + 0.2 * bounce[:, None])  # ankles keep the feet flat
-    poses[:, 3, 0] = 0.08 * bounce  # lean forward into the bounce
-    poses[:, 6, 1] = 0.15 * sway  # twist the chest with the arms
-    poses[:, 15, 0] = 0.12 * bounce  # nod
-    poses[:, 16, 2] = -1.15 + 0.3 * sway  # left arm down from the T-pose, swaying
-    poses[:, 17, 2] = 1.15 - 0.3 * sway  # right arm likewise (mirrored axis)
-    poses[:, 18, 1] = -(0.5 + 0.3 * bounce)  # elbows bend forward
-    poses[:, 19, 1] = 0.5 + 0.3 * bounce
-    # Smooth individuality in the upper body: two slow sines (0.1-0.8 Hz, 0.04 rad) per joint
-    # axis. The legs and the root's tilt stay as set, so the pelvis dips exactly on the beat.
-    upper = list(_UPPER_BODY)
-    freqs = rng.uniform(0.1, 0.8, (2, len(upper), 3))
-    phases = rng.uniform(0, 2 * np.pi, (2, len(upper), 3))
-    poses[:, upper] += 0.04 * np.sin(2 * np.pi * freqs[:, None] * t[None, :, None, None] + phases[:, None]).sum(axis=0)
-
-    transl = np.zeros((n_frames, 3))
-    transl[:, 0] = 0.08 * np.sin(beat / 4.0 + rng.uniform(0, 2 * np.pi))  # step side to side
-    transl[:, 2] = 0.06 * np.sin(beat / 8.0 + rng.uniform(0, 2 * np.pi))  # and back and forth
-    return poses, transl
 
 
 def coco17_from_smpl(joints: np.ndarray) -> np.ndarray:
