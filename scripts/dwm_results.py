@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aichoreo.benchmark import (energy_windows, folder_name, joints_of, mirror_extend, real_clips, reference_sets,
+from aichoreo.benchmark import (energy_windows, folder_name, joints_of, real_clips, reference_sets,
                                 score as score_sets)
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.fileio import atomic_path, save_npy
-from aichoreo.generate import generate
-from aichoreo.models import load_model_file
+from aichoreo.generate import generate_dances
+from aichoreo import load_model
 from aichoreo.render import render_frames_png
 
 log = logging.getLogger("dwm_results")
@@ -119,25 +119,22 @@ def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
     speeds, energies = {}, {}
     for spec in args.model:
         label, path = spec.split("=", 1)
-        model, cfg, meta = load_model_file(path)
-        tail = cfg.audio_len - cfg.motion_len
+        model, cfg, meta = load_model(path)  # conventions checked
         for k in args.frames_per_step:
             name = f"{label} (K={k})"
-            dances, t0, generated = {}, time.perf_counter(), 0
-            for s, m in pairs:
-                music = mirror_extend(m.music[: SEED + n_gen], tail)
-                x = generate(model, music, s.motion[:SEED], n_frames=n_gen, frames_per_step=k)
-                dances[f"{s.name}_{m.name}"] = joints_of(x)
-                generated += n_gen
-            speeds[name] = generated / FPS / (time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            motions = generate_dances(model, [m.music[: SEED + n_gen] for _, m in pairs],
+                                      [s.motion[:SEED] for s, _ in pairs], frames=[SEED + n_gen] * len(pairs),
+                                      frames_per_step=k, lock_feet=False, batch_size=1)
+            dances = {f"{s.name}_{m.name}": mo.joints() for (s, m), mo in zip(pairs, motions)}
+            speeds[name] = len(pairs) * n_gen / FPS / (time.perf_counter() - t0)
             sets[name] = write_set(name, dances)
             # Whole-song generation of the paired dances: does it keep dancing?
             energies[name] = {}
             for s in test[: args.energy_dances]:
                 length = min(len(s.motion), len(s.music))
-                x = generate(model, mirror_extend(s.music[:length], tail), s.motion[:SEED],
-                             n_frames=length - SEED, frames_per_step=k)
-                j = joints_of(x)
+                j = generate_dances(model, [s.music[:length]], [s.motion[:SEED]], frames_per_step=k,
+                                    lock_feet=False)[0].joints()
                 energies[name][s.name] = energy_windows(j)
                 if s is test[0]:
                     render_frames_png(j, out / f"frames_{label}_K{k}.png", fps=FPS,

@@ -13,7 +13,8 @@ import torch
 
 from aichoreo.cli import main
 from aichoreo.conventions import current_conventions
-from aichoreo.dance import DanceOptions, dance, neutral_seed
+from aichoreo.pipeline import DanceOptions, dance
+from aichoreo.seeds import bounce_seed as neutral_seed
 from aichoreo.data.fixtures import click_track
 from aichoreo.models import build_model, get_preset, save_model_file
 
@@ -275,7 +276,7 @@ def test_a_plausible_seed_file_dances(model_file, tmp_path):
 
 def test_an_interrupted_swap_puts_the_earlier_folder_back(tmp_path, monkeypatch):
     """The song folder is swapped in by two renames; a Ctrl-C between them restores the earlier dance."""
-    import aichoreo.dance as dance_module
+    import aichoreo.pipeline as dance_module
 
     folder, new, previous = tmp_path / "song", tmp_path / "staging" / "new", tmp_path / "staging" / "previous"
     folder.mkdir()
@@ -312,11 +313,11 @@ def test_features_come_from_the_cache_that_aichoreo_features_fills(model_file, t
         raise AssertionError("decoded although cached")
 
     monkeypatch.setattr(audio, "load_audio", no_decoding)
-    monkeypatch.setattr("aichoreo.dance.load_audio", no_decoding)
+    monkeypatch.setattr("aichoreo.pipeline.load_audio", no_decoding)
     args = ["dance", str(song), "--checkpoint", str(model_file), "--formats", "joints", "--cache-dir", str(cache)]
     assert main([*args, "-o", str(tmp_path / "a")]) == 0
     cached = np.load(tmp_path / "a" / "clicks" / "dance_joints.npy")
-    monkeypatch.setattr("aichoreo.dance.load_audio", decode)
+    monkeypatch.setattr("aichoreo.pipeline.load_audio", decode)
     assert main([*args, "-o", str(tmp_path / "b"), "--no-cache"]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "b" / "clicks" / "dance_joints.npy"), cached)
     assert json.loads((tmp_path / "a" / "clicks" / "dance.json").read_text())["bpm_prior"] == \

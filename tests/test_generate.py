@@ -187,3 +187,45 @@ def test_cuda_matches_cpu():
     cpu = generate(model, music, seed, 10)
     gpu = generate(model, music, seed, 10, device="cuda")
     np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-3)
+
+
+# --- the pipeline every command uses -----------------------------------------------------------
+
+def _v2_model():
+    torch.manual_seed(1)
+    return build_model(dataclasses.replace(get_preset("tiny"), root_frame="last", prediction="steps"))
+
+
+@pytest.mark.parametrize("lock_feet", [False, True])
+def test_generate_dances_batched_equals_one_by_one(lock_feet):
+    from aichoreo.generate import generate_dances
+    from aichoreo.seeds import bounce_seed
+
+    model = _v2_model()
+    songs = [song(300, 1), song(420, 2), song(260, 3)]
+    seeds = [bounce_seed(120, 100.0 + 10 * i, i) for i in range(3)]
+    together = generate_dances(model, songs, seeds, frames_per_step=20, lock_feet=lock_feet, batch_size=3)
+    for i, motion in enumerate(together):
+        alone = generate_dances(model, [songs[i]], [seeds[i]], frames_per_step=20, lock_feet=lock_feet)[0]
+        assert isinstance(motion, SMPLMotion) and len(motion) == len(songs[i])  # the dance lasts as long as its song
+        np.testing.assert_allclose(motion.rotations, alone.rotations, atol=2e-4)
+        np.testing.assert_allclose(motion.translation, alone.translation, atol=2e-4)
+        if not lock_feet:  # (the foot lock holds the seed's planted feet too)
+            np.testing.assert_allclose(motion.rotations[:120], seeds[i].rotations, atol=1e-5)  # the seed comes first
+
+
+def test_generate_dances_frames_and_errors(model):
+    from aichoreo.generate import extend_music, generate_dances
+
+    seed = seed_motion(0)
+    longer = generate_dances(model, [song(250)], [seed], frames=[400], lock_feet=False)[0]
+    assert len(longer) == 400  # past the song's end the music is mirrored
+    with pytest.raises(ValueError, match="seed"):
+        generate_dances(model, [song(250)], [seed], frames=[100], lock_feet=False)
+    with pytest.raises(ValueError, match="songs but"):
+        generate_dances(model, [song(250)], [seed, seed], lock_feet=False)
+    music = song(50)
+    ext = extend_music(music, 10, 75)
+    np.testing.assert_array_equal(ext[:50], music)
+    np.testing.assert_array_equal(ext[50:60], music[::-1][:10])
+    assert len(ext) == 75 and np.array_equal(extend_music(music, 10, 75)[:60], extend_music(music, 10)[:60])

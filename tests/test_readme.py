@@ -25,9 +25,12 @@ def test_readme_python_example(tmp_path, monkeypatch):
     sf.write(tmp_path / "song.mp3", click_track(5.0, 120, 44100), 44100)
     monkeypatch.chdir(tmp_path)
     code = code.replace('load_model("default")', 'load_model("tiny.pt")')
+    code = code.replace('aichoreo.dance("song.mp3", ', 'aichoreo.dance("song.mp3", "tiny.pt", ')
+    assert "tiny.pt" in code.split("aichoreo.dance(")[1].split(")")[0]
     scope: dict = {}
     exec(compile(code, "README", "exec"), scope)
+    assert (tmp_path / "dances" / "song" / "dance.mp4").is_file() and (tmp_path / "dances" / "song" / "dance.glb").is_file()
     n_music = 1 + 5 * 30720 // 512
-    assert scope["joints"].shape == (n_music - cfg.audio_len + 1 + cfg.motion_len, 24, 3)
+    assert scope["joints"].shape == (n_music, 24, 3)  # the dance lasts as long as the song
     assert np.isfinite(scope["joints"]).all()
     assert isinstance(scope["motion"], aichoreo.SMPLMotion)

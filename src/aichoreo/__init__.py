@@ -3,7 +3,9 @@
 The public API, imported lazily so that light users (music-feature workers, the CLI's --help)
 do not pay for torch:
 
-- :func:`load_model` (``"default"`` or a model file, its data conventions checked), :func:`generate_motion`;
+- :func:`dance` (song files to a folder of exports: what ``aichoreo dance`` runs);
+- :func:`load_model` (``"default"`` or a model file, its data conventions checked), :func:`generate_dances`
+  (the generation pipeline: songs' features and seeds to :class:`SMPLMotion`), :func:`generate_motion`;
 - :func:`music_features`, :func:`song_features`, :func:`load_audio`;
 - :func:`forward_kinematics`, :class:`SMPLMotion`;
 - the modules :mod:`aichoreo.generate` (the autoregressive loop), :mod:`aichoreo.evaluate`
@@ -23,7 +25,9 @@ __version__ = "0.1.0"
 _jitcache.configure(_config.default_cache_dir() / "numba")
 
 _API = {
+    "dance": "aichoreo.pipeline",
     "generate_motion": "aichoreo.generate",
+    "generate_dances": "aichoreo.generate",
     "music_features": "aichoreo.audio",
     "song_features": "aichoreo.audio",
     "load_audio": "aichoreo.audio",

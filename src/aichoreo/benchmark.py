@@ -41,26 +41,20 @@ import numpy as np
 from aichoreo.conventions import check_conventions
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
-from aichoreo.evaluate import evaluate, get_protocol
+from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, real_clips
 from aichoreo.fileio import atomic_path, save_npy
-from aichoreo.generate import generate
+from aichoreo.generate import generate_dances
 from aichoreo.models import load_model
-from aichoreo.motion import FACT_DIM, SMPLMotion, fact_vector_to_joints
+from aichoreo.motion import SMPLMotion
 from aichoreo.render import render_frames_grid
 from aichoreo.skeleton import FPS
 
 log = logging.getLogger(__name__)
 
-SEED_FRAMES = 120  # 2 s at 60 fps: the seed of every model here
 REFERENCES = ("ground truth", "random clip", "mean pose", "frozen seed")
 COLUMNS = ("fid_k", "fid_g", "fid_g_varying", "dist_k", "dist_g", "beat_align", "pfc", "speed_first_5s",
            "speed_last_5s")
 ENERGY_SECONDS = 5.0
-
-
-def joints_of(x: np.ndarray) -> np.ndarray:
-    """FACT vectors ``(T, 219|225)`` -> joints ``(T, 24, 3)`` float32 metres."""
-    return fact_vector_to_joints(x[:, -FACT_DIM:]).astype(np.float32)
 
 
 def energy_windows(joints: np.ndarray, seconds: float = ENERGY_SECONDS) -> list[float]:
@@ -82,26 +76,8 @@ def energy_ends(dances: dict[str, np.ndarray], n_gen: int) -> dict[str, float | 
             "speed_last_5s": float(np.mean([energy_windows(p[-n - 1:])[0] for p in parts]))}
 
 
-def mirror_extend(features: np.ndarray, frames: int) -> np.ndarray:
-    """Music ``(T, 35)`` with its end mirrored for ``frames`` more frames (as ``aichoreo dance`` does),
-    so that the last generation window exists."""
-    return np.concatenate([features, features[::-1][:frames]], axis=0)
-
-
 def folder_name(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
-
-
-def real_clips(data: PreparedDataset, out: Path, clip: int) -> list[Path]:
-    """Every sequence of ``data`` cut into consecutive ``clip``-frame joint clips under ``out/real``."""
-    files = []
-    for name in data.names():
-        joints = joints_of(data.load(name).motion)
-        for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
-            files.append(save_npy(out / "real" / f"{name}_{i:02d}.npy", joints[start: start + clip]))
-    if len(files) < 2:
-        raise InputError(data.root, f"fewer than two {clip / FPS:.0f} s clips in the whole dataset: no real set")
-    return files
 
 
 def reference_sets(test: list, train: list, pairs: list, clip: int, rng: np.random.Generator
@@ -130,23 +106,23 @@ def reference_sets(test: list, train: list, pairs: list, clip: int, rng: np.rand
 
 
 def model_set(model, cfg, pairs: list, n_gen: int, frames_per_step: int | None, random_seed: int,
-              batch: int = 64, progress: bool = False) -> tuple[dict[str, np.ndarray], float, int]:
-    """Generate every pair with one model: ``({name: joints}, generated s per wall s, K used)``."""
+              batch: int = 64, progress: bool = False, lock_feet: bool = False
+              ) -> tuple[dict[str, np.ndarray], float, int]:
+    """Generate every pair with one model: ``({name: joints}, generated s per wall s, K used)``.
+
+    Through :func:`aichoreo.generate.generate_dances`, the pipeline of ``aichoreo dance``; the
+    paper's table scores the model's own motion, so the foot clean-up is off unless asked for.
+    """
     if cfg.motion_len != SEED_FRAMES:
         raise InputError(None, f"the benchmark seeds every model with {SEED_FRAMES} frames; this model takes "
                                f"{cfg.motion_len}")
     k = cfg.default_frames_per_step if frames_per_step is None else min(frames_per_step, cfg.n_future)
-    tail = cfg.audio_len - cfg.motion_len
-    dances: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
-    for b in range(0, len(pairs), batch):
-        chunk = pairs[b: b + batch]
-        music = np.stack([mirror_extend(m.music[: SEED_FRAMES + n_gen], tail) for _, m in chunk])
-        seeds = np.stack([s.motion[:SEED_FRAMES] for s, _ in chunk])
-        x = generate(model, music, seeds, n_frames=n_gen, frames_per_step=k, random_seed=random_seed + b,
-                     progress=progress)
-        for (s, m), xi in zip(chunk, x):
-            dances[f"{s.name}_{m.name}"] = joints_of(xi)
+    motions = generate_dances(model, [m.music[: SEED_FRAMES + n_gen] for _, m in pairs],
+                              [s.motion[:SEED_FRAMES] for s, _ in pairs], frames=[SEED_FRAMES + n_gen] * len(pairs),
+                              frames_per_step=k, lock_feet=lock_feet, batch_size=batch, progress=progress,
+                              random_seed=random_seed)
+    dances = {f"{s.name}_{m.name}": motion.joints().copy() for (s, m), motion in zip(pairs, motions)}
     speed = len(pairs) * n_gen / FPS / (time.perf_counter() - t0)
     return dances, speed, k
 

@@ -38,9 +38,12 @@ from aichoreo.audio import BEATS, FEATURE_DIM, FeatureCache, features_for_files
 from aichoreo.data.motion_files import load_joints
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_npy, save_npy
+from aichoreo.motion import FACT_DIM, fact_vector_to_joints
+
 
 log = logging.getLogger(__name__)
 
+SEED_FRAMES = 120  # 2 s at 60 fps: the seed of every model here (the FACT protocol's seed_frames)
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".opus")
 
 
@@ -265,3 +268,20 @@ def format_report(report: dict[str, Any]) -> str:
             value = report[key]
             lines.append(f"{key:<14}{'n/a' if value is None else f'{value:12.4f}':>12}")
     return "\n".join(lines)
+
+
+def joints_of(x: np.ndarray) -> np.ndarray:
+    """FACT vectors ``(T, 219|225)`` -> joints ``(T, 24, 3)`` float32 metres."""
+    return fact_vector_to_joints(x[:, -FACT_DIM:]).astype(np.float32)
+
+
+def real_clips(data, out: Path, clip: int) -> list[Path]:
+    """Every sequence of ``data`` (a :class:`~aichoreo.data.dataset.PreparedDataset`) cut into consecutive ``clip``-frame joint clips under ``out/real``."""
+    files = []
+    for name in data.names():
+        joints = joints_of(data.load(name).motion)
+        for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
+            files.append(save_npy(out / "real" / f"{name}_{i:02d}.npy", joints[start: start + clip]))
+    if len(files) < 2:
+        raise InputError(data.root, f"fewer than two {clip / FPS:.0f} s clips in the whole dataset: no real set")
+    return files

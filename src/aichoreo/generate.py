@@ -26,6 +26,8 @@ at music time ``(120 + g) / 60`` s.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,7 @@ from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
 
-__all__ = ["generate", "generate_motion", "n_generable_frames"]
+__all__ = ["generate", "generate_motion", "generate_dances", "extend_music", "n_generable_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +207,92 @@ def generate_motion(
         seed_motion = seed_motion.to_fact_vector(padded=True)
     x = generate(model, music_features, seed_motion, n_frames, **options)
     return SMPLMotion.from_fact_vector(x, fps=fps)
+
+
+def extend_music(features: np.ndarray, frames: int, total: int | None = None) -> np.ndarray:
+    """Music ``(T, 35)`` followed by its last ``frames`` frames mirrored, then mirrored again as
+    often as needed to reach ``total`` rows (default ``T + frames``).
+
+    The loop reads ``audio_len - motion_len`` (120) music frames past the last frame it generates;
+    mirroring the song's end lets a dance last as long as its song (the released loop stops 2 s
+    early). What a frame reads never depends on ``total``: a song padded for a longer batch
+    mate is danced exactly as alone.
+    """
+    out = np.concatenate([features, features[::-1][:frames]], axis=0)
+    total = len(out) if total is None else total
+    while len(out) < total:
+        out = np.concatenate([out, out[::-1][: total - len(out)]], axis=0)
+    return out[:total]
+
+
+def generate_dances(
+    model: DanceModel,
+    songs: Sequence[np.ndarray],
+    seeds: Sequence[np.ndarray | SMPLMotion],
+    *,
+    frames: Sequence[int] | None = None,
+    frames_per_step: int | None = None,
+    lock_feet: bool = True,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    random_seed: int = 0,
+    fps: float = FPS,
+    timings: dict[str, float] | None = None,
+) -> list[SMPLMotion]:
+    """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
+
+    Songs are generated ``batch_size`` at a time (their music padded to the longest, which does
+    not change any song's dance, :func:`extend_music`); then, once per dance, the rotations are
+    projected onto SO(3) and, with ``lock_feet``, planted feet are held still
+    (:func:`aichoreo.footlock.lock_feet`).
+
+    Args:
+        songs: per song ``(T_i, 35)`` music features at 60 fps, song time 0 = seed frame 0.
+        seeds: per song a ``(motion_len, 225|219)`` FACT seed or an :class:`SMPLMotion` of
+            ``motion_len`` frames.
+        frames: per song the frames to return, seed included (default ``T_i``: the dance lasts
+            as long as the music; more mirrors the music past its end).
+        frames_per_step: frames kept per forward pass (default: the model's).
+        random_seed: batch ``b`` (0-based index of its first song) samples with ``random_seed + b``.
+        timings: if given, ``"generate_s"`` (generation and projection) and ``"feet_s"`` (the foot
+            lock) wall seconds are added to it.
+
+    Returns:
+        per song an :class:`SMPLMotion` of ``frames[i]`` frames at ``fps``, the seed first.
+    """
+    cfg = model.config
+    if len(songs) != len(seeds):
+        raise ValueError(f"{len(songs)} songs but {len(seeds)} seeds")
+    frames = [len(s) for s in songs] if frames is None else list(frames)
+    if len(frames) != len(songs) or any(f <= cfg.motion_len for f in frames):
+        raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
+    k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
+    seed_vectors = []
+    for seed in seeds:
+        if isinstance(seed, SMPLMotion):
+            if seed.fps != fps:
+                raise ValueError(f"seed motion is at {seed.fps} fps, the model at {fps} fps: resample it first")
+            seed = seed.to_fact_vector(padded=True)
+        seed_vectors.append(np.asarray(seed, dtype=np.float32))
+    tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
+    raw: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    for b in range(0, len(songs), batch_size):
+        idx = range(b, min(b + batch_size, len(songs)))
+        longest = max(frames[i] for i in idx)
+        music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
+                          for i in idx])
+        x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
+                     frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b)
+        raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
+    motions = [SMPLMotion.from_fact_vector(x, fps=fps) for x in raw]  # projects onto SO(3)
+    t1 = time.perf_counter()
+    if lock_feet:
+        from aichoreo.footlock import lock_feet as lock
+
+        motions = [lock(m) for m in motions]
+    if timings is not None:
+        timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0
+        timings["feet_s"] = timings.get("feet_s", 0.0) + time.perf_counter() - t1
+    return motions

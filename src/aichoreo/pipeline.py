@@ -4,12 +4,14 @@ For each song (any format :func:`aichoreo.audio.load_audio` reads, any length):
 
 1. the audio is loaded at 30,720 Hz and cut to ``[start, start + seconds)``; its 35-d features
    are computed on that cut (beat prior: ``bpm``, else the AIST++ id in the name, else estimated);
-2. a 2 s seed motion: ``neutral`` (built in: a standing dancer bouncing on the song's tempo,
-   different for each ``random_seed``), an AIST++ sequence name (its first 120 frames; needs the
-   annotation folder), or a motion file (``.pkl`` AIST++ motion or ``.npy`` FACT vectors);
-3. generation (:func:`aichoreo.generate.generate`), several songs per batch; the music is
+2. a 2 s seed motion: ``neutral`` (built in, :mod:`aichoreo.seeds`: the model file's seed pose
+   standing still, or for files without one a dancer bouncing on the song's tempo), ``pose`` or
+   ``bounce`` to choose, an AIST++ sequence name (its first 120 frames; needs the annotation
+   folder), or a motion file (``.pkl`` AIST++ motion or ``.npy`` FACT vectors);
+3. generation (:func:`aichoreo.generate.generate_dances`), several songs per batch; the music is
    extended at its end by mirroring its last 2 s, so that the last window exists and **the
-   dance ends with the music** (the released loop stops 2 s before the end);
+   dance ends with the music** (the released loop stops 2 s before the end); rotations are
+   projected onto SO(3) and planted feet held still (``lock_feet``, :mod:`aichoreo.footlock`);
 4. exports (:func:`aichoreo.export.export_all`) and a ``dance.json`` with every setting, the
    model and the speed, written together into ``out/<song stem>/``, which replaces the folder of
    an earlier run as a whole (see :func:`dance`).
@@ -44,9 +46,10 @@ from aichoreo.fileio import (
     read_npy,
     staging_folder,
 )
-from aichoreo.generate import generate
+from aichoreo.generate import generate_dances
 from aichoreo.motion import SMPLMotion
-from aichoreo.skeleton import FPS, forward_kinematics_axis_angle
+from aichoreo.seeds import SEED_KINDS, builtin_seed
+from aichoreo.skeleton import FPS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class DanceOptions:
     formats: tuple[str, ...] = FORMATS  # exports to write
     random_seed: int = 0  # varies the neutral seed motion and the sampling of sampling models
     bpm: float | None = None  # tempo prior of the beat tracker
-    project_rotations: bool = True  # re-project predicted rotations onto SO(3) before feeding back
+    lock_feet: bool = True  # hold planted feet still (aichoreo.footlock); False = the model's raw motion
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -138,22 +141,15 @@ def _check_long_enough(path: Path, n_frames: int, motion_len: int) -> None:
                                f"needs more than the {motion_len / FPS:.0f} s seed motion")
 
 
-def neutral_seed(n_frames: int, bpm: float, random_seed: int) -> SMPLMotion:
-    """The built-in seed: a standing dancer bouncing on the beat (``bpm``), feet on the floor (y = 0)."""
-    from aichoreo.data.fixtures import dance_pose
-    from aichoreo.rotations import axis_angle_to_matrix
-
-    poses, transl = dance_pose(n_frames, bpm, np.random.default_rng(random_seed), fps=FPS)
-    joints = forward_kinematics_axis_angle(poses, transl)
-    transl[:, 1] -= joints[..., 1].min()  # lowest joint of the whole seed on the floor
-    return SMPLMotion(rotations=axis_angle_to_matrix(poses).astype(np.float32), translation=transl, fps=FPS)
-
-
 def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
-                aistpp_root: str | os.PathLike | None = None) -> np.ndarray:
-    """``(n_frames, 225)`` FACT vectors of the seed named by ``spec`` (see the module docstring)."""
-    if spec == "neutral":
-        motion = neutral_seed(n_frames, bpm, random_seed)
+                aistpp_root: str | os.PathLike | None = None, model_meta: dict | None = None) -> np.ndarray:
+    """``(n_frames, 225)`` FACT vectors of the seed named by ``spec`` (see the module docstring);
+    the built-in ones (:mod:`aichoreo.seeds`) may come from the model file's ``model_meta``."""
+    if spec in ("neutral", *SEED_KINDS):
+        try:
+            motion = builtin_seed(spec, model_meta, n_frames=n_frames, bpm=bpm, random_seed=random_seed)
+        except ValueError as exc:
+            raise InputError(None, f"--seed-motion {spec}: {exc}") from None
     elif spec.endswith((".pkl", ".npy")):
         path = Path(spec)
         if not path.is_file():
@@ -172,7 +168,7 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
         try:
             parse_sequence_name(spec)
         except ValueError:
-            raise InputError(None, f"unknown seed motion {spec!r}: use 'neutral', an AIST++ sequence name "
+            raise InputError(None, f"unknown seed motion {spec!r}: use 'neutral', 'pose', 'bounce', an AIST++ sequence name "
                                    "(with --aistpp DIR) or a .pkl/.npy motion file") from None
         if aistpp_root is None:
             raise InputError(None, f"seed {spec!r} is an AIST++ sequence: give the annotations folder with --aistpp")
@@ -180,14 +176,6 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
     if len(motion) < n_frames:
         raise InputError(spec, f"seed motion has {len(motion)} frames at 60 fps; {n_frames} are needed")
     return motion.slice(0, n_frames).to_fact_vector(padded=True)
-
-
-def _extend_music(features: np.ndarray, frames: int, total: int) -> np.ndarray:
-    """``features`` followed by its last ``frames`` mirrored, then padded by mirroring to ``total`` rows."""
-    out = np.concatenate([features, features[::-1][:frames]], axis=0)
-    while len(out) < total:
-        out = np.concatenate([out, out[::-1][: total - len(out)]], axis=0)
-    return out[:total]
 
 
 def check_replaceable(folder: Path) -> None:
@@ -230,18 +218,49 @@ def _swap_in(new: Path, folder: Path, previous: Path) -> None:
         raise
 
 
-def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options: DanceOptions = DanceOptions(),
-          *, model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
-          cache: FeatureCache | None = None, progress: bool = True) -> list[dict[str, Any]]:
+def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "default",
+          out: str | os.PathLike = "dances", options: DanceOptions | None = None, *,
+          model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
+          cache: FeatureCache | None = None, progress: bool = True, **settings: Any) -> list[dict[str, Any]]:
     """Generate and export a dance for each song into ``out/<song stem>/``; returns one summary dict per song.
+
+    What ``aichoreo dance`` runs (the command only checks its arguments and calls this)::
+
+        import aichoreo
+        aichoreo.dance("song.mp3", out="dances", formats=("mp4", "glb"), seconds=30)
+
+    Args:
+        songs: one audio file or a list of them.
+        model: ``"default"`` (the bundled model), a model file (its conventions and weights
+            checked, :func:`aichoreo.load_model`), or a model already loaded.
+        options: a :class:`DanceOptions`; ``settings`` are its fields as keywords (they replace
+            those of ``options``).
+        model_meta: recorded in ``dance.json``; filled in when ``model`` is loaded here.
+        cache: music features are read from and written to it (:func:`song_inputs`); ``None``: none.
 
     Each song's folder describes one dance: it is written whole (the exports and ``dance.json``) in
     a hidden folder ``out/.<stem>.staging-*`` and then replaces the earlier run's folder, whose
     files are gone. A folder that holds anything the earlier ``dance.json`` does not list makes
     the run refuse before any work (:func:`check_replaceable`). Staging folders of killed runs are
     removed by the next run for that song; a failed run into a new ``out`` removes it again.
-    ``cache``: music features are read from and written to it (:func:`song_inputs`).
     """
+    options = DanceOptions() if options is None else options
+    if settings:
+        unknown = sorted(set(settings) - {f.name for f in dataclasses.fields(DanceOptions)})
+        if unknown:
+            raise TypeError(f"dance() got unknown settings: {', '.join(unknown)}")
+        options = dataclasses.replace(options, **settings)
+    if isinstance(songs, (str, os.PathLike)):
+        songs = [songs]
+    if isinstance(model, (str, os.PathLike)):
+        from aichoreo.conventions import check_conventions
+        from aichoreo.models import load_model
+
+        name = model
+        model, cfg, meta = load_model(name, map_location=options.device, check_conventions=check_conventions)
+        if not hasattr(cfg, "n_future"):
+            raise InputError(name, "this model type cannot generate dance")
+        model_meta = {"checkpoint": str(name), **meta} if model_meta is None else model_meta
     cfg = model.config
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -261,7 +280,7 @@ def dance(songs: list[str | os.PathLike], model, out: str | os.PathLike, options
     prepared = [song_inputs(s, options, cfg.motion_len, cache) for s in songs]
     for i, song in enumerate(prepared):
         song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
-                                random_seed=options.random_seed + i, aistpp_root=aistpp_root)
+                                random_seed=options.random_seed + i, aistpp_root=aistpp_root, model_meta=model_meta)
 
     with output_folder(out):
         for stem in stems:  # what a killed run left behind
@@ -273,24 +292,19 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                          progress: bool) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
-    cfg = model.config
     summaries = []
-    tail = cfg.audio_len - cfg.motion_len  # frames the last window reaches past the last generated frame
     for b in range(0, len(prepared), options.batch_size):
         batch = prepared[b: b + options.batch_size]
-        longest = max(s.n_frames for s in batch)
-        music = np.stack([_extend_music(s.features, tail, longest + tail) for s in batch])
-        seeds = np.stack([s.seed for s in batch])
+        timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        motion = generate(model, music, seeds, n_frames=longest - cfg.motion_len, frames_per_step=options.frames_per_step,
-                          project_rotations=options.project_rotations, device=options.device, progress=progress,
-                          random_seed=options.random_seed + b)
+        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
+                                  frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
+                                  batch_size=len(batch), device=options.device, progress=progress,
+                                  random_seed=options.random_seed + b, timings=timings)
         elapsed = time.perf_counter() - t0
-        generated_s = sum(s.n_frames - cfg.motion_len for s in batch) / FPS
-        for song, x in zip(batch, motion):
-            x = x[: song.n_frames]
+        generated_s = sum(s.n_frames - model.config.motion_len for s in batch) / FPS
+        for song, smpl in zip(batch, motions):
             folder = out / song.path.stem
-            smpl = SMPLMotion.from_fact_vector(x, fps=FPS)
             # The song's folder is written whole in a hidden staging folder beside it and swapped in at
             # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
             with staging_folder(out, f"{folder.name}.staging") as staging:
@@ -302,6 +316,7 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                         "song": str(song.path), "out": str(folder), "frames": song.n_frames,
                         "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
                         "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
+                        "foot_lock_wall_s": timings.get("feet_s", 0.0),
                         "options": {k: (list(v) if isinstance(v, tuple) else v)
                                     for k, v in dataclasses.asdict(options).items()},
                         "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},
