@@ -163,6 +163,11 @@ RUNS: dict[tuple[str, ...], RunCase] = {
                         "-o", str(out / "table")],
         lambda out, printed, i: "| tiny |" in (out / "table" / "table.md").read_text() or pytest.fail(printed),
     ),
+    ("quality",): (
+        lambda out, i: ["--data", str(i.dataset), "--checkpoint", str(i.model), "--seed-motion", "bounce",
+                        "--window-seconds", "0.5", "-o", str(out / "quality")],
+        lambda out, printed, i: "worst_fade" in (out / "quality" / "report.md").read_text() or pytest.fail(printed),
+    ),
     ("evaluate",): (
         lambda out, i: ["--pred", str(i.root / "motions"), "--real", str(i.root / "motions"), "--seed-frames", "0",
                         "--no-cache", "--json"],

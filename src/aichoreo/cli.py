@@ -286,6 +286,25 @@ def cmd_benchmark_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    from aichoreo.conventions import check_conventions
+    from aichoreo.models import load_model
+    from aichoreo.quality_report import QualityOptions, format_report, quality_report
+
+    model, cfg, meta = load_model(args.checkpoint, check_conventions=check_conventions)
+    if not hasattr(cfg, "n_future"):
+        raise InputError(args.checkpoint, "this model type cannot generate dance with this command")
+    options = QualityOptions(split=args.split, seed_motion=args.seed_motion, frames_per_step=args.frames_per_step,
+                             lock_feet=not args.no_foot_lock, random_seed=args.random_seed,
+                             window_s=args.window_seconds)
+    with _output_dir(Path(args.output)) as out:
+        report = quality_report(model, args.data, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
+                                label=args.label or Path(str(args.checkpoint)).stem, progress=True)
+    print(format_report(report))
+    _print_outputs(f"outputs in {out}", [out / n for n in ("report.md", "report.csv", "report.json", "speed.png")])
+    return 0
+
+
 # --------------------------------------------------------------------------------------------
 # dance
 # --------------------------------------------------------------------------------------------
@@ -306,9 +325,7 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def cmd_dance(args: argparse.Namespace) -> int:
     from aichoreo.audio import FeatureCache
-    from aichoreo.conventions import check_conventions
-    from aichoreo.dance import DanceOptions, dance
-    from aichoreo.models import load_model
+    from aichoreo.pipeline import DanceOptions, dance
 
     out = Path(args.output)
     for song in args.songs:
@@ -319,15 +336,12 @@ def cmd_dance(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise InputError(None, "--device cuda: no CUDA device is available")
-    model, cfg, meta = load_model(args.checkpoint, map_location=args.device, check_conventions=check_conventions)
-    if not hasattr(cfg, "n_future"):
-        raise InputError(args.checkpoint, "this model type cannot generate dance with this command")
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
-                           formats=args.formats, random_seed=args.random_seed, bpm=args.bpm)
+                           formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
+                           lock_feet=not args.no_foot_lock)
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
-    summaries = dance(args.songs, model, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
-                      aistpp_root=args.aistpp, cache=cache, progress=True)
+    summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
         _print_outputs(f"{Path(s['song']).name} -> {s['out']}", [Path(p) for p in s["files"].values()])
     return 0
@@ -504,6 +518,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_benchmark_table)
 
     p = sub.add_parser(
+        "quality", formatter_class=fmt, help="whole-song quality of a model against the real dancers (issue 14's report)",
+        description="Dance every song of a prepared dataset's split (default: test) whole, from the built-in seed, "
+        "through the same pipeline as 'aichoreo dance', and compare with the real dance on the same song: energy, "
+        "fade, jitter, foot skate, BeatAlign, chunk seams, spread across songs, FID_k and FID_g* beside random "
+        "training clips. Writes report.md, report.csv, report.json, speed.png and the generated joints "
+        "(docs/quality.md).",
+    )
+    p.add_argument("--data", required=True, type=_existing_dir, help="a prepared dataset (aichoreo data prepare)")
+    p.add_argument("--checkpoint", default="default", help="model file, or the name of a bundled model")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--split", default="test", help="the split whose songs are danced")
+    p.add_argument("--seed-motion", default="neutral", choices=["neutral", "pose", "bounce"],
+                   help="the built-in seed (aichoreo.seeds): neutral = the model file's seed pose, else bounce")
+    p.add_argument("--frames-per-step", type=_positive_int, default=None,
+                   help="frames kept per forward pass (default: the model's)")
+    p.add_argument("--no-foot-lock", action="store_true", help="score the model's raw motion, feet not locked")
+    p.add_argument("--random-seed", type=int, default=0, help="varies the bounce seed and the random clips")
+    p.add_argument("--window-seconds", type=_positive_float, default=20.0,
+                   help="fade compares the first and last this many seconds after the seed; FID clips are this long")
+    p.add_argument("--label", default=None, help="name of the model in the report (default: the file's stem)")
+    p.set_defaults(func=cmd_quality)
+
+    p = sub.add_parser(
         "evaluate", formatter_class=fmt, help="FID_k, FID_g, Dist_k, Dist_g, BeatAlign, PFC of generated motions",
         description="Score a folder of generated motions against a folder of real ones with the reference "
         "metric definitions under a named protocol (fact: seed excluded, world coordinates; bailando: zero-start "
@@ -562,8 +599,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=_non_negative_float, default=0.0,
                    help="seconds into the song where the dance starts")
     p.add_argument("--seed-motion", default="neutral",
-                   help="neutral (built in), an AIST++ sequence name (with --aistpp), or a .pkl/.npy motion file")
+                   help="neutral (built in: the model file's seed pose, else bounce), pose, bounce, an AIST++ "
+                        "sequence name (with --aistpp), or a .pkl/.npy motion file")
     p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="keep the model's raw motion: planted feet are not held still (docs/feet.md)")
     p.add_argument("--frames-per-step", type=_positive_int, default=None,
                    help="frames kept per forward pass (default: all the model predicts: 20 for FACT, 1 for causal FACT "
                         "and the baselines); 1 is the paper's loop; 20 was best for the default model and is 30x "
