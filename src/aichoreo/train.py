@@ -95,6 +95,9 @@ class TrainConfig:
     adam_betas: tuple[float, ...] = (0.9, 0.999)  # Adam beta1, beta2
     adam_eps: float = 1e-8  # Adam epsilon (FACT: the Keras 1e-7)
     max_steps: int | None = None  # training steps; None = until stopped (give --max-steps)
+    # --- data augmentation (beyond the paper; aichoreo.data.windows) ------------------------------
+    mirror: bool = False  # half the windows mirrored left-right
+    tempo_stretch: float = 0.0  # windows played at a uniform random rate in [1 - x, 1 + x], music and motion together
     # --- engine --------------------------------------------------------------------------------
 
     checkpoint_every: int = 1000  # steps between resume checkpoints and model files (mint: 1,000)
@@ -126,6 +129,11 @@ class TrainConfig:
             raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         if self.max_steps is not None:
             check_int("max_steps", self.max_steps, minimum=1)
+        if not isinstance(self.mirror, bool):
+            raise ValueError(f"mirror must be true or false, got {self.mirror!r}")
+        if isinstance(self.tempo_stretch, bool) or not isinstance(self.tempo_stretch, (int, float)) \
+                or not 0 <= self.tempo_stretch < 0.5:
+            raise ValueError(f"tempo_stretch must be a number in [0, 0.5), got {self.tempo_stretch!r}")
         # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
         object.__setattr__(self, "lr_milestones", milestones)
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in betas))
@@ -136,9 +144,10 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * config.lr_gamma ** sum(step >= m for m in config.lr_milestones)
 
 
-#: TrainConfig fields a resumed run must share with its config.json: the optimiser and schedule
-#: (``max_steps`` may grow: the schedule can be extended).
-RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps")
+#: TrainConfig fields a resumed run must share with its config.json: the optimiser, schedule and data
+#: augmentation (``max_steps`` may grow: the schedule can be extended). Model files record them.
+RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps", "mirror",
+                     "tempo_stretch")
 
 
 def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: TrainConfig) -> str | None:
@@ -150,6 +159,10 @@ def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: Tr
     saved_model = dict(saved.get("model") or {})
     saved_train = {**{k: saved_model.pop(k) for k in LEGACY_TRAINING_KEYS if k in saved_model},
                    **(saved.get("train") or {})}
+    try:  # fields added since the run started take their defaults, as when its model files load
+        saved_model = type(config).from_dict(saved_model).to_dict()
+    except (TypeError, ValueError):
+        pass  # unknown keys: compared as they are, and named below
     if saved_model != config.to_dict():
         keys = sorted(k for k in set(saved_model) | set(config.to_dict())
                       if saved_model.get(k) != config.to_dict().get(k))
@@ -350,7 +363,8 @@ def load_windows(data: PreparedDataset, config: ModelConfig, train_config: Train
         raise InputError(data.root, "has no sequence in the train split")
     try:
         train_set = RandomWindows(train, window_len=config.window_len, motion_frames=motion_frames,
-                                  audio_frames=config.audio_frames, seed=train_config.seed)
+                                  audio_frames=config.audio_frames, seed=train_config.seed,
+                                  mirror=train_config.mirror, tempo_stretch=train_config.tempo_stretch)
     except ValueError as exc:
         raise InputError(data.root, f"nothing usable for training: {exc}") from None
     if train_set.n_dropped:

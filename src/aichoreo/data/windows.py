@@ -17,7 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from aichoreo.audio import BEATS, ONSET_PEAKS
 from aichoreo.motion import FACT_DIM, FACT_PADDED_DIM
+from aichoreo.skeleton import JOINT_NAMES
 
 PAD = FACT_PADDED_DIM - FACT_DIM
 
@@ -39,9 +41,14 @@ class RandomWindows(Dataset):
     """
 
     def __init__(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], *, window_len: int,
-                 motion_frames: int, audio_frames: int, seed: int = 0, length: int = 2**40):
+                 motion_frames: int, audio_frames: int, seed: int = 0, length: int = 2**40,
+                 mirror: bool = False, tempo_stretch: float = 0.0):
         if motion_frames > window_len or audio_frames > window_len:
             raise ValueError("motion_frames and audio_frames must not exceed window_len")
+        if not 0 <= tempo_stretch < 0.5:
+            raise ValueError(f"tempo_stretch must be in [0, 0.5), got {tempo_stretch}")
+        self.mirror = mirror
+        self.tempo_stretch = tempo_stretch
         self.motions = [pad_motion(np.asarray(m, dtype=np.float32)) for m, _ in sequences]
         self.musics = [np.asarray(a, dtype=np.float32) for _, a in sequences]
         # Usable length: both streams must cover the window.
@@ -65,17 +72,99 @@ class RandomWindows(Dataset):
 
     def locate(self, index: int) -> tuple[int, int]:
         """``(sequence, start)`` of window ``index``."""
+        return self._draw(index)[:2]
+
+    def _draw(self, index: int) -> tuple[int, int, float, bool]:
+        """``(sequence, start, tempo factor, mirrored)`` of window ``index``: a pure function of
+        ``(seed, index)``. A factor ``r`` plays the window ``r`` times as fast: it reads
+        ``window_len * r`` source frames (fewer where the sequence is shorter)."""
         rng = np.random.default_rng([self.seed, index])
         seq = int(rng.integers(len(self.motions)))
-        start = int(rng.integers(self.lengths[seq] - self.window_len + 1))
-        return seq, start
+        rate = 1.0
+        if self.tempo_stretch:
+            rate = float(rng.uniform(1.0 - self.tempo_stretch, 1.0 + self.tempo_stretch))
+            # The source span must fit the sequence: frames 0 .. (window_len - 1) * rate.
+            rate = min(rate, (self.lengths[seq] - 1) / (self.window_len - 1)) if self.window_len > 1 else rate
+        span = int(np.floor((self.window_len - 1) * rate)) + 1
+        start = int(rng.integers(self.lengths[seq] - span + 1))
+        flip = bool(self.mirror and rng.random() < 0.5)
+        return seq, start, rate, flip
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        seq, s = self.locate(index)
-        return {
-            "motion": torch.from_numpy(self.motions[seq][s: s + self.motion_frames]),
-            "audio": torch.from_numpy(self.musics[seq][s: s + self.audio_frames]),
-        }
+        seq, s, rate, flip = self._draw(index)
+        if rate == 1.0:
+            motion = self.motions[seq][s: s + self.motion_frames]
+            audio = self.musics[seq][s: s + self.audio_frames]
+        else:
+            motion = retime_motion(self.motions[seq], s, rate, self.motion_frames)
+            audio = retime_music(self.musics[seq], s, rate, self.audio_frames)
+        if flip:
+            motion = mirror_motion(motion)
+        return {"motion": torch.from_numpy(np.ascontiguousarray(motion)),
+                "audio": torch.from_numpy(np.ascontiguousarray(audio))}
+
+
+# SMPL joints as the mirror sees them: left and right swapped (aichoreo.skeleton.JOINT_NAMES).
+MIRROR_JOINTS = np.array([JOINT_NAMES.index(n.replace("left_", "@").replace("right_", "left_").replace("@", "right_"))
+                          for n in JOINT_NAMES])
+# Reflection x -> -x (the plane x = 0 contains the up axis): positions p -> M p and local rotations
+# R -> M R M with M = diag(-1, 1, 1), i.e. entry (a, b) times m_a m_b.
+_MIRROR_SIGNS = np.outer([-1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]).reshape(9).astype(np.float32)
+
+
+def mirror_motion(motion: np.ndarray) -> np.ndarray:
+    """The mirror image of ``(T, 225)`` FACT vectors: the same dance with left and right exchanged.
+
+    The rotations are mirrored exactly, so the result is a valid SMPL motion whose movement is
+    the mirror image. Its joint positions match the mirror image of the original joints up to the
+    asymmetry of SMPL's mean skeleton: a rest offset differs from its mirror by up to 2.7 cm (the
+    spine leans slightly), a few cm at the hands in a full pose. Pad dims stay as they are.
+    """
+    out = np.array(motion, dtype=np.float32, copy=True)
+    out[:, PAD] *= -1.0  # translation x
+    rot = motion[:, PAD + 3:].reshape(len(motion), 24, 9)
+    out[:, PAD + 3:] = (rot[:, MIRROR_JOINTS] * _MIRROR_SIGNS).reshape(len(motion), 24 * 9)
+    return out
+
+
+def _positions(start: int, rate: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = start + rate * np.arange(n)
+    i0 = np.floor(t).astype(np.int64)
+    return t, i0, (t - i0).astype(np.float32)[:, None]
+
+
+def retime_motion(motion: np.ndarray, start: int, rate: float, n: int) -> np.ndarray:
+    """``n`` frames of ``motion (T, F)`` from frame ``start`` played ``rate`` times as fast.
+
+    Linear interpolation between neighbouring frames. For the rotation blocks this leaves the
+    rotation manifold by the square of the angle between two frames at 60 fps (about 1e-4 for a
+    fast limb), well inside what the network's own regression error is; no projection needed.
+    """
+    _, i0, w = _positions(start, rate, n)
+    i1 = np.minimum(i0 + 1, len(motion) - 1)
+    return (1.0 - w) * motion[i0] + w * motion[i1]
+
+
+def retime_music(music: np.ndarray, start: int, rate: float, n: int) -> np.ndarray:
+    """``n`` frames of the 35-d music features from ``start`` played ``rate`` times as fast.
+
+    Envelope, MFCC and chroma are interpolated; the onset-peak and beat columns (``ONSET_PEAKS``, ``BEATS``) are
+    events: each event of the source lands on the output frame nearest its new time, so a
+    faster window has more beats per second, as the faster music would. This time-scales the
+    feature sequence, which is what a tempo change (time stretch without pitch change) does to
+    these frame features, up to the analysis windows' fixed length.
+    """
+    t, i0, w = _positions(start, rate, n)
+    i1 = np.minimum(i0 + 1, len(music) - 1)
+    out = (1.0 - w) * music[i0] + w * music[i1]
+    events = [ONSET_PEAKS, BEATS]
+    out[:, events] = 0.0
+    last = min(len(music), int(np.ceil(t[-1])) + 1)
+    for col in events:
+        src = start + np.flatnonzero(music[start:last, col] > 0.5)
+        dst = np.rint((src - start) / rate).astype(np.int64)
+        out[dst[(dst >= 0) & (dst < n)], col] = 1.0
+    return out.astype(np.float32)
 
 
 class FixedWindows(Dataset):

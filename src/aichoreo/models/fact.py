@@ -45,6 +45,7 @@ from aichoreo.models.common import (
     check_int,
     check_positive,
 )
+from aichoreo.models.rootframe import from_frame, heading_frame, hide_ground, to_frame
 
 Attention = Literal["full", "causal"]
 AttentionScale = Literal["model", "head"]
@@ -52,6 +53,14 @@ Init = Literal["tf", "torch"]
 Fusion = Literal["early", "late", "none"]
 Gelu = Literal["tanh", "erf"]
 TokenOrder = Literal["motion-audio", "audio-motion"]
+RootFrame = Literal["world", "last"]
+Prediction = Literal["frames", "steps"]
+
+#: Steps (``prediction="steps"``) are regressed times this: change per frame x 60 = per second at
+#: FACT's 60 fps. A dancer's root moves about 1 cm per frame; in metres per frame such numbers were
+#: swamped by the network's initial output and not learned (after 500 training steps the predicted
+#: root speed on real contexts was 2.7-4.0 m/s, the true one 0.5, uncorrelated).
+STEP_SCALE = 60.0
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "attention": get_args(Attention),
@@ -60,6 +69,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "fusion": get_args(Fusion),
     "gelu": get_args(Gelu),
     "token_order": get_args(TokenOrder),
+    "root_frame": get_args(RootFrame),
+    "prediction": get_args(Prediction),
 }
 
 
@@ -94,6 +105,15 @@ class FACTConfig(ModelConfig):
     token_order: TokenOrder = "motion-audio"  # order of the cross-modal sequence (matters only when causal)
     gelu: Gelu = "tanh"  # GELU form: "tanh" approximation (released) or exact "erf"
     layernorm_eps: float = 1e-5  # LayerNorm epsilon
+    # --- representation and training noise (beyond the paper; docs/fact.md, "fact-small-v2") ------
+    root_frame: RootFrame = "world"  # "world" (released) or "last": each window seen from its last context
+    # frame, translated to x = z = 0 and turned to face +z (aichoreo.models.rootframe)
+    prediction: Prediction = "frames"  # "frames" (released): every value of each future frame; "steps": each
+    # frame's change from the one before, summed from the last context frame (a chunk starts where the
+    # context ends), trained to pull a context that is off back over the chunk (step_targets)
+    ground_input: bool = True  # False: the context's root x, z are not shown to the network (zeroed in the
+    # root frame), so where the dancer travels follows from the pose and the music, not from the path so far
+    context_noise: float = 0.0  # std of the noise added to the motion context in training (0: none)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -117,6 +137,17 @@ class FACTConfig(ModelConfig):
             raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
         for name in ("layernorm_eps", "init_std"):
             check_positive(name, getattr(self, name))
+        if isinstance(self.context_noise, bool) or not isinstance(self.context_noise, (int, float)) \
+                or not 0 <= self.context_noise < 1:
+            raise ValueError(f"context_noise must be a number in [0, 1), got {self.context_noise!r}")
+        if not isinstance(self.ground_input, bool):
+            raise ValueError(f"ground_input must be true or false, got {self.ground_input!r}")
+        if not self.ground_input and self.root_frame != "last":
+            raise ValueError("ground_input=False hides the root's path relative to the last frame: it needs "
+                             "root_frame='last'")
+        if self.attention == "causal" and (self.prediction != "frames" or self.root_frame != "world"):
+            raise ValueError("step targets and the 'last' root frame are defined from the last context "
+                             "frame, which causal (shift-by-1) targets overlap: use full attention")
 
     # --- derived quantities ---------------------------------------------------------------
     @property
@@ -190,6 +221,7 @@ RELEASED_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4, "lr_milestone
 _SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
                              motion_layers=1, audio_layers=1, cross_layers=4)
 _SMALL_TRAINING = {**RELEASED_TRAINING, **SMALL_TRAINING}
+_V2_TRAINING = {**_SMALL_TRAINING, "mirror": True, "tempo_stretch": 0.15}
 
 _ARCHITECTURES: dict[str, FACTConfig] = {
     # The released model: mint configs/fact_v5_deeper_t10_cm12.config, 120,406,977 parameters.
@@ -207,6 +239,12 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     "fact-latefusion": dataclasses.replace(FACT_RELEASED, fusion="late", motion_layers=13,
                                            audio_layers=13, cross_layers=1),
     "fact-small": _SMALL,
+    # fact-small made to dance whole unheard songs (issue 14, docs/fact.md "fact-small-v2"): windows
+    # seen from their last context frame, steps as targets, the root's path not an input, noise on the
+    # context;
+    # trained with mirrored and tempo-stretched windows (_V2_TRAINING).
+    "fact-small-v2": dataclasses.replace(_SMALL, root_frame="last", prediction="steps", ground_input=False,
+                                         context_noise=0.02),
     # The paper's ablations at the fact-small scale (docs/results.md trains and scores them). The
     # fusion variants keep the depth a motion frame's information passes through: no fusion =
     # motion + cross blocks in one stack; late fusion = (motion + cross - 1) per encoder + 1 block.
@@ -223,7 +261,8 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
 # Each preset with its training settings: the fact-small family trains on the CPU schedule, the
 # others (the paper's scale, and tiny for tests) with the released one.
 PRESETS: dict[str, Preset] = {
-    name: Preset(cfg, _SMALL_TRAINING if name.startswith("fact-small") else RELEASED_TRAINING)
+    name: Preset(cfg, _V2_TRAINING if name == "fact-small-v2"
+                 else _SMALL_TRAINING if name.startswith("fact-small") else RELEASED_TRAINING)
     for name, cfg in _ARCHITECTURES.items()
 }
 
@@ -349,8 +388,19 @@ class FACT(SlidingContext, nn.Module):
     # --- the model interface of aichoreo.models.common.DanceModel ------------------------------
     def training_loss(self, motion: torch.Tensor, audio: torch.Tensor, step: int = 0) -> torch.Tensor:
         """:func:`fact_loss` of a batch of windows cut by :func:`split_window` (``step`` unused)."""
-        motion_input, audio_input, target = split_window(motion, audio, self.config)
-        return fact_loss(self(motion_input, audio_input), target, self.config)
+        cfg = self.config
+        motion_input, audio_input, target = split_window(motion, audio, cfg)
+        if cfg.root_frame == "last":
+            origin, turn = heading_frame(motion_input[:, -1])
+            motion_input, target = to_frame(motion_input, origin, turn), to_frame(target, origin, turn)
+        clean = motion_input
+        if cfg.context_noise and self.training:
+            motion_input = motion_input + context_noise(motion_input, cfg.context_noise)
+        if not cfg.ground_input:
+            motion_input = hide_ground(motion_input)
+        if cfg.prediction == "steps":
+            target = step_targets(target, clean[:, -1:], motion_input[:, -1:])
+        return fact_loss(self(motion_input, audio_input), target, cfg)
 
     def predict(self, state: dict, k: int) -> torch.Tensor:
         """The released loop's step (mint ``infer_auto_regressive``): the music window starts where
@@ -358,11 +408,58 @@ class FACT(SlidingContext, nn.Module):
         cfg = self.config
         window = self.music_window(state)  # (B, A, 35)
         first = cfg.first_future_token  # 0 (full attention) or T - 1 (causal)
-        return self(state["context"], window)[:, first: first + k]  # (B, k, F)
+        context = state["context"]  # (B, T, F), world coordinates
+        if cfg.root_frame == "last":
+            origin, turn = heading_frame(context[:, -1])
+            context = to_frame(context, origin, turn)
+        # (the last frame's x, z are 0 in the root frame, hidden or not: root steps sum from there)
+        out = self(hide_ground(context) if not cfg.ground_input else context, window)[:, first: first + k]  # (B, k, F)
+        if cfg.prediction == "steps":
+            out = context[:, -1:] + torch.cumsum(out, dim=1) / STEP_SCALE
+        if cfg.root_frame == "last":
+            out = from_frame(out, origin, turn)
+        return out
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter values (120,406,977 for the released configuration)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+
+def step_targets(target: torch.Tensor, clean_last: torch.Tensor, seen_last: torch.Tensor) -> torch.Tensor:
+    """The targets of ``prediction="steps"``: ``target (B, L, F)`` frames -> ``(B, L, F)`` scaled steps.
+
+    ``clean_last (B, 1, F)`` is the true last context frame, ``seen_last`` the one the network was
+    shown (with training noise, or with the root's path hidden). The steps lead from ``seen_last``
+    to the true frames, the gap closed over the chunk: frame ``k`` (0-based) of the path is the
+    true frame plus ``(1 - (k + 1) / L)`` of the gap. So the first step is the true one (plus a
+    1/L share of the gap): a chunk continues from the frame it is given, with no jump at the
+    seam, while a context that drifted off is pulled back within one chunk. Steps from the true
+    frame without that pull (the gap never closed) let the pose wander off over a song; closing it
+    in the first step makes a jump at every seam (docs/fact.md, "fact-small-v2").
+    """
+    length = target.shape[1]
+    keep = 1.0 - torch.arange(1, length + 1, dtype=target.dtype, device=target.device)[None, :, None] / length
+    path = target + (seen_last - clean_last) * keep  # (B, L, F)
+    return torch.diff(path, dim=1, prepend=seen_last) * STEP_SCALE
+
+
+def context_noise(context: torch.Tensor, std: float) -> torch.Tensor:
+    """Noise for a training context ``(B, T, F)``: what the network will meet in its own output.
+
+    Errors of an autoregressive model are not white: a generated context is off by a slowly
+    varying amount (a pose a little wrong for many frames), which a per-frame noise of the same
+    size would not teach (attention averages it away). So per window and dimension one offset,
+    plus a drift that grows linearly over the context, both N(0, std), and white noise of half
+    that size. The six pad dims stay zero. Uses torch's global generator (Lightning seeds it).
+    """
+    b, t, f = context.shape
+    offset = torch.randn(b, 1, f, dtype=context.dtype, device=context.device)
+    drift = torch.randn(b, 1, f, dtype=context.dtype, device=context.device)
+    ramp = torch.linspace(-1.0, 0.0, t, dtype=context.dtype, device=context.device)[None, :, None]
+    white = 0.5 * torch.randn(b, t, f, dtype=context.dtype, device=context.device)
+    noise = std * (offset + drift * ramp + white)
+    noise[..., :6] = 0.0
+    return noise
 
 
 def _check_input(name: str, x: torch.Tensor, length: int, dim: int) -> None:
