@@ -1,7 +1,11 @@
 """Copy a model file into the package as a bundled model, with float16 weights and no machine paths.
 
     python scripts/ship_model.py runs/dwm-small/models/best.pt src/aichoreo/assets/models/default.pt \
-        --data "Dance with Melody (aichoreo data prepare dwm), train split"
+        --data "Dance with Melody (aichoreo data prepare dwm), train split" --seed-data data/dwm
+
+``--seed-data`` stores the built-in seed pose in the file (``meta["seed"]``, :mod:`aichoreo.seeds`):
+the mean pose of the prepared dataset's train split, heading removed; 72 numbers, a statistic of
+the data and no dancer's motion.
 
 float16 halves the file (a few MB instead of twice that); ``load_model_file`` loads the weights
 back into the float32 model, and generation runs in float32. The meta of the source file is kept,
@@ -29,8 +33,23 @@ from aichoreo.models import load_model_file, model_state
 from aichoreo.train import absolute_paths, without_paths
 
 
-def main(src: str, dst: str, data: str | None = None, data_description: str | None = None) -> None:
+def seed_pose(data: str) -> dict:
+    """``meta["seed"]`` from the train split of the prepared dataset ``data``."""
+    from aichoreo.data.dataset import PreparedDataset
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.seeds import mean_pose
+
+    train = PreparedDataset(data).load_split("train")
+    pose = mean_pose([SMPLMotion.from_fact_vector(s.motion).rotations for s in train])
+    return {"pose_axis_angle": [[round(float(v), 6) for v in row] for row in pose],
+            "source": f"mean pose of the train split ({len(train)} dances), heading removed"}
+
+
+def main(src: str, dst: str, data: str | None = None, data_description: str | None = None,
+         seed_data: str | None = None) -> None:
     model, config, meta = load_model_file(src, check_conventions=check_conventions)
+    if seed_data is not None:
+        meta["seed"] = seed_pose(seed_data)
     source = torch.load(src, map_location="cpu", weights_only=True)["state_dict"]  # before dst may replace src
     conventions = meta.pop("conventions", None) or version1_conventions()
     meta["data"] = data if data is not None else without_paths(str(meta.get("data", "")))
@@ -67,5 +86,7 @@ if __name__ == "__main__":
     parser.add_argument("dst", help="where to write the bundled model")
     parser.add_argument("--data", help="what the model was trained on, in words (replaces meta 'data')")
     parser.add_argument("--data-description", help="replaces meta 'data_description'")
+    parser.add_argument("--seed-data", help="a prepared dataset: store the mean pose of its train split as the "
+                                            "built-in seed pose")
     args = parser.parse_args()
-    main(args.src, args.dst, args.data, args.data_description)
+    main(args.src, args.dst, args.data, args.data_description, args.seed_data)
