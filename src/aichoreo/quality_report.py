@@ -131,8 +131,8 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     train = data.load_split("train")
     if len(songs) < 2:
         raise InputError(data.root, f"the {options.split} split has {len(songs)} dances; the report needs two")
-    # Fade compares the first and last fade_window_s after the seed; they overlap in a dance shorter
-    # than two windows (one test dance of Dance with Melody lasts 39 s), which pulls the ratio
+    # Fade compares the first and last window_s after the seed; they overlap in a dance shorter than
+    # two windows (one test dance of Dance with Melody lasts 41 s), which pulls the ratio
     # toward 1 but still sees a dance that stops. Shorter than one window, it would be 1 by construction.
     need = SEED_FRAMES + int(options.window_s * FPS) + 2
     short = [s.name for s in songs if min(len(s.motion), len(s.music)) < need]
