@@ -349,3 +349,25 @@ def test_lock_feet_rejects_bad_contacts():
         lock_feet(motion, blend_frames=-1)
     with pytest.raises(TypeError):
         lock_feet(motion.joints())
+
+
+def test_keep_on_floor_removes_slow_drift_and_keeps_the_bounce():
+    from aichoreo.footlock import keep_on_floor
+    from aichoreo.seeds import bounce_seed
+
+    still = bounce_seed(1200, 120.0, 0)  # 20 s bouncing on the floor
+    translation = still.translation.copy()
+    translation[:, 1] += np.linspace(0.0, 1.5, len(translation))  # floating 1.5 m up over the 20 s
+    floating = SMPLMotion(still.rotations, translation, still.fps)
+    def lowest(m):
+        return m.joints()[:, [7, 8, 10, 11], 1].min(axis=1)
+
+    out = keep_on_floor(floating, float(lowest(still).mean()))
+
+    assert lowest(floating)[-1] > 1.4
+    assert np.abs(lowest(out) - lowest(still)).max() < 0.05  # back on the floor (a few cm where the smoothing meets the ends)
+    # The bounce (twice a second) survives: its frame-to-frame rhythm is the original's.
+    np.testing.assert_allclose(np.diff(lowest(out)), np.diff(lowest(still)), atol=2e-3)
+    np.testing.assert_array_equal(out.rotations, floating.rotations)
+    with pytest.raises(ValueError):
+        keep_on_floor(floating, float("nan"))

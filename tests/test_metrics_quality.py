@@ -105,3 +105,19 @@ def test_speed_curve_and_ratio():
     # one 1 Hz period per window: every window moves the same
     np.testing.assert_allclose(speeds, speeds[0], rtol=1e-6)
     assert ratio(2.0, 1.0) == 2.0 and ratio(0.0, 0.0) == 1.0 and ratio(1.0, 0.0) == float("inf")
+
+
+def test_stature_sees_a_dancer_collapse():
+    from scipy.spatial.transform import Rotation
+
+    from aichoreo.metrics import stature
+    from aichoreo.motion import SMPLMotion
+
+    standing = SMPLMotion(np.tile(np.eye(3, dtype=np.float32), (10, 24, 1, 1)), np.zeros((10, 3), np.float32))
+    lying = standing.rotations.copy()
+    lying[:, 0] = Rotation.from_euler("x", 90, degrees=True).as_matrix()  # the whole body on its back
+    fallen = SMPLMotion(lying, np.zeros((10, 3), np.float32))
+    up = stature(standing.joints())
+    assert 1.3 < up < 1.8  # SMPL's rest body: head about 1.5 m above the feet
+    assert stature(fallen.joints()) < 0.3 * up
+    assert stature(np.concatenate([standing.joints()[:6], fallen.joints()[:4]])) == pytest.approx(up)  # median

@@ -35,6 +35,9 @@ def _largest_steps(joints: np.ndarray, k: int, seed: int = 120) -> tuple[np.ndar
             np.array([root[~at_seam].max(), mean[~at_seam].max()]))
 
 
+@pytest.mark.xfail(strict=True, reason="issue 14 open: the bundled fact-small steps 10-24x farther across a seam than "
+                   "inside a chunk; fact-small-v2 (docs/fact.md) is seamless but its poses collapse, so it is not "
+                   "shipped. Strict: a seamless bundled model makes this test pass, and the mark must go.")
 @pytest.mark.parametrize("name", SONGS)
 @pytest.mark.parametrize("lock_feet", [False, True])
 def test_chunks_join_without_a_hitch(shared_data, model, name, lock_feet):

@@ -533,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the built-in seed (aichoreo.seeds): neutral = the model file's seed pose, else bounce")
     p.add_argument("--frames-per-step", type=_positive_int, default=None,
                    help="frames kept per forward pass (default: the model's)")
-    p.add_argument("--no-foot-lock", action="store_true", help="score the model's raw motion, feet not locked")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="score the model's raw motion: neither kept on the floor nor feet locked")
     p.add_argument("--random-seed", type=int, default=0, help="varies the bounce seed and the random clips")
     p.add_argument("--window-seconds", type=_positive_float, default=20.0,
                    help="fade compares the first and last this many seconds after the seed; FID clips are this long")
@@ -603,7 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sequence name (with --aistpp), or a .pkl/.npy motion file")
     p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
     p.add_argument("--no-foot-lock", action="store_true",
-                   help="keep the model's raw motion: planted feet are not held still (docs/feet.md)")
+                   help="keep the model's raw motion: neither kept on the floor nor planted feet held still "
+                        "(docs/feet.md)")
     p.add_argument("--frames-per-step", type=_positive_int, default=None,
                    help="frames kept per forward pass (default: all the model predicts: 20 for FACT, 1 for causal FACT "
                         "and the baselines); 1 is the paper's loop; 20 was best for the default model and is 30x "

@@ -244,8 +244,9 @@ def generate_dances(
 
     Songs are generated ``batch_size`` at a time (their music padded to the longest, which does
     not change any song's dance, :func:`extend_music`); then, once per dance, the rotations are
-    projected onto SO(3) and, with ``lock_feet``, planted feet are held still
-    (:func:`aichoreo.footlock.lock_feet`).
+    projected onto SO(3) and, with ``lock_feet``, the dancer is kept on the floor the seed stands on
+    (:func:`aichoreo.footlock.keep_on_floor`: slow vertical drift removed) and planted feet are held
+    still (:func:`aichoreo.footlock.lock_feet`).
 
     Args:
         songs: per song ``(T_i, 35)`` music features at 60 fps, song time 0 = seed frame 0.
@@ -289,9 +290,11 @@ def generate_dances(
     motions = [SMPLMotion.from_fact_vector(x, fps=fps) for x in raw]  # projects onto SO(3)
     t1 = time.perf_counter()
     if lock_feet:
-        from aichoreo.footlock import lock_feet as lock
+        from aichoreo.footlock import ANKLES, FOOT_JOINTS, keep_on_floor, lock_feet as lock
 
-        motions = [lock(m) for m in motions]
+        # The floor is where the seed stands: its lowest foot joint, averaged over the seed.
+        motions = [lock(keep_on_floor(m, float(m.joints()[: cfg.motion_len, list(ANKLES + FOOT_JOINTS), 1]
+                                                  .min(axis=1).mean()))) for m in motions]
     if timings is not None:
         timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0
         timings["feet_s"] = timings.get("feet_s", 0.0) + time.perf_counter() - t1

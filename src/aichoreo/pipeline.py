@@ -75,7 +75,7 @@ class DanceOptions:
     formats: tuple[str, ...] = FORMATS  # exports to write
     random_seed: int = 0  # varies the neutral seed motion and the sampling of sampling models
     bpm: float | None = None  # tempo prior of the beat tracker
-    lock_feet: bool = True  # hold planted feet still (aichoreo.footlock); False = the model's raw motion
+    lock_feet: bool = True  # keep on the floor, hold planted feet still (aichoreo.footlock); False = the model's raw motion
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):

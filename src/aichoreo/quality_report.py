@@ -15,6 +15,8 @@ model dances the whole stretch of song a real dancer danced, from the seed users
 * BeatAlign (FACT definition), generated ÷ real;
 * seam: the largest root step across a seam between two predicted chunks ÷ the largest inside a
   chunk (1 = seamless; not defined for one frame per pass);
+* stature: the head's median height above the lowest joint, generated ÷ real (not in issue 14's
+  list: it catches poses that wander off into a heap, which the others miss);
 * spread: how different the dances for different songs are, ÷ the same for the real dances;
 * FID_k and FID_g\\* of 20 s clips (``window_s``) of the whole generated songs against every dance of the
   dataset cut into clips (as ``benchmark-table``), beside the same score of random clips of
@@ -116,6 +118,7 @@ def _song_scores(gen: np.ndarray, real: np.ndarray, beats: np.ndarray, k: int, o
     row["beat_align_real"] = metrics.beat_align(real, beats, mode="fact", fps=FPS, start_frame=SEED_FRAMES)
     row["beat_align_ratio"] = ratio(row["beat_align"], row["beat_align_real"])
     row["seam_ratio"] = seam_ratio(gen, k)
+    row["stature_ratio"] = ratio(metrics.stature(g), metrics.stature(r))
     return row
 
 
@@ -177,6 +180,7 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
         "median_beat_align_ratio": float(np.median(col["beat_align_ratio"])),
         "spread_ratio": metrics.spread(gen_feats, real_feats),
         "worst_seam_ratio": max(seams) if seams else None,
+        "worst_stature_ratio": float(min(r["stature_ratio"] for r in rows.values())),
         **fid,
         "generated_s_per_wall_s": sum(n - SEED_FRAMES for n in lengths) / FPS / wall,
         "foot_lock_wall_s": timings.get("feet_s", 0.0),
@@ -252,7 +256,7 @@ def _passes(value: float | None, how: str, bound) -> bool | None:
 
 
 SONG_COLUMNS = ("seconds", "energy_ratio", "fade", "fade_real", "jitter_ratio", "skate_ratio", "beat_align",
-                "beat_align_real", "beat_align_ratio", "seam_ratio")
+                "beat_align_real", "beat_align_ratio", "seam_ratio", "stature_ratio")
 
 
 def _fmt(v: Any) -> str:
@@ -280,7 +284,9 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"| {key} | {_fmt(s.get(key))} | {target} | {_fmt(t['passes'])} |")
     lines += ["", f"FID_k {_fmt(s['fid_k'])} (random training clips: {_fmt(s['fid_k_random_clip'])}), FID_g* "
               f"{_fmt(s['fid_g_star'])} (random clips: {_fmt(s['fid_g_star_random_clip'])}), on {s['fid_clips']} "
-              f"clips of {report['options']['window_s']:g} s. Worst seam ratio {_fmt(s['worst_seam_ratio'])}. Generated at "
+              f"clips of {report['options']['window_s']:g} s. Worst seam ratio {_fmt(s['worst_seam_ratio'])}; worst "
+              f"stature ratio {_fmt(s['worst_stature_ratio'])} (head above the lowest joint, median; < 1: the dancer "
+              "sinks or collapses). Generated at "
               f"{s['generated_s_per_wall_s']:.1f}× real time (foot lock {s['foot_lock_wall_s']:.2f} s in all).", "",
               "| song | " + " | ".join(SONG_COLUMNS) + " |", "|---" * (len(SONG_COLUMNS) + 1) + "|"]
     for name, row in report["songs"].items():

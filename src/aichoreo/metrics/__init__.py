@@ -9,7 +9,7 @@
 * :func:`pfc` (EDGE) and :func:`foot_skating` (GMD skating ratio);
 * whole-song quality of one dance (:mod:`aichoreo.metrics.quality`): :func:`mean_joint_speed`,
   :func:`speed_curve`, :func:`fade`, :func:`mean_joint_acceleration`, :func:`support_foot_speed`,
-  :func:`spread`, compared with a real dance as ratios;
+  :func:`stature`, :func:`spread`, compared with a real dance as ratios;
 * :func:`plot_beat_alignment` (PNG);
 * :func:`zero_start` (Bailando's coordinate protocol).
 
@@ -33,6 +33,7 @@ from aichoreo.metrics.quality import (
     mean_joint_speed,
     speed_curve,
     spread,
+    stature,
     support_foot_speed,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "mean_joint_acceleration",
     "support_foot_speed",
     "spread",
+    "stature",
     "zero_start",
 ]
