@@ -41,7 +41,7 @@ import numpy as np
 from aichoreo.conventions import check_conventions
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
-from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, real_clips
+from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate_dances
 from aichoreo.models import load_model
@@ -85,14 +85,9 @@ def reference_sets(test: list, train: list, pairs: list, clip: int, rng: np.rand
     """The four references as ``{label: {"<seed>_<music>": joints (clip, 24, 3)}}``."""
     sets: dict[str, dict[str, np.ndarray]] = {}
     sets["ground truth"] = {f"{s.name}_{s.name}": joints_of(s.motion[:clip]) for s in test}
-    train_joints = [joints_of(s.motion) for s in train if len(s.motion) >= clip]
-    if train_joints:
-        clips = {}
-        for s, m in pairs:
-            src = train_joints[rng.integers(len(train_joints))]
-            start = rng.integers(len(src) - clip + 1)
-            clips[f"{s.name}_{m.name}"] = src[start: start + clip]
-        sets["random clip"] = clips
+    clips = random_clips(train, len(pairs), clip, rng)
+    if clips:
+        sets["random clip"] = {f"{s.name}_{m.name}": c for (s, m), c in zip(pairs, clips)}
     if train:
         all_train = np.concatenate([s.motion for s in train])
         mean_frame = joints_of(SMPLMotion.from_fact_vector(all_train.mean(axis=0, keepdims=True)).to_fact_vector())

@@ -287,18 +287,15 @@ def cmd_benchmark_table(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from aichoreo.conventions import check_conventions
-    from aichoreo.models import load_model
+    from aichoreo.pipeline import load_dance_model
     from aichoreo.quality_report import QualityOptions, format_report, quality_report
 
-    model, cfg, meta = load_model(args.checkpoint, check_conventions=check_conventions)
-    if not hasattr(cfg, "n_future"):
-        raise InputError(args.checkpoint, "this model type cannot generate dance with this command")
+    model, meta = load_dance_model(args.checkpoint)
     options = QualityOptions(split=args.split, seed_motion=args.seed_motion, frames_per_step=args.frames_per_step,
                              lock_feet=not args.no_foot_lock, random_seed=args.random_seed,
                              window_s=args.window_seconds)
     with _output_dir(Path(args.output)) as out:
-        report = quality_report(model, args.data, out, options, model_meta={"checkpoint": str(args.checkpoint), **meta},
+        report = quality_report(model, args.data, out, options, model_meta=meta,
                                 label=args.label or Path(str(args.checkpoint)).stem, progress=True)
     print(format_report(report))
     _print_outputs(f"outputs in {out}", [out / n for n in ("report.md", "report.csv", "report.json", "speed.png")])

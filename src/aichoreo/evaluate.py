@@ -285,3 +285,17 @@ def real_clips(data, out: Path, clip: int) -> list[Path]:
     if len(files) < 2:
         raise InputError(data.root, f"fewer than two {clip / FPS:.0f} s clips in the whole dataset: no real set")
     return files
+
+
+def random_clips(sequences: Sequence, count: int, clip: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` joint clips ``(clip, 24, 3)`` of the ``sequences`` (prepared dataset sequences) at least
+    ``clip`` frames long, each from a random sequence at a random start (in that order of draws from
+    ``rng``); ``[]`` when no sequence is that long. The "random clip" reference: real motion that
+    ignores the music."""
+    pool = [joints_of(s.motion) for s in sequences if len(s.motion) >= clip]
+    clips = []
+    for _ in range(count if pool else 0):
+        src = pool[rng.integers(len(pool))]
+        start = rng.integers(len(src) - clip + 1)
+        clips.append(src[start: start + clip])
+    return clips

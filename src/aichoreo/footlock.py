@@ -26,7 +26,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix
 from aichoreo.skeleton import J0, N_JOINTS, REST_OFFSETS, UP_AXIS
 
-__all__ = ["foot_contacts", "lock_feet", "keep_on_floor"]
+__all__ = ["foot_contacts", "lock_feet", "keep_on_floor", "lowest_foot"]
 
 ANKLES = (7, 8)  # left, right
 FOOT_JOINTS = (10, 11)  # left_foot, right_foot (ball of the foot)
@@ -107,7 +107,7 @@ def foot_contacts(
     feet = pos[:, list(ANKLES + FOOT_JOINTS)]  # (T, 4, 3): left ankle, right ankle, left foot, right foot
     height = feet[..., up_axis]  # (T, 4)
     if floor_m is None:
-        floor_m = float(np.percentile(height.min(axis=1), floor_percentile))
+        floor_m = float(np.percentile(lowest_foot(pos, up_axis), floor_percentile))
     height = height - float(floor_m)
     low = (height[:, :2] < ankle_height_m) & (height[:, 2:] < height_m)  # (T, 2)
 
@@ -425,6 +425,12 @@ def _positive(name: str, value: float) -> float:
     return value
 
 
+def lowest_foot(joints: np.ndarray, up_axis: int = UP_AXIS) -> np.ndarray:
+    """``(T,)`` per frame the height of the lowest of the four foot joints (ankles, balls of the
+    feet) of ``joints (T, 24, 3)``, metres along ``up_axis``."""
+    return joints[:, list(ANKLES + FOOT_JOINTS), up_axis].min(axis=1)
+
+
 def keep_on_floor(motion: SMPLMotion, floor_m: float, *, sigma_s: float = 1.0) -> SMPLMotion:
     """The motion with its slow vertical drift removed: feet back on the floor at height ``floor_m``.
 
@@ -437,7 +443,7 @@ def keep_on_floor(motion: SMPLMotion, floor_m: float, *, sigma_s: float = 1.0) -
     """
     if not (np.isfinite(floor_m) and np.isfinite(sigma_s) and sigma_s > 0):
         raise ValueError(f"floor_m must be finite and sigma_s > 0, got {floor_m!r}, {sigma_s!r}")
-    lowest = motion.joints()[:, list(ANKLES + FOOT_JOINTS), UP_AXIS].min(axis=1).astype(np.float64)  # (T,)
+    lowest = lowest_foot(motion.joints()).astype(np.float64)  # (T,)
     drift = gaussian_filter1d(lowest, sigma=sigma_s * motion.fps, mode="nearest") - float(floor_m)
     translation = motion.translation.astype(np.float64).copy()
     translation[:, UP_AXIS] -= drift

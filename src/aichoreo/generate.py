@@ -201,12 +201,17 @@ def generate_motion(
     """
     if np.ndim(music_features) != 2:
         raise ValueError("generate_motion takes one song, music_features (T_audio, 35); call generate for a batch")
-    if isinstance(seed_motion, SMPLMotion):
-        if seed_motion.fps != fps:
-            raise ValueError(f"seed motion is at {seed_motion.fps} fps, the model at {fps} fps: resample it first")
-        seed_motion = seed_motion.to_fact_vector(padded=True)
-    x = generate(model, music_features, seed_motion, n_frames, **options)
+    x = generate(model, music_features, _seed_vectors(seed_motion, fps), n_frames, **options)
     return SMPLMotion.from_fact_vector(x, fps=fps)
+
+
+def _seed_vectors(seed: Any, fps: float) -> Any:
+    """FACT vectors of a seed: an :class:`SMPLMotion` (at the model's ``fps``) converted, anything else as given."""
+    if isinstance(seed, SMPLMotion):
+        if seed.fps != fps:
+            raise ValueError(f"seed motion is at {seed.fps} fps, the model at {fps} fps: resample it first")
+        return seed.to_fact_vector(padded=True)
+    return seed
 
 
 def extend_music(features: np.ndarray, frames: int, total: int | None = None) -> np.ndarray:
@@ -269,13 +274,7 @@ def generate_dances(
     if len(frames) != len(songs) or any(f <= cfg.motion_len for f in frames):
         raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
-    seed_vectors = []
-    for seed in seeds:
-        if isinstance(seed, SMPLMotion):
-            if seed.fps != fps:
-                raise ValueError(f"seed motion is at {seed.fps} fps, the model at {fps} fps: resample it first")
-            seed = seed.to_fact_vector(padded=True)
-        seed_vectors.append(np.asarray(seed, dtype=np.float32))
+    seed_vectors = [np.asarray(_seed_vectors(seed, fps), dtype=np.float32) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
     t0 = time.perf_counter()
@@ -290,11 +289,11 @@ def generate_dances(
     motions = [SMPLMotion.from_fact_vector(x, fps=fps) for x in raw]  # projects onto SO(3)
     t1 = time.perf_counter()
     if lock_feet:
-        from aichoreo.footlock import ANKLES, FOOT_JOINTS, keep_on_floor, lock_feet as lock
+        from aichoreo.footlock import keep_on_floor, lock_feet as lock, lowest_foot
 
         # The floor is where the seed stands: its lowest foot joint, averaged over the seed.
-        motions = [lock(keep_on_floor(m, float(m.joints()[: cfg.motion_len, list(ANKLES + FOOT_JOINTS), 1]
-                                                  .min(axis=1).mean()))) for m in motions]
+        motions = [lock(keep_on_floor(m, float(lowest_foot(m.joints()[: cfg.motion_len]).mean())))
+                   for m in motions]
     if timings is not None:
         timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0
         timings["feet_s"] = timings.get("feet_s", 0.0) + time.perf_counter() - t1

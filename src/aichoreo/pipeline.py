@@ -218,6 +218,18 @@ def _swap_in(new: Path, folder: Path, previous: Path) -> None:
         raise
 
 
+def load_dance_model(name: str | os.PathLike, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """``(model, meta)`` of ``"default"`` or a model file that can dance: conventions and weights
+    checked (:func:`aichoreo.models.load_model`), ``meta`` with ``"checkpoint"``: ``name``."""
+    from aichoreo.conventions import check_conventions
+    from aichoreo.models import load_model
+
+    model, cfg, meta = load_model(name, map_location=map_location, check_conventions=check_conventions)
+    if not hasattr(cfg, "n_future"):
+        raise InputError(name, "this model type cannot generate dance")
+    return model, {"checkpoint": str(name), **meta}
+
+
 def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "default",
           out: str | os.PathLike = "dances", options: DanceOptions | None = None, *,
           model_meta: dict | None = None, aistpp_root: str | os.PathLike | None = None,
@@ -253,14 +265,8 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     if isinstance(songs, (str, os.PathLike)):
         songs = [songs]
     if isinstance(model, (str, os.PathLike)):
-        from aichoreo.conventions import check_conventions
-        from aichoreo.models import load_model
-
-        name = model
-        model, cfg, meta = load_model(name, map_location=options.device, check_conventions=check_conventions)
-        if not hasattr(cfg, "n_future"):
-            raise InputError(name, "this model type cannot generate dance")
-        model_meta = {"checkpoint": str(name), **meta} if model_meta is None else model_meta
+        model, loaded_meta = load_dance_model(model, map_location=options.device)
+        model_meta = loaded_meta if model_meta is None else model_meta
     cfg = model.config
     out = Path(out)
     if out.exists() and not out.is_dir():

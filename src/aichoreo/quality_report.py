@@ -44,7 +44,7 @@ from aichoreo import metrics
 from aichoreo.audio import BEATS, estimate_tempo
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
-from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, real_clips
+from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate_dances
 from aichoreo.metrics.quality import ratio
@@ -226,16 +226,11 @@ def _fid_scores(out: Path, data: PreparedDataset, generated: dict[str, np.ndarra
         for i, start in enumerate(range(0, len(j) - clip + 1, clip_frames)):
             gen_files.append(save_npy(out / "clips" / "generated" / f"{name}_{i:02d}.npy", j[start: start + clip]))
             n += 1
-    rng = np.random.default_rng(seed)
-    pool = [joints_of(s.motion) for s in train if len(s.motion) >= clip]
-    rand_files = []
-    for i in range(n):
-        src = pool[rng.integers(len(pool))]
-        start = rng.integers(len(src) - clip + 1)
-        rand_files.append(save_npy(out / "clips" / "random_clip" / f"clip_{i:02d}.npy", src[start: start + clip]))
-    if n < 2 or not pool:
-        raise InputError(data.root, f"too short for FID: {n} generated clips of {clip / FPS:.0f} s and "
-                                    f"{len(pool)} training dances that long (give a shorter --window-seconds)")
+    clips = random_clips(train, n, clip, np.random.default_rng(seed))
+    if n < 2 or not clips:
+        problem = f"{n} generated clips of {clip / FPS:.0f} s" if n < 2 else f"no training dance of {clip / FPS:.0f} s"
+        raise InputError(data.root, f"too short for FID: {problem} (give a shorter --window-seconds)")
+    rand_files = [save_npy(out / "clips" / "random_clip" / f"clip_{i:02d}.npy", c) for i, c in enumerate(clips)]
     protocol = get_protocol("fact", seed_frames=SEED_FRAMES, max_frames=clip_frames)
     gen = evaluate(gen_files, real, protocol=protocol, progress=progress)
     ref = evaluate(rand_files, real, protocol=protocol, progress=progress)
