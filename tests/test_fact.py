@@ -104,9 +104,10 @@ def test_every_preset_runs_forward_and_backward(name):
     assert isinstance(model, FACT)
     motion, audio, target = random_inputs(cfg)
     out = model(motion, audio)
-    assert out.shape == (2, cfg.n_tokens, 225)
+    heads = 2 if cfg.prediction == "anchored" else 1  # steps and frames
+    assert out.shape == (2, cfg.n_tokens, 225 * heads)
     assert cfg.n_tokens == (120 if cfg.fusion == "none" else 360)
-    loss = fact_loss(out, target, cfg)
+    loss = fact_loss(out[..., :225], target, cfg)
     loss.backward()
     assert torch.isfinite(loss)
     grads = {n: p.grad for n, p in model.named_parameters()}
@@ -666,3 +667,21 @@ def test_resume_compares_model_and_optimiser_in_both_run_config_layouts():
     assert resume_mismatch(older, cfg, tc) is None
     assert "another model config (context_noise)" in resume_mismatch(older, get_preset("tiny", context_noise=0.1), tc)
     assert "other training settings (mirror)" in resume_mismatch(new, cfg, dataclasses.replace(tc, mirror=True))
+
+
+@pytest.mark.parametrize("changes", [{}, {"fusion": "none", "motion_layers": 2, "audio_layers": 0, "cross_layers": 0},
+                                     {"fusion": "late"}, {"token_order": "audio-motion"},
+                                     {"attention": "causal", "target_len": 120, "token_order": "audio-motion"},
+                                     {"prediction": "anchored", "root_frame": "last"}])
+def test_forward_n_out_equals_the_full_output_sliced(changes):
+    """Generation asks for the first tokens only; the last block then computes them alone."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(get_preset("tiny"), **changes)
+    model = FACT(cfg).eval()
+    motion, audio = torch.randn(2, cfg.motion_len, 225), torch.randn(2, cfg.audio_len, 35)
+    with torch.no_grad():
+        full = model(motion, audio)
+        for n in (1, 20, full.shape[1]):
+            assert torch.allclose(model(motion, audio, n_out=n), full[:, :n], atol=1e-5)
+        with pytest.raises(ValueError, match="n_out"):
+            model(motion, audio, n_out=0)

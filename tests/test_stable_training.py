@@ -1,5 +1,5 @@
-"""fact-small-v2's representation and training (issue 14): the root frame of the last context
-frame, step targets, context noise, mirrored and tempo-stretched windows."""
+"""fact-small-v2's and -v3's representation and training (issue 14): the root frame of the last
+context frame, step targets, anchored prediction, context noise, mirrored and tempo-stretched windows."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 from aichoreo.audio import BEATS, ONSET_PEAKS
 from aichoreo.data.windows import MIRROR_JOINTS, RandomWindows, mirror_motion, retime_motion, retime_music
 from aichoreo.models import FACTConfig, get_preset
-from aichoreo.models.fact import FACT, STEP_SCALE, context_noise, step_targets
+from aichoreo.models.fact import FACT, STEP_SCALE, anchor_blend, context_noise, step_targets
 from aichoreo.models.rootframe import ROOT_ROTATION, TRANSLATION, from_frame, heading_frame, to_frame
 from aichoreo.motion import FACT_PAD, SMPLMotion
 from aichoreo.skeleton import JOINT_NAMES
@@ -107,13 +107,14 @@ def test_v2_prediction_does_not_depend_on_where_the_dance_is():
 
 
 def test_world_model_is_unchanged_by_the_new_fields():
-    """The released representation (the defaults) gives the network's raw output, as before."""
+    """The released representation (the defaults) gives the network's raw output, as before (up to
+    float rounding: the pass computes only the tokens kept, FACT.forward's n_out)."""
     torch.manual_seed(0)
     model = FACT(get_preset("tiny")).eval()
     x = torch.from_numpy(random_motion(120, seed=4))[None]
     music = torch.randn(1, 300, 35)
     with torch.no_grad():
-        assert torch.equal(model.predict(model.start(x, music), 5), model(x, music[:, :240])[:, :5])
+        assert torch.allclose(model.predict(model.start(x, music), 5), model(x, music[:, :240])[:, :5], atol=1e-6)
 
 
 def test_training_loss_uses_step_targets_in_the_root_frame():
@@ -167,6 +168,61 @@ def test_steps_are_summed_onto_the_last_frame():
     assert torch.allclose(moved, 0.01 * torch.arange(1, 6, dtype=torch.float32), atol=1e-5)
 
 
+# --- anchored prediction (fact-small-v3) ---------------------------------------------------------
+
+def test_anchor_blend_starts_on_the_steps_and_ends_on_the_frames():
+    k = 20
+    path = torch.cumsum(torch.full((1, k, 3), 0.01), dim=1)  # the steps' path: 1 cm per frame
+    frames = path + 0.5  # moving the same way, 50 cm off
+    out = anchor_blend(path, frames)
+    assert torch.allclose(out[:, -1], frames[:, -1])  # the chunk ends on the frames
+    assert torch.allclose(out[:, 0], path[:, 0], atol=0.5 * 3 / k ** 2)  # and starts on the steps
+    # The hand-over adds (almost) no velocity at the seams: the first and last steps are close to
+    # the motion's own (smoothstep slope 0 at both ends), the middle ones are not.
+    steps = torch.diff(torch.cat([torch.zeros(1, 1, 3), out], dim=1), dim=1)[0, :, 0]
+    assert abs(steps[0].item() - 0.01) < 0.005 and abs(steps[-1].item() - 0.01) < 0.005
+    assert steps[k // 2].item() > 0.03
+    single = anchor_blend(path[:, :1], frames[:, :1])
+    assert torch.allclose(single, frames[:, :1])  # one frame per step: the frame predicted outright
+
+
+def tiny_v3(**changes) -> FACTConfig:
+    return tiny_v2(prediction="anchored", **changes)
+
+
+def test_anchored_model_has_two_heads_and_trains_both():
+    torch.manual_seed(0)
+    model = FACT(tiny_v3(ground_input=True)).train()
+    assert model.head.out_features == 2 * 225
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    x = torch.from_numpy(random_motion(240, seed=5))[None]
+    # With a zero head: the steps' loss (as for "steps") plus the frames' (their mean square).
+    local = to_frame(x, *heading_frame(x[:, 119]))
+    steps = (((local[:, 120:140] - local[:, 119:139]) * STEP_SCALE) ** 2).mean()
+    frames = (local[:, 120:140] ** 2).mean()
+    loss = model.training_loss(x, torch.zeros(1, 240, 35))
+    assert loss.item() == pytest.approx((steps + frames).item(), rel=1e-5)
+    loss.backward()
+    assert model.head.weight.grad[:225].abs().sum() > 0 and model.head.weight.grad[225:].abs().sum() > 0
+
+
+def test_anchored_chunk_leaves_the_context_for_the_predicted_frames():
+    """Zero steps and a fixed frame: the chunk starts at the last context frame and ends on the
+    frame predicted outright (in world coordinates)."""
+    model = FACT(tiny_v3())
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+        model.head.bias[225 + 6] = 0.4  # the frames head: 40 cm along the dancer's x, pose all zero
+    x = torch.from_numpy(random_motion(120, seed=13))[None]
+    pred = model.predict(model.start(x, torch.zeros(1, 300, 35)), 20)
+    assert torch.linalg.norm(pred[0, 0, [6, 8]] - x[0, -1, [6, 8]]).item() < 0.4 * 3 / 400 + 1e-5
+    assert torch.linalg.norm(pred[0, -1, [6, 8]] - x[0, -1, [6, 8]]).item() == pytest.approx(0.4, abs=1e-5)
+    assert torch.allclose(pred[0, -1, 15:], torch.zeros(210), atol=1e-6)  # the pose: the frames head's
+
+
 def test_context_noise_is_smooth_spares_the_pad_and_only_trains():
     torch.manual_seed(0)
     ctx = torch.zeros(64, 120, 225)
@@ -198,13 +254,14 @@ def test_causal_attention_refuses_the_last_frame_representation():
         dataclasses.replace(get_preset("fact-small-causal"), prediction="steps")
 
 
-def test_v2_preset_trains_with_augmentation():
+@pytest.mark.parametrize("name,prediction", [("fact-small-v2", "steps"), ("fact-small-v3", "anchored")])
+def test_v2_and_v3_presets_train_with_augmentation(name, prediction):
     from aichoreo.models import get_preset_training
 
-    training = get_preset_training("fact-small-v2")
+    training = get_preset_training(name)
     assert training["mirror"] is True and training["tempo_stretch"] == 0.15
-    cfg = get_preset("fact-small-v2")
-    assert (cfg.root_frame, cfg.prediction, cfg.ground_input) == ("last", "steps", False)
+    cfg = get_preset(name)
+    assert (cfg.root_frame, cfg.prediction, cfg.ground_input) == ("last", prediction, False)
     assert cfg.context_noise > 0
     TrainConfig(**training)  # valid
 

@@ -54,7 +54,7 @@ Fusion = Literal["early", "late", "none"]
 Gelu = Literal["tanh", "erf"]
 TokenOrder = Literal["motion-audio", "audio-motion"]
 RootFrame = Literal["world", "last"]
-Prediction = Literal["frames", "steps"]
+Prediction = Literal["frames", "steps", "anchored"]
 
 #: Steps (``prediction="steps"``) are regressed times this: change per frame x 60 = per second at
 #: FACT's 60 fps. A dancer's root moves about 1 cm per frame; in metres per frame such numbers were
@@ -110,7 +110,8 @@ class FACTConfig(ModelConfig):
     # frame, translated to x = z = 0 and turned to face +z (aichoreo.models.rootframe)
     prediction: Prediction = "frames"  # "frames" (released): every value of each future frame; "steps": each
     # frame's change from the one before, summed from the last context frame (a chunk starts where the
-    # context ends), trained to pull a context that is off back over the chunk (step_targets)
+    # context ends), trained to pull a context that is off back over the chunk (step_targets);
+    # "anchored": both, from two heads, the chunk leaving the summed steps for the frames (anchor_blend)
     ground_input: bool = True  # False: the context's root x, z are not shown to the network (zeroed in the
     # root frame), so where the dancer travels follows from the pose and the music, not from the path so far
     context_noise: float = 0.0  # std of the noise added to the motion context in training (0: none)
@@ -245,6 +246,10 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     # trained with mirrored and tempo-stretched windows (_V2_TRAINING).
     "fact-small-v2": dataclasses.replace(_SMALL, root_frame="last", prediction="steps", ground_input=False,
                                          context_noise=0.02),
+    # fact-small-v2 with a second head that predicts the frames outright, which each chunk hands
+    # over to (prediction="anchored", anchor_blend): v2's seamless steps without its drift into a heap.
+    "fact-small-v3": dataclasses.replace(_SMALL, root_frame="last", prediction="anchored", ground_input=False,
+                                         context_noise=0.02),
     # The paper's ablations at the fact-small scale (docs/results.md trains and scores them). The
     # fusion variants keep the depth a motion frame's information passes through: no fusion =
     # motion + cross blocks in one stack; late fusion = (motion + cross - 1) per encoder + 1 block.
@@ -261,7 +266,7 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
 # Each preset with its training settings: the fact-small family trains on the CPU schedule, the
 # others (the paper's scale, and tiny for tests) with the released one.
 PRESETS: dict[str, Preset] = {
-    name: Preset(cfg, _V2_TRAINING if name == "fact-small-v2"
+    name: Preset(cfg, _V2_TRAINING if name in ("fact-small-v2", "fact-small-v3")
                  else _SMALL_TRAINING if name.startswith("fact-small") else RELEASED_TRAINING)
     for name, cfg in _ARCHITECTURES.items()
 }
@@ -283,13 +288,17 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, n_queries: int | None = None) -> torch.Tensor:
+        """``(B, N, D) -> (B, N, D)``, or ``(B, n_queries, D)``: the first tokens' outputs alone
+        (every token still attended to; full attention only)."""
         b, n, d = x.shape  # (B, N, D)
         # The qkv features are laid out (3, H, E), as the released "b n (qkv h d)" split.
         qkv = self.qkv(x).view(b, n, 3, self.n_heads, d // self.n_heads)  # (B, N, 3, H, E)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, N, E)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)  # (B, H, N, E)
-        y = y.transpose(1, 2).reshape(b, n, d)  # (B, N, D)
+        if n_queries is not None:
+            q, n = q[:, :, :n_queries], n_queries  # (B, H, n, E)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, scale=self.scale)  # (B, H, n, E)
+        y = y.transpose(1, 2).reshape(b, n, d)  # (B, n, D)
         return self.out(y)
 
 
@@ -316,8 +325,10 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model, eps=cfg.layernorm_eps)
         self.mlp = MLP(cfg.d_model, cfg.d_mlp, cfg.gelu)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, n_queries: int | None = None) -> torch.Tensor:
+        """``(B, N, D) -> (B, N, D)``, or the first ``n_queries`` tokens' outputs (full attention)."""
+        h = self.attn(self.ln1(x), n_queries)
+        x = (x if n_queries is None else x[:, :n_queries]) + h
         return x + self.mlp(self.ln2(x))
 
 
@@ -328,9 +339,12 @@ class Transformer(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(n_layers))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x)
+    def forward(self, x: torch.Tensor, n_out: int | None = None) -> torch.Tensor:
+        """``(B, N, D) -> (B, N, D)``; with ``n_out`` the last block computes the first ``n_out``
+        tokens' outputs alone, ``(B, n_out, D)`` (full attention: no token depends on later blocks
+        of another)."""
+        for i, block in enumerate(self.blocks):
+            x = block(x, n_out if i == len(self.blocks) - 1 else None)
         return x
 
 
@@ -356,20 +370,35 @@ class FACT(SlidingContext, nn.Module):
             self.audio_pos = nn.Parameter(torch.empty(config.audio_len, d))  # (A, D)
             self.audio_encoder = Transformer(config, config.audio_layers)
             self.cross = Transformer(config, config.cross_layers)
-        self.head = nn.Linear(d, config.motion_dim)
+        # "anchored": the first motion_dim outputs are steps, the next motion_dim frames.
+        self.head = nn.Linear(d, config.motion_dim * (2 if config.prediction == "anchored" else 1))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """(Re-)initialise every parameter per ``config.init`` (docs/fact.md, "Initialisation")."""
         init_weights(self, self.config)
 
-    def forward(self, motion: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, motion: torch.Tensor, audio: torch.Tensor | None = None,
+                n_out: int | None = None) -> torch.Tensor:
+        """The output tokens ``(B, T + A, F)`` (``(B, T, F)`` without fusion); with ``n_out``, the
+        first ``n_out`` of them, ``(B, n_out, F)``.
+
+        With full attention and motion tokens first, ``n_out`` saves work, not only output: the
+        last block's queries, MLP and the head run on those tokens alone (generation keeps the
+        first ``k <= 20`` of 360 tokens; about 15 % of a pass of ``fact-small``). The result is
+        the same as slicing the full output, up to float rounding.
+        """
         cfg = self.config
         _check_input("motion", motion, cfg.motion_len, cfg.motion_dim)
+        if n_out is not None and not 1 <= n_out <= cfg.n_tokens:
+            raise ValueError(f"n_out must be in [1, {cfg.n_tokens}], got {n_out}")
+        # Cutting the last block's queries is exact only when no output token attends causally and
+        # the tokens kept come first (motion-audio order, or no fusion).
+        early = n_out if cfg.attention == "full" and (cfg.fusion == "none" or cfg.token_order == "motion-audio") else None
         m = self.motion_embed(motion) + self.motion_pos  # (B, T, D)
-        m = self.motion_encoder(m)  # (B, T, D)
         if cfg.fusion == "none":
-            return self.head(m)  # (B, T, F)
+            return self.head(self.motion_encoder(m, early))[:, :n_out]  # (B, T | n_out, F)
+        m = self.motion_encoder(m)  # (B, T, D)
         if audio is None:
             raise ValueError(f"this FACT model fuses music: audio (B, {cfg.audio_len}, {cfg.audio_dim}) is required")
         _check_input("audio", audio, cfg.audio_len, cfg.audio_dim)
@@ -378,12 +407,12 @@ class FACT(SlidingContext, nn.Module):
         a = self.audio_embed(audio) + self.audio_pos  # (B, A, D)
         a = self.audio_encoder(a)  # (B, A, D)
         if cfg.token_order == "motion-audio":
-            x = self.cross(torch.cat([m, a], dim=1))  # (B, T + A, D)
+            x = self.cross(torch.cat([m, a], dim=1), early)  # (B, T + A | n_out, D)
         else:
             x = self.cross(torch.cat([a, m], dim=1))  # (B, A + T, D)
             # Back to motion-first so that output token k always means motion position k.
             x = torch.cat([x[:, cfg.audio_len:], x[:, :cfg.audio_len]], dim=1)  # (B, T + A, D)
-        return self.head(x)  # (B, T + A, F)
+        return self.head(x[:, :n_out])  # (B, T + A | n_out, F)
 
     # --- the model interface of aichoreo.models.common.DanceModel ------------------------------
     def training_loss(self, motion: torch.Tensor, audio: torch.Tensor, step: int = 0) -> torch.Tensor:
@@ -398,9 +427,14 @@ class FACT(SlidingContext, nn.Module):
             motion_input = motion_input + context_noise(motion_input, cfg.context_noise)
         if not cfg.ground_input:
             motion_input = hide_ground(motion_input)
+        output = self(motion_input, audio_input)
+        if cfg.prediction == "frames":
+            return fact_loss(output, target, cfg)
+        steps = step_targets(target, clean[:, -1:], motion_input[:, -1:])
         if cfg.prediction == "steps":
-            target = step_targets(target, clean[:, -1:], motion_input[:, -1:])
-        return fact_loss(self(motion_input, audio_input), target, cfg)
+            return fact_loss(output, steps, cfg)
+        f = cfg.motion_dim
+        return fact_loss(output[..., :f], steps, cfg) + fact_loss(output[..., f:], target, cfg)
 
     def predict(self, state: dict, k: int) -> torch.Tensor:
         """The released loop's step (mint ``infer_auto_regressive``): the music window starts where
@@ -413,9 +447,14 @@ class FACT(SlidingContext, nn.Module):
             origin, turn = heading_frame(context[:, -1])
             context = to_frame(context, origin, turn)
         # (the last frame's x, z are 0 in the root frame, hidden or not: root steps sum from there)
-        out = self(hide_ground(context) if not cfg.ground_input else context, window)[:, first: first + k]  # (B, k, F)
+        out = self(hide_ground(context) if not cfg.ground_input else context, window,
+                   n_out=first + k)[:, first: first + k]  # (B, k, F)
         if cfg.prediction == "steps":
             out = context[:, -1:] + torch.cumsum(out, dim=1) / STEP_SCALE
+        elif cfg.prediction == "anchored":
+            f = cfg.motion_dim
+            path = context[:, -1:] + torch.cumsum(out[..., :f], dim=1) / STEP_SCALE
+            out = anchor_blend(path, out[..., f:])
         if cfg.root_frame == "last":
             out = from_frame(out, origin, turn)
         return out
@@ -441,6 +480,25 @@ def step_targets(target: torch.Tensor, clean_last: torch.Tensor, seen_last: torc
     keep = 1.0 - torch.arange(1, length + 1, dtype=target.dtype, device=target.device)[None, :, None] / length
     path = target + (seen_last - clean_last) * keep  # (B, L, F)
     return torch.diff(path, dim=1, prepend=seen_last) * STEP_SCALE
+
+
+def anchor_blend(path: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """The chunk of ``prediction="anchored"``: ``path (B, k, F)`` (the summed steps) handing over to
+    ``frames (B, k, F)`` (the frames predicted outright) along a smoothstep over the ``k`` frames kept.
+
+    Summed steps continue exactly from the last context frame (no seam) but nothing holds them to
+    plausible poses: over a whole song they wandered off into a heap on the floor
+    (``fact-small-v2``, docs/results.md). Frames predicted outright stay plausible but do not
+    continue from the context (the released model's seams). Weight ``w = 3s^2 - 2s^3`` on the
+    frames, ``s = (i + 1) / k`` for frame ``i``: the chunk starts on the steps' path and ends on
+    the frames, and as ``w``'s slope is zero at both ends the hand-over adds no velocity at a
+    seam. The next chunk then starts from an anchored frame, so errors cannot pile up. (With
+    ``k = 1`` that is the frame predicted outright, as the paper's loop does.)
+    """
+    k = path.shape[1]
+    s = torch.arange(1, k + 1, dtype=path.dtype, device=path.device)[None, :, None] / k
+    w = s * s * (3.0 - 2.0 * s)
+    return path + w * (frames - path)
 
 
 def context_noise(context: torch.Tensor, std: float) -> torch.Tensor:
