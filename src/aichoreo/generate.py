@@ -38,6 +38,7 @@ from aichoreo.models import DanceModel
 from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
+from aichoreo.threads import ThreadTuner
 
 __all__ = ["generate", "generate_motion", "generate_dances", "extend_music", "n_generable_frames"]
 
@@ -67,6 +68,7 @@ def generate(
     device: str | torch.device | None = None,
     progress: bool = False,
     random_seed: int | None = 0,
+    threads: int | ThreadTuner | None = None,
 ) -> np.ndarray:
     """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
 
@@ -87,6 +89,10 @@ def generate(
         progress: show a tqdm bar over generated frames.
         random_seed: seed of the sampling of the models that sample (Li et al. 2020, DanceNet);
             ``None`` = torch's global generator. FACT and DanceRevolution are deterministic.
+        threads: torch's intra-op threads for the loop on the CPU: a count, or a
+            :class:`~aichoreo.threads.ThreadTuner` (read its ``passes`` afterwards); ``None`` = a
+            new tuner, which picks the count from the passes' measured speed (:mod:`aichoreo.threads`:
+            the default holds on a CPU that other work shares). Torch's count is restored after.
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -122,8 +128,16 @@ def generate(
             # concatenation, so a long song costs its output once (900 bytes per frame and song).
             out = torch.empty(seed.shape[0], seed.shape[1] + n, seed.shape[2], dtype=seed.dtype, device=run_device)
             out[:, :seed.shape[1]] = seed
-            _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
-                         frames_per_step, project_rotations, progress, generator)
+            if run_device.type != "cpu":
+                tuner = ThreadTuner((torch.get_num_threads(),))  # the CPU only feeds the device
+            elif isinstance(threads, ThreadTuner):
+                tuner = threads
+            else:
+                tuner = ThreadTuner(None if threads is None else (threads,))
+            with tuner.run():
+                _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
+                             frames_per_step, project_rotations, progress, generator, tuner)
+            log.info("generation passes per thread count: %s", tuner.passes)
     finally:
         model.train(was_training)
     out = out.cpu().numpy()  # (B, T + n, 225); no copy on the CPU
@@ -131,7 +145,7 @@ def generate(
 
 
 def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out: torch.Tensor, k_max: int,
-                 project: bool, progress: bool, generator: torch.Generator | None) -> None:
+                 project: bool, progress: bool, generator: torch.Generator | None, tuner: ThreadTuner) -> None:
     """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> the generated frames written into
     ``out (B, n, 225)``."""
     state = model.start(seed, audio, generator)
@@ -140,11 +154,12 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
         while done < n:
             k = min(k_max, n - done)
-            pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
-            if project:
-                pred = clean_frames(pred)
-            out[:, done:done + k] = pred
-            model.advance(state, pred)
+            with tuner.timed(k):
+                pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
+                if project:
+                    pred = clean_frames(pred)
+                out[:, done:done + k] = pred
+                model.advance(state, pred)
             done += k
             bar.update(k)
 
@@ -262,7 +277,7 @@ def generate_dances(
         frames_per_step: frames kept per forward pass (default: the model's).
         random_seed: batch ``b`` (0-based index of its first song) samples with ``random_seed + b``.
         timings: if given, ``"generate_s"`` (generation and projection) and ``"feet_s"`` (the foot
-            lock) wall seconds are added to it.
+            lock) wall seconds are added to it, and ``"threads"``: the loop's passes per thread count.
 
     Returns:
         per song an :class:`SMPLMotion` of ``frames[i]`` frames at ``fps``, the seed first.
@@ -277,6 +292,7 @@ def generate_dances(
     seed_vectors = [np.asarray(_seed_vectors(seed, fps), dtype=np.float32) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
+    tuner = ThreadTuner()  # one for every batch: what it measured holds for the next
     t0 = time.perf_counter()
     for b in range(0, len(songs), batch_size):
         idx = range(b, min(b + batch_size, len(songs)))
@@ -284,7 +300,8 @@ def generate_dances(
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
-                     frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b)
+                     frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
+                     threads=tuner)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
     motions = [SMPLMotion.from_fact_vector(x, fps=fps) for x in raw]  # projects onto SO(3)
     t1 = time.perf_counter()
@@ -297,4 +314,5 @@ def generate_dances(
     if timings is not None:
         timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0
         timings["feet_s"] = timings.get("feet_s", 0.0) + time.perf_counter() - t1
+        timings["threads"] = dict(tuner.passes)
     return motions

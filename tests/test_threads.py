@@ -1,0 +1,86 @@
+"""The generation loop's thread policy (aichoreo.threads): the user's setting wins, otherwise the
+fastest measured count; a fake clock stands in for the passes' cost, so nothing here is timed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aichoreo.threads import ThreadTuner, thread_candidates, usable_cores
+
+
+def test_candidates_follow_the_users_setting():
+    assert thread_candidates({"AICHOREO_THREADS": "3"}) == (3,)
+    assert thread_candidates({"AICHOREO_THREADS": "3", "OMP_NUM_THREADS": "1"}) == (3,)
+    assert thread_candidates({"OMP_NUM_THREADS": "1"}) == (torch.get_num_threads(),)
+    cores = usable_cores()
+    assert thread_candidates({}) == ((1,) if cores == 1 else (1, cores))
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match="AICHOREO_THREADS"):
+            thread_candidates({"AICHOREO_THREADS": bad})
+
+
+class FakeCPU:
+    """A clock whose passes cost ``cost[threads]`` seconds per frame."""
+
+    def __init__(self, cost: dict[int, float]):
+        self.cost, self.now = cost, 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def run(self, tuner: ThreadTuner, passes: int, frames: int = 20) -> list[int]:
+        used = []
+        for _ in range(passes):
+            with tuner.timed(frames):
+                n = torch.get_num_threads()
+                self.now += self.cost[n] * frames
+            used.append(n)
+        return used
+
+
+def test_tuner_keeps_the_faster_count_and_notices_a_change():
+    before = torch.get_num_threads()
+    cpu = FakeCPU({1: 1e-3, 2: 5e-4})  # idle: two threads twice as fast
+    tuner = ThreadTuner((1, 2), probe=3, keep=10, clock=cpu.clock)
+    with tuner.run():
+        first = cpu.run(tuner, 6 + 10)
+        assert first[:6] == [1, 1, 1, 2, 2, 2] and first[6:] == [2] * 10
+        cpu.cost = {1: 1e-3, 2: 3e-2}  # another job starts: two threads wait for each other
+        second = cpu.run(tuner, 4 + 10)
+        # One pass 30x slower than with one thread is enough to drop two threads for the round.
+        assert second == [1, 1, 1, 2] + [1] * 10
+    assert torch.get_num_threads() == before  # restored
+    assert tuner.passes == {1: 3 + 3 + 10, 2: 3 + 10 + 1}
+
+
+def test_one_candidate_is_fixed():
+    cpu = FakeCPU({1: 1e-3})
+    tuner = ThreadTuner((1,), clock=cpu.clock)
+    with tuner.run():
+        assert cpu.run(tuner, 50) == [1] * 50
+    assert not tuner.tuning and tuner.passes == {1: 50}
+
+
+@pytest.mark.parametrize("bad", [(), (0,), (1.5,), (True,)])
+def test_bad_candidates(bad):
+    with pytest.raises(ValueError):
+        ThreadTuner(bad)
+
+
+def test_tuned_generation_equals_a_fixed_count():
+    """The thread count changes the speed, not the dance."""
+    from aichoreo.generate import generate
+    from aichoreo.models import build_model, get_preset
+
+    torch.manual_seed(0)
+    model = build_model(get_preset("tiny"))
+    rng = np.random.default_rng(0)
+    music = rng.normal(size=(600, 35)).astype(np.float32)
+    seed = rng.normal(size=(120, 225)).astype(np.float32)
+    fixed = generate(model, music, seed, frames_per_step=5, threads=1)
+    tuner = ThreadTuner((1, 2), probe=2, keep=3)
+    tuned = generate(model, music, seed, frames_per_step=5, threads=tuner)
+    assert sum(tuner.passes.values()) == -(-(600 - 240 + 1) // 5)
+    np.testing.assert_allclose(tuned, fixed, atol=1e-5)
