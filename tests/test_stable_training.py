@@ -170,15 +170,18 @@ def test_steps_are_summed_onto_the_last_frame():
 
 # --- anchored prediction (fact-small-v3) ---------------------------------------------------------
 
-def test_anchor_blend_starts_on_the_steps_and_ends_on_the_frames():
+def test_anchor_blend_keeps_the_steps_shape_and_ends_on_the_anchor():
     k = 20
+    rng = torch.Generator().manual_seed(0)
     path = torch.cumsum(torch.full((1, k, 3), 0.01), dim=1)  # the steps' path: 1 cm per frame
-    frames = path + 0.5  # moving the same way, 50 cm off
+    frames = path + 0.5 + 0.05 * torch.randn(1, k, 3, generator=rng)  # 50 cm off, and shaking
     out = anchor_blend(path, frames)
-    assert torch.allclose(out[:, -1], frames[:, -1])  # the chunk ends on the frames
-    assert torch.allclose(out[:, 0], path[:, 0], atol=0.5 * 3 / k ** 2)  # and starts on the steps
-    # The hand-over adds (almost) no velocity at the seams: the first and last steps are close to
-    # the motion's own (smoothstep slope 0 at both ends), the middle ones are not.
+    assert torch.allclose(out[:, -1], frames[:, -1])  # the chunk ends on the anchor
+    assert torch.allclose(out[:, 0], path[:, 0], atol=0.6 * 3 / k ** 2)  # and starts on the steps
+    # Only a smooth offset is added: none of the frames' shaking, and (almost) no velocity at the
+    # seams (smoothstep slope 0 at both ends), more in the middle.
+    offset = out - path
+    assert torch.all(torch.diff(offset[0, :, 0]) > 0)
     steps = torch.diff(torch.cat([torch.zeros(1, 1, 3), out], dim=1), dim=1)[0, :, 0]
     assert abs(steps[0].item() - 0.01) < 0.005 and abs(steps[-1].item() - 0.01) < 0.005
     assert steps[k // 2].item() > 0.03
