@@ -1,5 +1,5 @@
-"""Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``), and a
-cache folder of each test's own."""
+"""Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``), a
+cache folder of each test's own, and one generation thread (below)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Generation's thread count is chosen by timing (aichoreo.threads), and a random test network's float
+# sums can differ in the last bits between counts: tests that compare two runs bit for bit need one
+# count. Fixed for every test and the commands they start; tests/test_threads.py tunes explicitly.
+os.environ["AICHOREO_THREADS"] = "1"
 
 
 def shared_data_dir() -> Path | None:

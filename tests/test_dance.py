@@ -49,6 +49,12 @@ def test_dance_covers_the_whole_song_and_writes_the_outputs(model_file, tmp_path
     assert joints.shape == (n_music, 24, 3)  # the dance ends with the music, not 2 s before it
     summary = json.loads((folder / "dance.json").read_text())
     assert summary["frames"] == n_music and summary["bpm_prior"] == pytest.approx(120, abs=2)
+    # Every stage's wall time (benchmarks/dance_end_to_end.py reads them), each format's export too.
+    stages = summary["timings_s"]
+    assert set(stages) == {"model_load", "features", "seed", "generation", "foot_lock", "exports"}
+    assert set(stages["exports"]) == {"joints", "aistpp"}
+    assert all(v >= 0 for k, v in stages.items() if k != "exports") and stages["model_load"] > 0
+    assert sum(summary["generation_threads"].values()) > 0  # the loop's passes per thread count
     assert str(folder / "dance.pkl") in capsys.readouterr().out
 
 
@@ -306,6 +312,8 @@ def test_features_come_from_the_cache_that_aichoreo_features_fills(model_file, t
     a cut of the song has entries of its own."""
     import aichoreo.audio as audio
 
+    # One thread count, so that the same features give the same bits (aichoreo.threads).
+    monkeypatch.setenv("AICHOREO_THREADS", "1")
     song = _song(tmp_path / "clicks.wav", 5.0)
     cache = tmp_path / "cache"
     assert main(["features", str(song), "-o", str(tmp_path / "f.npy"), "--cache-dir", str(cache)]) == 0

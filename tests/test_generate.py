@@ -229,3 +229,19 @@ def test_generate_dances_frames_and_errors(model):
     np.testing.assert_array_equal(ext[:50], music)
     np.testing.assert_array_equal(ext[50:60], music[::-1][:10])
     assert len(ext) == 75 and np.array_equal(extend_music(music, 10, 75)[:60], extend_music(music, 10)[:60])
+
+
+def test_generate_dances_projects_once_seed_included(model):
+    """The pipeline projects every frame in the loop (the seed before it), not again at the end:
+    a raw seed (not rotations) still comes out as rotations."""
+    from aichoreo.generate import generate_dances
+
+    seed = seed_motion(3)  # random numbers, not rotation matrices
+    motion = generate_dances(model, [song(300)], [seed], frames_per_step=20, lock_feet=False)[0]
+    assert is_rotation(motion.rotations.astype(np.float64), atol=1e-4)
+    x = motion.to_fact_vector(padded=True)
+    again = SMPLMotion.from_fact_vector(x, project=False)
+    np.testing.assert_array_equal(again.rotations.reshape(len(x), -1), x[:, 9:])  # taken as they are
+    np.testing.assert_allclose(again.rotations, SMPLMotion.from_fact_vector(x).rotations, atol=1e-6)
+    with pytest.raises(ValueError, match="not rotation matrices"):  # unprojected ones are refused
+        SMPLMotion.from_fact_vector(seed, project=False)

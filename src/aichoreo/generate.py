@@ -229,6 +229,18 @@ def _seed_vectors(seed: Any, fps: float) -> Any:
     return seed
 
 
+def _projected_seed(seed: Any) -> np.ndarray:
+    """A seed's ``(T, 225)`` vectors with rotations projected like every generated frame
+    (:func:`clean_frames`), so that a dance needs no second projection at the end; anything that is
+    not finite FACT vectors is returned as given, for :func:`generate` to refuse."""
+    x = np.asarray(seed, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] not in (FACT_DIM, FACT_PADDED_DIM) or not np.isfinite(x).all():
+        return x
+    if x.shape[1] == FACT_DIM:
+        x = np.concatenate([np.zeros((len(x), FACT_PAD), np.float32), x], axis=1)
+    return clean_frames(torch.from_numpy(x)).numpy()
+
+
 def extend_music(features: np.ndarray, frames: int, total: int | None = None) -> np.ndarray:
     """Music ``(T, 35)`` followed by its last ``frames`` frames mirrored, then mirrored again as
     often as needed to reach ``total`` rows (default ``T + frames``).
@@ -289,7 +301,7 @@ def generate_dances(
     if len(frames) != len(songs) or any(f <= cfg.motion_len for f in frames):
         raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
-    seed_vectors = [np.asarray(_seed_vectors(seed, fps), dtype=np.float32) for seed in seeds]
+    seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
     tuner = ThreadTuner()  # one for every batch: what it measured holds for the next
@@ -303,7 +315,7 @@ def generate_dances(
                      frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
                      threads=tuner)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
-    motions = [SMPLMotion.from_fact_vector(x, fps=fps) for x in raw]  # projects onto SO(3)
+    motions = [SMPLMotion.from_fact_vector(x, fps=fps, project=False) for x in raw]  # projected already
     t1 = time.perf_counter()
     if lock_feet:
         from aichoreo.footlock import keep_on_floor, lock_feet as lock, lowest_foot

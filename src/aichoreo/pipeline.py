@@ -94,6 +94,7 @@ class Song:
     features: np.ndarray  # (T, 35) of the cut, 60 fps
     bpm: float
     seed: np.ndarray = field(repr=False, default=None)  # (120, 225)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds of this song's stages
 
     @property
     def n_frames(self) -> int:
@@ -264,8 +265,13 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
         options = dataclasses.replace(options, **settings)
     if isinstance(songs, (str, os.PathLike)):
         songs = [songs]
+    from tqdm.auto import tqdm
+
+    load_s = 0.0
     if isinstance(model, (str, os.PathLike)):
+        t0 = time.perf_counter()
         model, loaded_meta = load_dance_model(model, map_location=options.device)
+        load_s = time.perf_counter() - t0
         model_meta = loaded_meta if model_meta is None else model_meta
     cfg = model.config
     out = Path(out)
@@ -283,10 +289,22 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
                     options.frames_per_step, cfg.n_future)
         options = dataclasses.replace(options, frames_per_step=cfg.n_future)
     # Check every input before generating anything, so a bad song fails fast and writes nothing.
-    prepared = [song_inputs(s, options, cfg.motion_len, cache) for s in songs]
-    for i, song in enumerate(prepared):
-        song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
-                                random_seed=options.random_seed + i, aistpp_root=aistpp_root, model_meta=model_meta)
+    # (A bar over the songs: decoding and features of a long song take seconds before generation's.)
+    # Shown on a terminal only (disable=None) and erased when it closes (leave=False), also on an error:
+    # then one line says what went wrong, and logs and pipes get that line alone.
+    prepared = []
+    with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
+              leave=False) as bar:
+        for i, path in enumerate(songs):
+            t0 = time.perf_counter()
+            song = song_inputs(path, options, cfg.motion_len, cache)
+            t1 = time.perf_counter()
+            song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
+                                    random_seed=options.random_seed + i, aistpp_root=aistpp_root,
+                                    model_meta=model_meta)
+            song.timings = {"model_load": load_s, "features": t1 - t0, "seed": time.perf_counter() - t1}
+            prepared.append(song)
+            bar.update(1)
 
     with output_folder(out):
         for stem in stems:  # what a killed run left behind
@@ -316,13 +334,20 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
             with staging_folder(out, f"{folder.name}.staging") as staging:
                 new = staging / "new"
                 with naming(folder, new):
+                    exports: dict[str, float] = {}
                     written = export_all(smpl, new, name=EXPORT_NAME, formats=options.formats,
-                                         audio_path=song.path, audio_offset_s=options.start, progress=progress)
+                                         audio_path=song.path, audio_offset_s=options.start, progress=progress,
+                                         timings=exports)
                     summary = {
                         "song": str(song.path), "out": str(folder), "frames": song.n_frames,
                         "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
                         "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
                         "foot_lock_wall_s": timings.get("feet_s", 0.0),
+                        # Wall seconds per stage; model_load and generation are shared by the songs of a run
+                        # and of a batch (benchmarks/dance_end_to_end.py reads them).
+                        "timings_s": {**song.timings, "generation": timings.get("generate_s", 0.0),
+                                      "foot_lock": timings.get("feet_s", 0.0), "exports": exports},
+                        "generation_threads": timings.get("threads", {}),  # the loop's passes per thread count
                         "options": {k: (list(v) if isinstance(v, tuple) else v)
                                     for k, v in dataclasses.asdict(options).items()},
                         "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},

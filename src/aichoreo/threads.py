@@ -9,9 +9,10 @@ threads are faster. Neither count is right everywhere, and the load changes duri
 
 So :class:`ThreadTuner` times the loop's own passes: it tries each candidate count for a few
 passes, keeps the fastest for a while, and tries them all again, so that a job starting or
-ending beside it is noticed within seconds. Torch's results do not depend on the thread count
-here (the loop's output was bit-identical with 1 and 2 threads on this machine; a test checks
-that tuned and fixed runs agree).
+ending beside it is noticed within seconds. The thread count changes the speed, not the dance,
+up to float rounding: the default model's loop gave the same bits with 1 and 2 threads on this
+machine; a random test network differed in the last bits, which its own feedback amplified to
+1e-5 over a dozen passes. For bit-for-bit repeatable runs, fix the count (``AICHOREO_THREADS``).
 
 The user's choice wins: with ``OMP_NUM_THREADS`` or ``AICHOREO_THREADS`` set, or a CPU affinity of
 one core, nothing is tuned (:func:`thread_candidates`).

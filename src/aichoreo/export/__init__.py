@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -127,6 +128,7 @@ def export_all(
     audio_path: str | os.PathLike | None = None,
     audio_offset_s: float = 0.0,
     progress: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, Path]:
     """Write ``motion`` in each of ``formats`` into ``out_dir`` as ``<name><suffix>`` (:data:`FILE_SUFFIXES`).
 
@@ -135,6 +137,7 @@ def export_all(
         audio_path: the music, muxed into the mp4 and embedded in the html page.
         audio_offset_s: seconds into the audio at which motion frame 0 sounds.
         progress: a progress bar while the video renders.
+        timings: if given, each format's writing wall seconds are stored in it under the format's name.
 
     Returns ``{format: path}`` in :data:`FORMATS` order. All or nothing: the request is checked
     first (:class:`InputError` for an unknown format, a bad name, an ``out_dir`` that is a file,
@@ -155,8 +158,11 @@ def export_all(
             staged = {}
             for fmt in chosen:
                 log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
+                t0 = time.perf_counter()
                 staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
                                      audio_offset_s, progress)
+                if timings is not None:
+                    timings[fmt] = time.perf_counter() - t0
             paths = {}
             for fmt, path in staged.items():
                 paths[fmt] = out_dir / path.name
