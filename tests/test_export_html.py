@@ -169,6 +169,26 @@ def test_unplayable_audio_is_converted_to_aac(tmp_path, motion):
     assert payload[4:8] == b"ftyp"  # an MP4 container
 
 
+def test_large_lossless_audio_is_embedded_as_aac_and_small_as_it_is(tmp_path, motion, monkeypatch):
+    """A 10-minute wav would make a page of 141 MB (and a writer of 650 MB more); above
+    LOSSLESS_EMBED_MAX a wav or flac is embedded as AAC. The base64 is written in blocks, so a
+    file of several blocks must decode to the same bytes."""
+    sf = pytest.importorskip("soundfile")
+    pytest.importorskip("imageio_ffmpeg")
+    import aichoreo.export.html as html_export
+
+    sr = 16000
+    sf.write(tmp_path / "tone.wav", 0.2 * np.sin(2 * np.pi * 330 * np.arange(3 * sr) / sr), sr)
+    monkeypatch.setattr(html_export, "_B64_BLOCK", 3 * 1000)  # 32 blocks for this 96 kB file
+    page = write_html(motion.slice(0, 30), tmp_path / "d.html", audio_path=tmp_path / "tone.wav").read_text()
+    payload = base64.b64decode(re.search(r'src="data:audio/wav;base64,([^"]+)"', page).group(1))
+    assert payload == (tmp_path / "tone.wav").read_bytes()
+    monkeypatch.setattr(html_export, "LOSSLESS_EMBED_MAX", 50_000)
+    page = write_html(motion.slice(0, 30), tmp_path / "d.html", audio_path=tmp_path / "tone.wav").read_text()
+    payload = base64.b64decode(re.search(r'src="data:audio/mp4;base64,([^"]+)"', page).group(1))
+    assert payload[4:8] == b"ftyp" and len(payload) < 50_000
+
+
 @pytest.mark.skipif(_chromium() is None, reason="headless test needs Chromium (Debian: apt-get install chromium)")
 def test_viewer_draws_the_dance_at_the_url_time(tmp_path, motion):
     page = write_html(motion, tmp_path / "d.html", title="dance")

@@ -22,7 +22,6 @@ Layout of the file we write:
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from pathlib import Path
@@ -91,6 +90,9 @@ def _wrap_near(angles: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return reference + (angles - reference + 180.0) % 360.0 - 180.0
 
 
+_BLOCK = 1 << 15  # rotations per scipy call
+
+
 def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
     """``(T, 24, 3, 3)`` local rotations -> ``(T, 24, 3)`` intrinsic Euler angles in degrees, continuous in time.
 
@@ -101,10 +103,15 @@ def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
     so players that interpolate between keys (or resample) see the motion, not a flip.
     """
     t = len(rotations)
+    flat = rotations.reshape(-1, 3, 3)
+    angles = np.empty((len(flat), 3))
     with warnings.catch_warnings():
         # At gimbal lock scipy picks one of many equivalent angle triples; any of them is exact.
         warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
-        angles = Rotation.from_matrix(rotations.reshape(-1, 3, 3)).as_euler(channels, degrees=True)
+        # A block at a time: scipy's temporaries for a whole 10-minute dance were about 300 MB.
+        for first in range(0, len(flat), _BLOCK):
+            block = np.asarray(flat[first:first + _BLOCK], dtype=np.float64)
+            angles[first:first + _BLOCK] = Rotation.from_matrix(block).as_euler(channels, degrees=True)
     angles = angles.reshape(t, N_JOINTS, 3)
     alternative = angles * np.array([1.0, -1.0, 1.0]) + np.array([180.0, 180.0, 180.0])
     out = np.empty_like(angles)
@@ -136,15 +143,13 @@ def write_bvh(
         raise ValueError(f"euler_order must be a permutation of 'XYZ', got {euler_order!r}")
     scale = _UNIT_SCALE[units]
     order = bvh_joint_order()
-    angles = _euler_degrees(motion.rotations.astype(np.float64), euler_order)  # (T, 24, 3)
+    angles = _euler_degrees(motion.rotations, euler_order)  # (T, 24, 3)
     root = (motion.translation.astype(np.float64) + J0) * scale  # root OFFSET is 0: absolute position
     frames = np.concatenate([root, angles[:, order].reshape(len(motion), -1)], axis=1)
 
-    text = io.StringIO()
-    text.write(_hierarchy(euler_order, scale))
-    text.write(f"MOTION\nFrames: {len(motion)}\nFrame Time: {1.0 / motion.fps:.8f}\n")
-    np.savetxt(text, frames, fmt="%.6f", delimiter=" ")
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text.getvalue(), encoding="ascii")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii", newline="\n") as f:
+        f.write(_hierarchy(euler_order, scale))
+        f.write(f"MOTION\nFrames: {len(motion)}\nFrame Time: {1.0 / motion.fps:.8f}\n")
+        np.savetxt(f, frames, fmt="%.6f", delimiter=" ")  # straight to the file: 27 MB of text per 10 minutes
     return path

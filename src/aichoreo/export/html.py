@@ -6,8 +6,10 @@ its page (``viewer/viewer.html``) are inlined, the joints are embedded as base64
 ``data:`` URI in an ``<audio>`` element. Play/pause, a scrub bar, the time, orbit and zoom with
 the mouse; while the music plays it is the clock. ``page.html#t=2.5`` opens paused at 2.5 s.
 
-Browsers play wav, mp3, ogg/opus, flac, m4a/aac and webm audio; other formats are converted to
-AAC with the ffmpeg of ``imageio-ffmpeg`` first.
+Browsers play wav, mp3, ogg/opus, flac, m4a/aac and webm audio; other formats, and wav or flac
+files larger than 8 MiB, are converted to AAC with the ffmpeg of ``imageio-ffmpeg`` first (a
+10-minute CD-quality wav would make a 141 MB page, which browsers and the writer must hold; as AAC
+it is about 12 MB). The page is written a piece at a time, the music's base64 in blocks.
 """
 
 from __future__ import annotations
@@ -44,18 +46,25 @@ BROWSER_AUDIO_TYPES: dict[str, str] = {
 }  # fmt: skip
 
 _PLACEHOLDER = re.compile(r"\{\{(TITLE|AUDIO|DATA|SCRIPT)\}\}")
+_B64_BLOCK = 3 * 2**18  # bytes of music per base64 block (a multiple of 3: the blocks join into one encoding)
 
 
 def _asset(name: str) -> str:
     return resources.files("aichoreo.export").joinpath("viewer", name).read_text(encoding="utf-8")
 
 
+LOSSLESS_EMBED_MAX = 8 * 2**20  # bytes: larger wav and flac files are embedded as AAC
+_LOSSLESS = (".wav", ".flac")
+
+
 def _audio_bytes(audio_path: Path) -> tuple[bytes, str]:
-    """The audio file's bytes and MIME type, converted to AAC when browsers cannot decode it."""
+    """The audio file's bytes and MIME type, converted to AAC when browsers cannot decode it, or
+    when it is a large lossless file (:data:`LOSSLESS_EMBED_MAX`)."""
     if not audio_path.is_file():
         raise InputError(audio_path, "no such file" if not audio_path.exists() else "not a file")
-    mime = BROWSER_AUDIO_TYPES.get(audio_path.suffix.lower())
-    if mime is not None:
+    suffix = audio_path.suffix.lower()
+    mime = BROWSER_AUDIO_TYPES.get(suffix)
+    if mime is not None and not (suffix in _LOSSLESS and audio_path.stat().st_size > LOSSLESS_EMBED_MAX):
         return audio_path.read_bytes(), mime
     log.info("converting %s to AAC for the browser", audio_path.name)
     with tempfile.TemporaryDirectory(prefix="aichoreo-audio-") as scratch:
@@ -103,16 +112,25 @@ def write_html(
     script = _asset("viewer.js")
     if "</script" in script.lower():  # would end the inline <script> early
         raise RuntimeError("viewer.js must not contain '</script'")
-    audio = ""
-    if audio_path is not None:
-        payload, mime = _audio_bytes(Path(audio_path))
-        encoded = base64.b64encode(payload).decode("ascii")
-        audio = f'<audio id="music" preload="auto" src="data:{mime};base64,{encoded}"></audio>'
+    audio = None if audio_path is None else _audio_bytes(Path(audio_path))
     # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
     data = json.dumps(viewer_data(motion, audio_offset_s=audio_offset_s), separators=(",", ":")).replace("</", "<\\/")
-    values = {"TITLE": html.escape(title), "AUDIO": audio, "DATA": data, "SCRIPT": script}
-    page = _PLACEHOLDER.sub(lambda m: values[m.group(1)], _asset("viewer.html"))
+    values = {"TITLE": html.escape(title), "DATA": data, "SCRIPT": script}
+    template = _asset("viewer.html")
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        # The page a piece at a time: the music's base64 is never one string (nor the page).
+        end = 0
+        for m in _PLACEHOLDER.finditer(template):
+            f.write(template[end:m.start()])
+            if m.group(1) != "AUDIO":
+                f.write(values[m.group(1)])
+            elif audio is not None:
+                payload, mime = audio
+                f.write(f'<audio id="music" preload="auto" src="data:{mime};base64,')
+                for first in range(0, len(payload), _B64_BLOCK):
+                    f.write(base64.b64encode(payload[first:first + _B64_BLOCK]).decode("ascii"))
+                f.write('"></audio>')
+            end = m.end()
+        f.write(template[end:])
     return path
