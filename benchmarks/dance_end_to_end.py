@@ -30,13 +30,16 @@ checks, exit). Then the figures of issue 15, from the runs of this invocation:
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
 import pty
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import dataclass, field
@@ -93,6 +96,8 @@ def run_dance(song: Path, song_s: float, out: Path, formats: str, label: str, en
     first_bar: list[float] = []
     # stderr is a terminal (a pseudo-terminal), as for a user: some bars show on terminals only.
     leader, follower = pty.openpty()
+    # 100 x 30 characters: a terminal of no width gets bars of no characters from tqdm.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
     start = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=follower, env=env)
     os.close(follower)
