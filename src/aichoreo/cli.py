@@ -587,7 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
         "folder always describes one dance: it is written whole in a hidden OUTDIR/.<song>.staging-* folder and then "
         "replaces the folder of an earlier run, whose files are gone (also formats not asked for this time); if the "
         "folder holds files that its dance.json does not list, the run refuses before any work. A killed run's "
-        "staging folder is removed by the next run.",
+        "staging folder is removed by the next run. On the CPU the loop picks its thread count by timing its own "
+        "passes, so it holds up when other work shares the CPU; AICHOREO_THREADS=N (or OMP_NUM_THREADS) fixes it.",
     )
     p.add_argument("songs", nargs="+", help="audio files (wav, mp3, flac, ogg, opus)")
     p.add_argument("-o", "--output", required=True,
