@@ -153,7 +153,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, nargs="+", default=[0.5, 3.0, 10.0], help="song lengths")
     parser.add_argument("--formats", nargs="+", default=["all", "no-mp4"],
                         help="export sets: all, no-mp4, or a comma-separated list of formats")
-    parser.add_argument("--hogs", type=int, default=1, help="busy processes beside the busy runs")
+    parser.add_argument("--hogs", type=int, default=1, help="busy processes beside the busy runs (0: no busy runs)")
     parser.add_argument("--policies", nargs="*", default=["tuned", "1", str(os.cpu_count() or 1)],
                         help="thread policies compared on generation alone: tuned, or a count")
     parser.add_argument("--no-policies", dest="policies", action="store_const", const=[])
@@ -188,16 +188,17 @@ def main() -> int:
             show(run)
             return run
 
+        conditions = (False, True) if args.hogs > 0 else (False,)
         if args.policies:
             m = max([x for x in args.minutes if x <= 3.0] or args.minutes[:1])
             print(f"\nthread policies, generation alone ({m:g} min song, --formats joints):", flush=True)
             for policy in args.policies:
-                for busy in (False, True):
+                for busy in conditions:
                     case(m, "joints", busy, policy)
         print("\nthe whole command:", flush=True)
         for minutes in args.minutes:
             for formats in args.formats:
-                for busy in (False, True):
+                for busy in conditions:
                     case(minutes, formats, busy)
 
     print("\nissue 15's figures (this run):")
