@@ -289,9 +289,9 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
                     options.frames_per_step, cfg.n_future)
         options = dataclasses.replace(options, frames_per_step=cfg.n_future)
     # Check every input before generating anything, so a bad song fails fast and writes nothing.
-    # (A bar over the songs: decoding and features of a long song take seconds before generation's.)
-    # Shown on a terminal only (disable=None) and erased when it closes (leave=False), also on an error:
-    # then one line says what went wrong, and logs and pipes get that line alone.
+    # A bar over the songs, as decoding a long song and its features take seconds before generation's
+    # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
+    # error, so that one line says what went wrong and logs and pipes get that line alone.
     prepared = []
     with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
               leave=False) as bar:
