@@ -381,7 +381,8 @@ class FACT(SlidingContext, nn.Module):
     def forward(self, motion: torch.Tensor, audio: torch.Tensor | None = None,
                 n_out: int | None = None) -> torch.Tensor:
         """The output tokens ``(B, T + A, F)`` (``(B, T, F)`` without fusion); with ``n_out``, the
-        first ``n_out`` of them, ``(B, n_out, F)``.
+        first ``n_out`` of them, ``(B, n_out, F)``. ``F`` is 225, or 450 for
+        ``prediction="anchored"`` (the steps, then the frames).
 
         With full attention and motion tokens first, ``n_out`` saves work, not only output: the
         last block's queries, MLP and the head run on those tokens alone (generation keeps the
