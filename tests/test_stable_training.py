@@ -13,7 +13,7 @@ from scipy.spatial.transform import Rotation
 from aichoreo.audio import BEATS, ONSET_PEAKS
 from aichoreo.data.windows import MIRROR_JOINTS, RandomWindows, mirror_motion, retime_motion, retime_music
 from aichoreo.models import FACTConfig, get_preset
-from aichoreo.models.fact import FACT, STEP_SCALE, anchor_blend, context_noise, step_targets
+from aichoreo.models.fact import FACT, STEP_SCALE, anchor_blend, context_noise, speed_matching_loss, step_targets
 from aichoreo.models.rootframe import ROOT_ROTATION, TRANSLATION, from_frame, heading_frame, to_frame
 from aichoreo.motion import FACT_PAD, SMPLMotion
 from aichoreo.skeleton import JOINT_NAMES
@@ -224,6 +224,37 @@ def test_anchored_chunk_leaves_the_context_for_the_predicted_frames():
     assert torch.linalg.norm(pred[0, 0, [6, 8]] - x[0, -1, [6, 8]]).item() < 0.4 * 3 / 400 + 1e-5
     assert torch.linalg.norm(pred[0, -1, [6, 8]] - x[0, -1, [6, 8]]).item() == pytest.approx(0.4, abs=1e-5)
     assert torch.allclose(pred[0, -1, 15:], torch.zeros(210), atol=1e-6)  # the pose: the frames head's
+
+
+def test_speed_matching_asks_how_much_not_which_way():
+    """Each joint's mean speed over the chunk: the same speeds in other directions cost nothing,
+    half the speed does."""
+    torch.manual_seed(0)
+    true = torch.randn(2, 20, 225)
+    true[..., :6] = 0
+    flipped = -true  # every step the other way
+    assert speed_matching_loss(flipped, true).item() == pytest.approx(0.0, abs=1e-10)
+    assert speed_matching_loss(0.5 * true, true).item() > 0.1
+    # (MSE prefers the shrunken steps: the flipped ones cost four times as much.)
+    assert F_mse(0.5 * true, true) < F_mse(flipped, true)
+
+
+def F_mse(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b) ** 2).mean().item()
+
+
+def test_speed_loss_needs_steps_and_adds_to_the_loss():
+    with pytest.raises(ValueError, match="speed_loss"):
+        dataclasses.replace(get_preset("tiny"), speed_loss=0.1)  # frames
+    with pytest.raises(ValueError, match="speed_loss"):
+        tiny_v3(speed_loss=-1.0)
+    torch.manual_seed(0)
+    x = torch.from_numpy(random_motion(240, seed=5))[None]
+    audio = torch.zeros(1, 240, 35)
+    plain, weighted = FACT(tiny_v3()).eval(), FACT(tiny_v3(speed_loss=0.5)).eval()
+    weighted.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        assert weighted.training_loss(x, audio).item() > plain.training_loss(x, audio).item()
 
 
 def test_context_noise_is_smooth_spares_the_pad_and_only_trains():

@@ -45,7 +45,7 @@ from aichoreo.models.common import (
     check_int,
     check_positive,
 )
-from aichoreo.models.rootframe import from_frame, heading_frame, hide_ground, to_frame
+from aichoreo.models.rootframe import ROOT_ROTATION, TRANSLATION, from_frame, heading_frame, hide_ground, to_frame
 
 Attention = Literal["full", "causal"]
 AttentionScale = Literal["model", "head"]
@@ -115,6 +115,7 @@ class FACTConfig(ModelConfig):
     ground_input: bool = True  # False: the context's root x, z are not shown to the network (zeroed in the
     # root frame), so where the dancer travels follows from the pose and the music, not from the path so far
     context_noise: float = 0.0  # std of the noise added to the motion context in training (0: none)
+    speed_loss: float = 0.0  # weight of speed_matching_loss ("steps", "anchored"; 0: none)
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -141,6 +142,11 @@ class FACTConfig(ModelConfig):
         if isinstance(self.context_noise, bool) or not isinstance(self.context_noise, (int, float)) \
                 or not 0 <= self.context_noise < 1:
             raise ValueError(f"context_noise must be a number in [0, 1), got {self.context_noise!r}")
+        if isinstance(self.speed_loss, bool) or not isinstance(self.speed_loss, (int, float)) \
+                or not 0 <= self.speed_loss < 100:
+            raise ValueError(f"speed_loss must be a number in [0, 100), got {self.speed_loss!r}")
+        if self.speed_loss and self.prediction == "frames":
+            raise ValueError("speed_loss weighs the predicted steps: it needs prediction 'steps' or 'anchored'")
         if not isinstance(self.ground_input, bool):
             raise ValueError(f"ground_input must be true or false, got {self.ground_input!r}")
         if not self.ground_input and self.root_frame != "last":
@@ -432,10 +438,13 @@ class FACT(SlidingContext, nn.Module):
         if cfg.prediction == "frames":
             return fact_loss(output, target, cfg)
         steps = step_targets(target, clean[:, -1:], motion_input[:, -1:])
-        if cfg.prediction == "steps":
-            return fact_loss(output, steps, cfg)
         f = cfg.motion_dim
-        return fact_loss(output[..., :f], steps, cfg) + fact_loss(output[..., f:], target, cfg)
+        loss = fact_loss(output[..., :f], steps, cfg)
+        if cfg.prediction == "anchored":
+            loss = loss + fact_loss(output[..., f:], target, cfg)
+        if cfg.speed_loss:
+            loss = loss + cfg.speed_loss * speed_matching_loss(output[:, :cfg.target_len, :f], steps)
+        return loss
 
     def predict(self, state: dict, k: int) -> torch.Tensor:
         """The released loop's step (mint ``infer_auto_regressive``): the music window starts where
@@ -481,6 +490,26 @@ def step_targets(target: torch.Tensor, clean_last: torch.Tensor, seen_last: torc
     keep = 1.0 - torch.arange(1, length + 1, dtype=target.dtype, device=target.device)[None, :, None] / length
     path = target + (seen_last - clean_last) * keep  # (B, L, F)
     return torch.diff(path, dim=1, prepend=seen_last) * STEP_SCALE
+
+
+def speed_matching_loss(pred_steps: torch.Tensor, true_steps: torch.Tensor) -> torch.Tensor:
+    """Squared error of each joint's mean speed over the chunk: ``(B, L, 225)`` scaled steps, predicted
+    and true -> a scalar.
+
+    A joint's speed is the norm of its 9 rotation-matrix steps (the root's 3 translation steps
+    for the root's path), averaged over the chunk's ``L`` frames. Mean-squared steps are learned
+    as their expected value, which shrinks wherever the direction is uncertain: the steps of
+    ``fact-small-v2`` and ``-v3`` moved at about half the real dancers' speed (docs/results.md).
+    This term asks for the right amount of movement per joint and window without asking when or
+    which way.
+    """
+    def speeds(x: torch.Tensor) -> torch.Tensor:
+        b, length, _ = x.shape
+        rot = x[..., ROOT_ROTATION.start:].reshape(b, length, -1, 9).norm(dim=-1)  # (B, L, 24)
+        trans = x[..., TRANSLATION].norm(dim=-1, keepdim=True)  # (B, L, 1)
+        return torch.cat([trans, rot], dim=-1).mean(dim=1)  # (B, 25)
+
+    return F.mse_loss(speeds(pred_steps), speeds(true_steps))
 
 
 def anchor_blend(path: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
