@@ -64,6 +64,23 @@ def test_root_frame_is_invariant_to_where_and_which_way_the_dance_happens():
     assert torch.allclose(a, b, atol=1e-5)
 
 
+def zero_head(model: FACT) -> FACT:
+    """``model`` with its output head zeroed: every output is 0, so a loss is its targets' mean square."""
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.zero_()
+    return model
+
+
+def zero_head_losses(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A zero head's steps loss and frames loss on the 240-frame window ``x (1, 240, 225)``
+    (no context noise): the mean squares of the scaled steps and of the frames after the
+    120-frame context, in the frame of its last frame."""
+    local = to_frame(x, *heading_frame(x[:, 119]))
+    steps = (((local[:, 120:140] - local[:, 119:139]) * STEP_SCALE) ** 2).mean()
+    return steps, (local[:, 120:140] ** 2).mean()
+
+
 def tiny_v2(**changes) -> FACTConfig:
     return dataclasses.replace(get_preset("tiny"), **{"root_frame": "last", "prediction": "steps",
                                                       "ground_input": False, **changes})
@@ -72,10 +89,7 @@ def tiny_v2(**changes) -> FACTConfig:
 def test_steps_continue_from_the_last_frame():
     """Steps: an output of zero holds the last context frame, in world coordinates, so a chunk
     starts where the previous one ended."""
-    model = FACT(tiny_v2())
-    with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
+    model = zero_head(FACT(tiny_v2()))
     x = torch.from_numpy(random_motion(120, seed=2))[None]
     pred = model.predict(model.start(x, torch.zeros(1, 300, 35)), 20)
     assert torch.allclose(pred, x[:, -1:].expand(1, 20, 225), atol=1e-5)
@@ -119,24 +133,17 @@ def test_world_model_is_unchanged_by_the_new_fields():
 
 def test_training_loss_uses_step_targets_in_the_root_frame():
     torch.manual_seed(0)
-    model = FACT(tiny_v2(ground_input=True)).train()
-    with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
+    model = zero_head(FACT(tiny_v2(ground_input=True))).train()
     x = torch.from_numpy(random_motion(240, seed=5))[None]
     # With a zero head the loss is the mean square of the scaled frame-to-frame steps, from the last
     # context frame on, in the frame of the last context frame.
-    local = to_frame(x, *heading_frame(x[:, 119]))
-    expected = (((local[:, 120:140] - local[:, 119:139]) * STEP_SCALE) ** 2).mean()
+    expected, _ = zero_head_losses(x)
     assert model.training_loss(x, torch.zeros(1, 240, 35)).item() == pytest.approx(expected.item(), rel=1e-5)
     # A dancer standing still: no steps to learn; with context noise the targets lead from the
     # noisy frame back to the still pose, so there are.
     still = x[:, :1].expand(1, 240, 225).contiguous()
     assert model.training_loss(still, torch.zeros(1, 240, 35)).item() == pytest.approx(0.0, abs=1e-9)
-    noisy = FACT(tiny_v2(ground_input=True, context_noise=0.5)).train()
-    with torch.no_grad():
-        noisy.head.weight.zero_()
-        noisy.head.bias.zero_()
+    noisy = zero_head(FACT(tiny_v2(ground_input=True, context_noise=0.5))).train()
     assert noisy.training_loss(still, torch.zeros(1, 240, 35)).item() > 1e-3
 
 
@@ -157,10 +164,8 @@ def test_the_path_so_far_is_hidden_from_the_network():
 
 
 def test_steps_are_summed_onto_the_last_frame():
-    model = FACT(tiny_v2())
+    model = zero_head(FACT(tiny_v2()))
     with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
         model.head.bias[6] = 0.01 * STEP_SCALE  # every step moves 1 cm along the dancer's x
     x = torch.from_numpy(random_motion(120, seed=11))[None]
     pred = model.predict(model.start(x, torch.zeros(1, 300, 35)), 5)
@@ -195,16 +200,11 @@ def tiny_v3(**changes) -> FACTConfig:
 
 def test_anchored_model_has_two_heads_and_trains_both():
     torch.manual_seed(0)
-    model = FACT(tiny_v3(ground_input=True)).train()
+    model = zero_head(FACT(tiny_v3(ground_input=True))).train()
     assert model.head.out_features == 2 * 225
-    with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
     x = torch.from_numpy(random_motion(240, seed=5))[None]
     # With a zero head: the steps' loss (as for "steps") plus the frames' (their mean square).
-    local = to_frame(x, *heading_frame(x[:, 119]))
-    steps = (((local[:, 120:140] - local[:, 119:139]) * STEP_SCALE) ** 2).mean()
-    frames = (local[:, 120:140] ** 2).mean()
+    steps, frames = zero_head_losses(x)
     loss = model.training_loss(x, torch.zeros(1, 240, 35))
     assert loss.item() == pytest.approx((steps + frames).item(), rel=1e-5)
     loss.backward()
@@ -214,10 +214,8 @@ def test_anchored_model_has_two_heads_and_trains_both():
 def test_anchored_chunk_leaves_the_context_for_the_predicted_frames():
     """Zero steps and a fixed frame: the chunk starts at the last context frame and ends on the
     frame predicted outright (in world coordinates)."""
-    model = FACT(tiny_v3())
+    model = zero_head(FACT(tiny_v3()))
     with torch.no_grad():
-        model.head.weight.zero_()
-        model.head.bias.zero_()
         model.head.bias[225 + 6] = 0.4  # the frames head: 40 cm along the dancer's x, pose all zero
     x = torch.from_numpy(random_motion(120, seed=13))[None]
     pred = model.predict(model.start(x, torch.zeros(1, 300, 35)), 20)

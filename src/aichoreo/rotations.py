@@ -39,6 +39,7 @@ _SMALL_ANGLE_SQ = 1e-6
 _SLERP_LERP_DOT = 0.9995
 
 __all__ = [
+    "scipy_in_blocks",
     "axis_angle_to_matrix",
     "matrix_to_axis_angle",
     "axis_angle_to_quaternion",
@@ -121,10 +122,11 @@ def _xp(x):
 _SCIPY_BLOCK = 1 << 15
 
 
-def _scipy_apply(x: np.ndarray, tail: int, out_tail: tuple[int, ...], convert) -> np.ndarray:
+def scipy_in_blocks(x: np.ndarray, tail: int, out_tail: tuple[int, ...], convert) -> np.ndarray:
     """``convert`` ``(n, *tail_shape)`` float64 -> ``(n, *out_tail)`` over ``x (..., *tail_shape)``, a
     block of rotations at a time (each rotation is converted on its own: the same numbers as one
-    call); returns ``(..., *out_tail)`` float64."""
+    call); returns ``(..., *out_tail)`` float64. For any whole-dance scipy ``Rotation`` conversion
+    (this module's numpy paths, the BVH export's Euler angles)."""
     lead = x.shape[: x.ndim - tail]
     flat = x.reshape((-1,) + x.shape[x.ndim - tail :])
     out = np.empty((flat.shape[0],) + out_tail)
@@ -163,7 +165,7 @@ def axis_angle_to_matrix(axis_angle: Array) -> Array:
     _check_last(axis_angle, (3,), "axis_angle")
     if not _is_torch(axis_angle):
         r = axis_angle
-        out = _scipy_apply(r, 1, (3, 3), lambda b: Rotation.from_rotvec(b).as_matrix())
+        out = scipy_in_blocks(r, 1, (3, 3), lambda b: Rotation.from_rotvec(b).as_matrix())
         return out.astype(r.dtype, copy=False)
     return _axis_angle_to_matrix_torch(axis_angle)
 
@@ -196,7 +198,7 @@ def matrix_to_axis_angle(matrix: Array) -> Array:
     _check_last(matrix, (3, 3), "matrix")
     if not _is_torch(matrix):
         m = matrix
-        out = _scipy_apply(m, 2, (3,), lambda b: Rotation.from_matrix(b).as_rotvec())
+        out = scipy_in_blocks(m, 2, (3,), lambda b: Rotation.from_matrix(b).as_rotvec())
         return out.astype(m.dtype, copy=False)
     return quaternion_to_axis_angle(matrix_to_quaternion(matrix))
 
@@ -207,7 +209,7 @@ def axis_angle_to_quaternion(axis_angle: Array) -> Array:
     _check_last(axis_angle, (3,), "axis_angle")
     if not _is_torch(axis_angle):
         r = axis_angle
-        q = _scipy_apply(r, 1, (4,), lambda b: _canonical_quaternion(Rotation.from_rotvec(b).as_quat()[:, [3, 0, 1, 2]]))
+        q = scipy_in_blocks(r, 1, (4,), lambda b: _canonical_quaternion(Rotation.from_rotvec(b).as_quat()[:, [3, 0, 1, 2]]))
         return q.astype(r.dtype, copy=False)
     import torch
 
@@ -227,7 +229,7 @@ def quaternion_to_axis_angle(quaternion: Array) -> Array:
     _check_last(quaternion, (4,), "quaternion")
     if not _is_torch(quaternion):
         q = quaternion
-        out = _scipy_apply(q, 1, (3,), lambda b: Rotation.from_quat(b[:, [1, 2, 3, 0]]).as_rotvec())
+        out = scipy_in_blocks(q, 1, (3,), lambda b: Rotation.from_quat(b[:, [1, 2, 3, 0]]).as_rotvec())
         return out.astype(q.dtype, copy=False)
     import torch
 
@@ -254,7 +256,7 @@ def quaternion_to_matrix(quaternion: Array) -> Array:
     _check_last(quaternion, (4,), "quaternion")
     if not _is_torch(quaternion):
         q = quaternion
-        out = _scipy_apply(q, 1, (3, 3), lambda b: Rotation.from_quat(b[:, [1, 2, 3, 0]]).as_matrix())
+        out = scipy_in_blocks(q, 1, (3, 3), lambda b: Rotation.from_quat(b[:, [1, 2, 3, 0]]).as_matrix())
         return out.astype(q.dtype, copy=False)
     import torch
 
@@ -277,7 +279,7 @@ def matrix_to_quaternion(matrix: Array) -> Array:
     _check_last(matrix, (3, 3), "matrix")
     if not _is_torch(matrix):
         m = matrix
-        q = _scipy_apply(m, 2, (4,), lambda b: _canonical_quaternion(Rotation.from_matrix(b).as_quat()[:, [3, 0, 1, 2]]))
+        q = scipy_in_blocks(m, 2, (4,), lambda b: _canonical_quaternion(Rotation.from_matrix(b).as_quat()[:, [3, 0, 1, 2]]))
         return q.astype(m.dtype, copy=False)
     return _matrix_to_quaternion_torch(matrix)
 

@@ -32,6 +32,7 @@ from scipy.spatial.transform import Rotation
 
 from aichoreo.fileio import atomic_path
 from aichoreo.motion import SMPLMotion
+from aichoreo.rotations import scipy_in_blocks
 from aichoreo.skeleton import J0, JOINT_NAMES, N_JOINTS, PARENTS, REST_OFFSETS
 
 __all__ = ["write_bvh", "bvh_joint_order"]
@@ -90,9 +91,6 @@ def _wrap_near(angles: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return reference + (angles - reference + 180.0) % 360.0 - 180.0
 
 
-_BLOCK = 1 << 15  # rotations per scipy call
-
-
 def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
     """``(T, 24, 3, 3)`` local rotations -> ``(T, 24, 3)`` intrinsic Euler angles in degrees, continuous in time.
 
@@ -103,16 +101,12 @@ def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
     so players that interpolate between keys (or resample) see the motion, not a flip.
     """
     t = len(rotations)
-    flat = rotations.reshape(-1, 3, 3)
-    angles = np.empty((len(flat), 3))
     with warnings.catch_warnings():
         # At gimbal lock scipy picks one of many equivalent angle triples; any of them is exact.
         warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
         # A block at a time: scipy's temporaries for a whole 10-minute dance were about 300 MB.
-        for first in range(0, len(flat), _BLOCK):
-            block = np.asarray(flat[first:first + _BLOCK], dtype=np.float64)
-            angles[first:first + _BLOCK] = Rotation.from_matrix(block).as_euler(channels, degrees=True)
-    angles = angles.reshape(t, N_JOINTS, 3)
+        angles = scipy_in_blocks(rotations, 2, (3,),
+                                 lambda b: Rotation.from_matrix(b).as_euler(channels, degrees=True))  # (T, 24, 3)
     alternative = angles * np.array([1.0, -1.0, 1.0]) + np.array([180.0, 180.0, 180.0])
     out = np.empty_like(angles)
     out[0] = angles[0]
