@@ -336,11 +336,24 @@ def cmd_dance(args: argparse.Namespace) -> int:
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
-                           lock_feet=not args.no_foot_lock)
+                           lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map)
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
         _print_outputs(f"{Path(s['song']).name} -> {s['out']}", [Path(p) for p in s["files"].values()])
+    return 0
+
+
+def cmd_retarget(args: argparse.Namespace) -> int:
+    from aichoreo.retarget import retarget
+
+    summary = retarget(args.motion, args.character, Path(args.output), bone_map=args.map, progress=True)
+    if args.json:
+        print(_dump_json(summary))
+    else:
+        print(f"{summary['frames']} frames at {summary['fps']:g} fps; bones found by {summary['scheme']} names; "
+              f"scale {summary['scale']:.3f}")
+    _print_outputs("wrote", [Path(summary["out"])])
     return 0
 
 
@@ -619,7 +632,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="music-feature cache shared with aichoreo features (default: $AICHOREO_CACHE/features "
                         "or ~/.cache/aichoreo/features)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the feature cache")
+    p.add_argument("--character", type=_existing_file, default=None,
+                   help="also put the dance on this rigged humanoid (.glb, .gltf, .vrm, .bvh), written as "
+                        "<character>_dance.glb/.vrm/.bvh beside the other exports (docs/retarget.md)")
+    p.add_argument("--map", type=_existing_file, default=None,
+                   help="JSON bone map for --character (default: its VRM humanoid map, or found from bone names)")
     p.set_defaults(func=cmd_dance)
+
+    p = sub.add_parser(
+        "retarget", formatter_class=fmt, help="put a dance on your character (Mixamo, VRM, Unreal, Rigify, BVH rigs)",
+        description="Retarget a dance (an AIST++ .pkl such as dance.pkl, aichoreo's SMPL .bvh, or SMPL-24 joints "
+        ".npy, fitted first) onto a rigged humanoid: a .glb/.gltf (written as .glb, keeping its mesh, skin, "
+        "materials and clips, with the dance as the first animation), a VRM 0.x/1.0 (stays a .vrm), or a .bvh "
+        "skeleton (its names, offsets and units). Bones are found from the VRM humanoid map or the names "
+        "(Mixamo, Unreal Mannequin, Unity Humanoid, Rigify, plain Hips/LeftUpLeg...); --map gives any other "
+        "rig's. Each bone points where the SMPL bone points whatever the rig's rest pose (T or A), the hips move "
+        "in proportion to the legs, and planted feet stay planted on the floor (docs/retarget.md).",
+    )
+    p.add_argument("motion", type=_existing_file, help="the dance: .pkl, .bvh (aichoreo's SMPL skeleton) or .npy joints")
+    p.add_argument("--to", required=True, type=_existing_file, dest="character",
+                   help="the character: .glb, .gltf, .vrm or .bvh")
+    p.add_argument("-o", "--output", required=True, help="output file: .glb (for .glb/.gltf), .vrm or .bvh")
+    p.add_argument("--map", type=_existing_file, default=None,
+                   help='JSON bone map {"hips": "Pelvis", "leftUpperArm": "L_Arm", ...} with VRM humanoid '
+                        "bone names as keys")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_retarget)
 
 
     p = sub.add_parser("data", formatter_class=fmt, help="prepare datasets in the common training format")

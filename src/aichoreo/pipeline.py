@@ -38,6 +38,7 @@ from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all
+from aichoreo.retarget import Character, load_character, output_name, retarget
 from aichoreo.fileio import (
     atomic_path,
     clean_stale_staging,
@@ -76,6 +77,8 @@ class DanceOptions:
     random_seed: int = 0  # varies the neutral seed motion and the sampling of sampling models
     bpm: float | None = None  # tempo prior of the beat tracker
     lock_feet: bool = True  # keep on the floor, hold planted feet still (aichoreo.footlock); False = the model's raw motion
+    character: str | None = None  # a rigged humanoid (.glb, .gltf, .vrm, .bvh): the dance is also written on it
+    bone_map: str | None = None  # JSON bone map for the character (default: found from its VRM map or bone names)
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -282,6 +285,9 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
         raise InputError(None, "two songs share a file name; their output folders would collide")
     for stem in stems:  # refuse before any work, not after minutes of generation
         check_replaceable(out / stem)
+    character = None
+    if options.character is not None:  # a rig that cannot be mapped fails now, not after generation
+        character = load_character(options.character, options.bone_map)
     if options.frames_per_step is None:
         options = dataclasses.replace(options, frames_per_step=cfg.default_frames_per_step)
     elif options.frames_per_step > cfg.n_future:
@@ -309,11 +315,11 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     with output_folder(out):
         for stem in stems:  # what a killed run left behind
             clean_stale_staging(out, f"{stem}.staging")
-        return _generate_and_export(prepared, model, out, options, model_meta, progress)
+        return _generate_and_export(prepared, model, out, options, model_meta, progress, character)
 
 
 def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceOptions, model_meta: dict | None,
-                         progress: bool) -> list[dict[str, Any]]:
+                         progress: bool, character: Character | None = None) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     summaries = []
@@ -338,6 +344,12 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                     written = export_all(smpl, new, name=EXPORT_NAME, formats=options.formats,
                                          audio_path=song.path, audio_offset_s=options.start, progress=progress,
                                          timings=exports)
+                    if character is not None:
+                        t1 = time.perf_counter()
+                        name = output_name(character.path)
+                        retarget(smpl, character, new / name)
+                        written["character"] = new / name
+                        exports["character"] = time.perf_counter() - t1
                     summary = {
                         "song": str(song.path), "out": str(folder), "frames": song.n_frames,
                         "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,

@@ -1,0 +1,77 @@
+"""The dance to retarget, from any motion file the project writes or reads, as an SMPL motion.
+
+* ``.pkl``: an AIST++ motion pickle (what ``aichoreo dance`` writes as ``dance.pkl``), read with the
+  restricted unpickler;
+* ``.bvh``: a BVH of aichoreo's SMPL-24 skeleton (``dance.bvh``; metres or centimetres, any
+  channel order), joints matched by name;
+* ``.npy``: SMPL-24 joints ``(T, 24, 3)`` metres y up at 60 fps (``dance_joints.npy``), turned
+  into rotations by fitting the SMPL skeleton (:func:`aichoreo.reconstruct.fit.fit_smpl`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aichoreo.data.aistpp import load_motion_smpl
+from aichoreo.data.motion_files import check_joints, check_motion
+from aichoreo.errors import InputError
+from aichoreo.fileio import read_npy
+from aichoreo.motion import SMPLMotion
+from aichoreo.retarget.bvh_io import read_bvh
+from aichoreo.skeleton import FPS, J0, JOINT_NAMES, N_JOINTS, REST_OFFSETS
+
+__all__ = ["read_source_motion", "SOURCE_SUFFIXES"]
+
+SOURCE_SUFFIXES = (".pkl", ".bvh", ".npy")
+_FIT_ITERATIONS = 300
+
+
+def _from_bvh(path: Path) -> SMPLMotion:
+    bvh = read_bvh(path)
+    names = bvh["names"]
+    missing = [n for n in JOINT_NAMES if n not in names]
+    if missing:
+        raise InputError(path, f"not a BVH of aichoreo's SMPL skeleton (no joint {missing[0]!r}); "
+                               "to retarget another skeleton's motion, fit it to SMPL first (aichoreo fit)")
+    order = [names.index(n) for n in JOINT_NAMES]
+    # Units: the file's thigh length against SMPL's (aichoreo writes metres or centimetres).
+    knee = JOINT_NAMES.index("left_knee")
+    units = np.linalg.norm(bvh["offsets"][order[knee]]) / np.linalg.norm(REST_OFFSETS[knee])
+    if not np.isfinite(units) or units <= 0:
+        raise InputError(path, "its left_knee OFFSET is zero: cannot tell the units")
+    translation = bvh["positions"][:, order[0]] / units - J0
+    return check_motion(SMPLMotion(bvh["rotations"][:, order], translation, bvh["fps"]), path)
+
+
+def _from_joints(path: Path, progress: bool) -> SMPLMotion:
+    from aichoreo.reconstruct.fit import fit_smpl
+    from aichoreo.reconstruct.layouts import SMPL24
+
+    joints = read_npy(path)
+    if joints.ndim != 3 or joints.shape[1:] != (N_JOINTS, 3) or len(joints) < 1:
+        raise InputError(path, f"expected SMPL-24 joints (T, {N_JOINTS}, 3), got shape {joints.shape}")
+    joints = check_joints(joints.astype(np.float64), path)
+    return fit_smpl(joints, SMPL24, fps=FPS, iterations=_FIT_ITERATIONS, progress=progress).motion
+
+
+def read_source_motion(path: str | os.PathLike, *, progress: bool = False) -> SMPLMotion:
+    """The motion in ``path`` (``.pkl``, ``.bvh``, ``.npy``; see the module docstring).
+
+    Raises :class:`InputError` with one line naming the file when it is missing, of another
+    kind, or not a motion.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion file")
+    suffix = path.suffix.lower()
+    if suffix == ".pkl":
+        return check_motion(load_motion_smpl(path), path)
+    if suffix == ".bvh":
+        return _from_bvh(path)
+    if suffix == ".npy":
+        return _from_joints(path, progress)
+    raise InputError(path, f"unknown motion format {suffix or '(no suffix)'}; expected one of "
+                           f"{', '.join(SOURCE_SUFFIXES)}")
