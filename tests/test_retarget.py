@@ -210,12 +210,21 @@ def test_cli_retarget_and_dance_with_character(dance_files, tmp_path):
     assert (tmp_path / "a.glb").is_file()
     assert main(["retarget", str(dance_files / "dance.pkl"), "--to", str(rig), "-o", str(tmp_path / "a.bvh")]) == 1
     assert not (tmp_path / "a.bvh").exists()
-    assert main(["dance", str(SONG), "-o", str(tmp_path / "out"), "--seconds", "4", "--formats", "aistpp",
+    assert main(["dance", str(SONG), "-o", str(tmp_path / "out"), "--seconds", "4", "--formats", "aistpp,html",
                  "--character", str(rig)]) == 0
     summary = json.loads((tmp_path / "out" / SONG.stem / "dance.json").read_text())
     assert Path(summary["files"]["character"]).name == "hero_dance.glb"
     assert Path(summary["files"]["character"]).is_file()
     assert summary["options"]["character"] == str(rig)
+    assert set(summary["timings_s"]["exports"]) == {"aistpp", "character", "html"}
+    page = Path(summary["files"]["html"]).read_text()
+    assert 'id="character-data"' in page and 'id="motion-data"' not in page  # the character dances in the page
+    # a BVH character has no mesh to show: the page shows the skeleton
+    bvh = write_rig_bvh(build_rig("mixamo", random_rest=False), tmp_path / "rig.bvh")
+    assert main(["dance", str(SONG), "-o", str(tmp_path / "out2"), "--seconds", "4", "--formats", "html",
+                 "--character", str(bvh)]) == 0
+    assert 'id="motion-data"' in (tmp_path / "out2" / SONG.stem / "dance.html").read_text()
+    assert (tmp_path / "out2" / SONG.stem / "rig_dance.bvh").is_file()
 
 
 def test_dance_refuses_an_unmappable_character_before_generating(tmp_path):

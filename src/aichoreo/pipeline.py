@@ -37,8 +37,7 @@ import numpy as np
 from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.errors import InputError
-from aichoreo.export import FORMATS, export_all
-from aichoreo.retarget import Character, load_character, output_name, retarget
+from aichoreo.export import FORMATS, export_all, write_character_html
 from aichoreo.fileio import (
     atomic_path,
     clean_stale_staging,
@@ -49,6 +48,7 @@ from aichoreo.fileio import (
 )
 from aichoreo.generate import generate_dances
 from aichoreo.motion import SMPLMotion
+from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
 from aichoreo.seeds import SEED_KINDS, builtin_seed
 from aichoreo.skeleton import FPS
 
@@ -318,6 +318,27 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
         return _generate_and_export(prepared, model, out, options, model_meta, progress, character)
 
 
+def _character_exports(smpl, character: Character, folder: Path, song: Path, options: DanceOptions,
+                       timings: dict[str, float], *, page: bool) -> dict[str, Path]:
+    """The dance on ``character`` (its own file format), and with ``page`` the viewer page of it."""
+    t0 = time.perf_counter()
+    name = output_name(character.path)
+    cm = retarget_motion(smpl, character)
+    written = {"character": write_character_motion(cm, folder / name)}
+    timings["character"] = time.perf_counter() - t0
+    if page:
+        t0 = time.perf_counter()
+        joints = cm.world_positions / character.units_per_metre
+        written["html"] = write_character_html(
+            folder / f"{EXPORT_NAME}.html", glb=written["character"].read_bytes(),
+            kind="vrm" if character.kind.startswith("vrm") else "gltf", fps=smpl.fps, frames=len(smpl),
+            front=(float(cm.canonical[0, 2]), float(cm.canonical[2, 2])),
+            bounds=np.stack([joints.min((0, 1)), joints.max((0, 1))]), audio_path=song,
+            audio_offset_s=options.start, title=EXPORT_NAME)
+        timings["html"] = time.perf_counter() - t0
+    return written
+
+
 def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceOptions, model_meta: dict | None,
                          progress: bool, character: Character | None = None) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
@@ -341,15 +362,15 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                 new = staging / "new"
                 with naming(folder, new):
                     exports: dict[str, float] = {}
-                    written = export_all(smpl, new, name=EXPORT_NAME, formats=options.formats,
-                                         audio_path=song.path, audio_offset_s=options.start, progress=progress,
-                                         timings=exports)
+                    # A glTF or VRM character dances in the page itself (the SMPL skeleton page otherwise).
+                    on_page = character is not None and character.kind != "bvh" and "html" in options.formats
+                    formats = [f for f in options.formats if not (on_page and f == "html")]
+                    written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
+                                         audio_offset_s=options.start, progress=progress,
+                                         timings=exports) if formats else {}
                     if character is not None:
-                        t1 = time.perf_counter()
-                        name = output_name(character.path)
-                        retarget(smpl, character, new / name)
-                        written["character"] = new / name
-                        exports["character"] = time.perf_counter() - t1
+                        written.update(_character_exports(smpl, character, new, song.path, options, exports,
+                                                          page=on_page))
                     summary = {
                         "song": str(song.path), "out": str(folder), "frames": song.n_frames,
                         "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,

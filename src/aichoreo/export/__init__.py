@@ -34,7 +34,7 @@ from aichoreo.export.amass import read_amass, write_amass
 from aichoreo.export.bvh import write_bvh
 from aichoreo.export.edge import read_edge, write_edge
 from aichoreo.export.gltf import require_pygltflib, write_glb
-from aichoreo.export.html import BROWSER_AUDIO_TYPES, write_html
+from aichoreo.export.html import BROWSER_AUDIO_TYPES, write_character_html, write_html
 from aichoreo.export.joints import read_joints, write_joints
 from aichoreo.export.video import write_mp4
 from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
@@ -56,6 +56,7 @@ __all__ = [
     "write_glb",
     "write_mp4",
     "write_html",
+    "write_character_html",
 ]
 
 log = logging.getLogger(__name__)

@@ -10,6 +10,10 @@ Browsers play wav, mp3, ogg/opus, flac, m4a/aac and webm audio; other formats, a
 files larger than 8 MiB, are converted to AAC with the ffmpeg of ``imageio-ffmpeg`` first (a
 10-minute CD-quality wav would make a 141 MB page, which browsers and the writer must hold; as AAC
 it is about 12 MB). The page is written a piece at a time, the music's base64 in blocks.
+
+:func:`write_character_html` writes the same page for a rigged character (``aichoreo dance
+--character``): the character's glb is embedded and ``viewer/character.js`` (three.js and
+@pixiv/three-vrm, bundled from ``web/`` by esbuild, about 720 kB) plays it.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.render import ffmpeg_exe
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
-__all__ = ["write_html", "viewer_data", "BROWSER_AUDIO_TYPES"]
+__all__ = ["write_html", "write_character_html", "viewer_data", "BROWSER_AUDIO_TYPES"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +49,7 @@ BROWSER_AUDIO_TYPES: dict[str, str] = {
     ".webm": "audio/webm",
 }  # fmt: skip
 
-_PLACEHOLDER = re.compile(r"\{\{(TITLE|AUDIO|DATA|SCRIPT)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|AUDIO|DATA|SCRIPT|LICENSES)\}\}")
 _B64_BLOCK = 3 * 2**18  # bytes of music per base64 block (a multiple of 3: the blocks join into one encoding)
 
 
@@ -109,14 +113,58 @@ def write_html(
     """
     if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
         raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
-    script = _asset("viewer.js")
-    if "</script" in script.lower():  # would end the inline <script> early
-        raise RuntimeError("viewer.js must not contain '</script'")
+    data = viewer_data(motion, audio_offset_s=audio_offset_s)
+    return _write_page(path, "viewer.html", "viewer.js", data, audio_path, title)
+
+
+def write_character_html(
+    path: str | os.PathLike,
+    *,
+    glb: bytes,
+    kind: str,
+    fps: float,
+    frames: int,
+    front: tuple[float, float],
+    bounds: np.ndarray,
+    audio_path: str | os.PathLike | None = None,
+    audio_offset_s: float = 0.0,
+    title: str = "aichoreo dance",
+) -> Path:
+    """Write the self-contained page of a character dancing (atomically): the character viewer
+    (``viewer/character.js``: three.js and @pixiv/three-vrm bundled from ``web/``) plays the
+    animation ``"dance"`` of ``glb``.
+
+    Args:
+        glb: a binary glTF or VRM file with the dance as an animation (what retargeting writes).
+        kind: ``"gltf"`` or ``"vrm"`` (a VRM's materials are read by three-vrm).
+        fps, frames: the dance's frame rate and length.
+        front: the character's facing as (x, z): the camera starts in front of it.
+        bounds: ``(2, 3)`` the lowest and highest corner of the dance's joints (metres, y up).
+        audio_path, audio_offset_s, title: as :func:`write_html`.
+    """
+    if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
+        raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
+    if kind not in ("gltf", "vrm"):
+        raise ValueError(f"kind must be 'gltf' or 'vrm', got {kind!r}")
+    bounds = np.asarray(bounds, dtype=np.float64)
+    data = {"version": 1, "fps": float(fps), "frames": int(frames), "audio_offset": float(audio_offset_s),
+            "front": [float(front[0]), float(front[1])], "bounds": bounds.tolist(), "kind": kind,
+            "glb": base64.b64encode(glb).decode("ascii")}
+    return _write_page(path, "character.html", "character.js", data, audio_path, title,
+                       licenses=_asset("character.LICENSES.txt"))
+
+
+def _write_page(path: str | os.PathLike, template_name: str, script_name: str, data: dict,
+                audio_path: str | os.PathLike | None, title: str, licenses: str = "") -> Path:
+    script = _asset(script_name)
+    for name, text in ((script_name, script), ("licences", licenses)):
+        if "</script" in text.lower():  # would end the inline <script> early
+            raise RuntimeError(f"{name} must not contain '</script'")
     audio = None if audio_path is None else _audio_bytes(Path(audio_path))
     # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
-    data = json.dumps(viewer_data(motion, audio_offset_s=audio_offset_s), separators=(",", ":")).replace("</", "<\\/")
-    values = {"TITLE": html.escape(title), "DATA": data, "SCRIPT": script}
-    template = _asset("viewer.html")
+    data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    values = {"TITLE": html.escape(title), "DATA": data, "SCRIPT": script, "LICENSES": licenses}
+    template = _asset(template_name)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         # The page a piece at a time: the music's base64 is never one string (nor the page).
