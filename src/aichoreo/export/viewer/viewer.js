@@ -2,8 +2,9 @@
 //
 // Reads the motion embedded in the JSON script element "motion-data" (fps, frames, joint names
 // and parents, joints as base64 little-endian float32, frames x joints x 3, metres, y up) and an
-// optional audio element "music". Draws the skeleton as shaded ribbons and discs over a floor
-// grid, with its shadow. While playing, the music is the clock (motion time = audio time - offset);
+// optional audio element "music". Draws the dancer's body as shaded capsules (each bone as thick
+// as that part of a body; "#stick" in the URL or the b key: the stick figure of thin ribbons and
+// joint discs) over a floor grid, with its shadow. While playing, the music is the clock (motion time = audio time - offset);
 // without music, or once it has ended, the page clock. "#t=SECONDS" in the URL shows that moment
 // paused (for sharing a moment, and for headless screenshots).
 "use strict";
@@ -15,9 +16,20 @@
   const SHADOW_COLOUR = [0, 0, 0, 0.22];
   const GRID_COLOUR = [0.8, 0.8, 0.78, 1];
   const BACKGROUND = [0.957, 0.957, 0.949, 1];
-  const BONE_RADIUS = 0.024; // metres
+  const BONE_RADIUS = 0.024; // metres, the stick figure's bones
   const JOINT_RADIUS = 0.032;
   const HEAD_RADIUS = 0.1;
+  // The body (the default look): each bone a capsule as thick as that part of a human body, in
+  // metres, by the bone's child joint (SMPL order); "#stick" in the URL or the b key: the stick figure.
+  // The torso is one capsule from the pelvis to spine3 (TORSO_RADIUS), not three.
+  const TORSO_RADIUS = 0.115;
+  const BODY_RADIUS = {
+    left_hip: 0.07, right_hip: 0.07, left_knee: 0.065, right_knee: 0.065,
+    left_ankle: 0.048, right_ankle: 0.048, left_foot: 0.035, right_foot: 0.035, neck: 0.05,
+    left_collar: 0.06, right_collar: 0.06, head: 0.045, left_shoulder: 0.055, right_shoulder: 0.055,
+    left_elbow: 0.045, right_elbow: 0.045, left_wrist: 0.035, right_wrist: 0.035, left_hand: 0.03,
+    right_hand: 0.03,
+  };
   const GRID_STEP = 0.5;
   const FOV_Y = (40 * Math.PI) / 180;
   const FLOATS_PER_VERTEX = 9; // position 3, colour 4, corner 2
@@ -32,6 +44,9 @@
   const audioOffset = data.audio_offset || 0;
   const head = data.names.indexOf("head");
   const neck = data.names.indexOf("neck");
+  const bodyRadius = data.names.map((name) => BODY_RADIUS[name] || 0); // 0: not drawn on its own
+  const spine3 = data.names.indexOf("spine3");
+  let body = !/(^|[#&])stick\b/.test(location.hash);
   const boneColour = data.names.map((name) =>
     name.startsWith("left") ? COLOUR.left : name.startsWith("right") ? COLOUR.right : COLOUR.centre);
 
@@ -199,7 +214,7 @@
   gl.bufferData(gl.ARRAY_BUFFER, grid.array.subarray(0, grid.count * FLOATS_PER_VERTEX), gl.STATIC_DRAW);
 
   const shadows = new Vertices(6 * nJoints);
-  const figure = new Vertices(6 * (2 * nJoints + 1));
+  const figure = new Vertices(6 * (3 * nJoints + 1));
   const dynamicBuffer = gl.createBuffer();
 
   // ---------------------------------------------------------------- the pose at a time
@@ -231,20 +246,33 @@
     shadows.count = 0;
     figure.count = 0;
     const onFloor = (p) => [p[0], floorY + 0.002, p[2]];
+    const bones = []; // [a, b, radius, colour]
     for (let j = 1; j < nJoints; j++) {
-      const a = points[parents[j]];
-      const b = points[j];
+      const radius = body ? bodyRadius[j] : BONE_RADIUS;
+      if (radius > 0) bones.push([points[parents[j]], points[j], radius, boneColour[j]]);
+    }
+    if (body && spine3 >= 0) bones.push([points[0], points[spine3], TORSO_RADIUS, COLOUR.centre]);
+    if (body) { // far to near: flat camera-facing capsules are layered, not cut into each other by depth
+      const far = (bone) => -norm(sub(scale(add(bone[0], bone[1]), 0.5), cam.eye));
+      bones.sort((x, y) => far(x) - far(y));
+    }
+    for (const [a, b, radius, colour] of bones) {
       // Shadow: the bone flattened onto the floor, widened across its floor direction.
       const flatSide = cross(sub(onFloor(b), onFloor(a)), [0, 1, 0]);
       if (norm(flatSide) > 1e-6) {
-        ribbon(shadows, onFloor(a), onFloor(b), scale(flatSide, BONE_RADIUS / norm(flatSide)), SHADOW_COLOUR);
+        ribbon(shadows, onFloor(a), onFloor(b), scale(flatSide, radius / norm(flatSide)), SHADOW_COLOUR);
       }
-      // Bone: a ribbon facing the camera.
+      // Bone: a ribbon facing the camera, shaded across as a cylinder is; in the body, capped at
+      // both ends by discs of its own radius and colour, which makes it a capsule.
       let side = cross(sub(b, a), sub(cam.eye, scale(add(a, b), 0.5)));
-      side = norm(side) > 1e-9 ? scale(side, BONE_RADIUS / norm(side)) : scale(cam.right, BONE_RADIUS);
-      ribbon(figure, a, b, side, boneColour[j]);
+      side = norm(side) > 1e-9 ? scale(side, radius / norm(side)) : scale(cam.right, radius);
+      if (body) {
+        disc(figure, a, radius, cam, colour);
+        disc(figure, b, radius, cam, colour);
+      }
+      ribbon(figure, a, b, side, colour);
     }
-    for (let j = 0; j < nJoints; j++) disc(figure, points[j], JOINT_RADIUS, cam, JOINT_COLOUR);
+    if (!body) for (let j = 0; j < nJoints; j++) disc(figure, points[j], JOINT_RADIUS, cam, JOINT_COLOUR);
     if (head >= 0 && neck >= 0) {
       const up = sub(points[head], points[neck]);
       const centreOfHead = add(points[head], scale(up, 0.6));
@@ -291,6 +319,7 @@
     drawVertices(dynamicBuffer, shadows, gl.TRIANGLES);
     gl.depthMask(true);
     gl.disable(gl.BLEND);
+    if (body) gl.disable(gl.DEPTH_TEST); // the body's capsules come sorted far to near
     drawVertices(dynamicBuffer, figure, gl.TRIANGLES);
     scrub.value = String(time);
     timeText.textContent = `${time.toFixed(2)} / ${duration.toFixed(2)} s`;
@@ -373,6 +402,9 @@
       seek(time + step);
     } else if (event.code === "Home") {
       seek(0);
+    } else if (event.code === "KeyB") {
+      body = !body;
+      render();
     }
   });
   let drag = null;
