@@ -3,7 +3,7 @@ and after the raster renderer, on the same motion in one run.
 
 "before" is the matplotlib figure per frame with x264's default preset ("medium"), as the writer was
 until issue 15; "after" is :class:`aichoreo.render.RasterRenderer` piped to ffmpeg with the preset the
-writer uses now. Also timed: the raster drawing alone (no ffmpeg), and the writer with each of
+writer uses now, drawing the stick figure (the video until issue 16) and the body (the default since). Also timed: the raster drawing alone (no ffmpeg), and the writer with each of
 x264's fast presets (with the file sizes they give). The motion is the fixtures' dancer walking a
 circle of 1.5 m radius, so that the following camera and the floor grid move as in a real dance; a
 click track is muxed in as the music. Each writer runs ``--repeats`` times and the fastest call
@@ -76,7 +76,7 @@ def time_writer(joints, out: Path, music: Path, args, **options) -> tuple[float,
     return n_frames / min(walls), python_ms, ffmpeg_ms, out.stat().st_size
 
 
-def time_drawing(joints, args) -> float:
+def time_drawing(joints, args, figure: str) -> float:
     """Frames per second of the raster drawing alone (the best of ``args.repeats``)."""
     from aichoreo.render import RasterRenderer
 
@@ -84,7 +84,8 @@ def time_drawing(joints, args) -> float:
     walls = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        renderer = RasterRenderer(joints, fps=FPS, width=args.width, height=args.height, title="benchmark")
+        renderer = RasterRenderer(joints, fps=FPS, width=args.width, height=args.height, title="benchmark",
+                                  figure=figure)
         for i in picks:
             renderer.draw(int(i), f"{i / FPS:6.2f} s")
         walls.append(time.perf_counter() - start)
@@ -108,11 +109,13 @@ def main() -> None:
         tmp = Path(tmp)
         click_track(tmp / "music.wav", args.seconds + 1)
         rows = [("before: matplotlib, medium", *time_writer(joints, tmp / "old.mp4", tmp / "music.wav", args,
-                                                             renderer="matplotlib", preset="medium"))]
+                                                             renderer="matplotlib", preset="medium", figure="stick"))]
+        rows.append(("raster, stick figure, " + X264_PRESET,
+                     *time_writer(joints, tmp / "stick.mp4", tmp / "music.wav", args, figure="stick")))
         for preset in ("ultrafast", "superfast", "veryfast"):
-            name = f"raster, {preset}" + ("  <- the writer's" if preset == X264_PRESET else "")
+            name = f"raster, body, {preset}" + ("  <- the writer's" if preset == X264_PRESET else "")
             rows.append((name, *time_writer(joints, tmp / f"{preset}.mp4", tmp / "music.wav", args, preset=preset)))
-        drawing = time_drawing(joints, args)
+        drawing = {figure: time_drawing(joints, args, figure) for figure in ("stick", "body")}
     load_after = os.getloadavg()
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs; load average (1 min) {load_before[0]:.2f} "
@@ -123,7 +126,8 @@ def main() -> None:
     before = rows[0][1]
     for name, speed, python_ms, ffmpeg_ms, size in rows:
         print(f"{name:<36}{speed:>10.0f}{speed / before:>10.1f}x{python_ms:>22.2f}{ffmpeg_ms:>8.2f}{size / 1e6:>7.2f}")
-    print(f"{'raster drawing alone (no ffmpeg)':<36}{drawing:>10.0f}")
+    for figure, speed in drawing.items():
+        print(f"{'raster drawing alone, ' + figure:<36}{speed:>10.0f}")
 
 
 if __name__ == "__main__":

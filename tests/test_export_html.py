@@ -241,3 +241,16 @@ def test_viewer_plays_in_step_with_the_music(tmp_path, motion, with_music):
     assert state["text"].startswith(f"{state['time']:.2f} /")
     if with_music:  # the music is the clock: motion time = audio time - offset (within a few frames)
         assert state["time"] == pytest.approx(state["audio"] - 0.5, abs=0.15)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="headless test needs Chromium (Debian: apt-get install chromium)")
+def test_viewer_draws_a_body_and_the_stick_figure_on_request(tmp_path, motion):
+    body_page = write_html(motion, tmp_path / "body.html")
+    stick_page = write_html(motion, tmp_path / "stick.html", figure="stick")
+    assert _embedded(body_page.read_text())["figure"] == "body"
+    body = screenshot(body_page, tmp_path / "a.png", time_s=0.5, profile=tmp_path / "profile")
+    stick = screenshot(stick_page, tmp_path / "b.png", time_s=0.5, profile=tmp_path / "profile")
+    view = slice(40, 540)
+    ink = lambda shot: ((np.abs(shot[view].astype(int) - BACKGROUND).sum(-1) > 60)
+                        & (shot[view].min(axis=-1) < 150)).sum()  # the figure, not the grid or the shadow
+    assert ink(body) > 1.6 * ink(stick), (ink(body), ink(stick))  # 2.0x measured

@@ -181,3 +181,38 @@ def test_the_matplotlib_renderer_still_writes_videos(tmp_path, motion):
 
     path = render_video(motion.joints()[:30], tmp_path / "m.mp4", fps=60.0, renderer="matplotlib")
     assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 15
+
+
+def _arm_across(z: float) -> np.ndarray:
+    """One frame of the rest skeleton with its right hand swung across the chest, ``z`` metres in
+    front of (+) or behind (-) the torso: the camera stands in front (+z)."""
+    from aichoreo.skeleton import JOINT_NAMES, rest_joints
+
+    joints = rest_joints()[None].copy()
+    names = {n: i for i, n in enumerate(JOINT_NAMES)}
+    chest = joints[0, names["spine2"]]
+    for name, x in (("right_elbow", -0.05), ("right_wrist", 0.12), ("right_hand", 0.2)):
+        joints[0, names[name]] = chest + np.array([x, 0.02, z])
+    return np.repeat(joints, 2, axis=0)
+
+
+def test_body_figure_draws_capsules_nearest_in_front():
+    from aichoreo.render import RasterRenderer
+    from aichoreo.skeleton import JOINT_NAMES
+
+    rgb = {"red": np.array([0xD6, 0x27, 0x28]), "grey": np.array([0x55, 0x55, 0x55])}
+    colours = {}
+    for z in (0.25, -0.25):
+        joints = _arm_across(z)
+        renderer = RasterRenderer(joints, fps=60.0, camera="fixed", figure="body")
+        frame = renderer.frame(0).astype(int)
+        camera = renderer._camera(0)
+        chest = renderer._project(joints[0, JOINT_NAMES.index("spine2")] + np.array([0.06, 0.02, 0.0]), *camera)
+        x, y = np.round(chest - 0.5).astype(int)
+        colours[z] = frame[y, x]
+        stick = RasterRenderer(joints, fps=60.0, camera="fixed", figure="stick").frame(0)
+        # a body, not lines: several times the pixels of the stick figure
+        assert (frame.min(axis=-1) < 200).sum() > 4 * (stick.astype(int).min(axis=-1) < 200).sum()
+    near = lambda c, name: np.abs(c - rgb[name]).sum() < np.abs(c - rgb["grey" if name == "red" else "red"]).sum()
+    assert near(colours[0.25], "red"), colours  # the arm in front of the chest hides it
+    assert near(colours[-0.25], "grey"), colours  # behind it, the chest hides the arm

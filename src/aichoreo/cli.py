@@ -131,7 +131,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         render_frames_png(joints, out, fps=fps, title=args.motion.name)
     elif out.suffix.lower() == ".mp4":
         render_video(joints, out, fps=fps, audio_path=args.music, audio_offset_s=args.music_offset,
-                     title=args.motion.name, progress=True)
+                     title=args.motion.name, progress=True, figure=args.figure)
     else:
         raise InputError(out, "unknown output type: use .mp4 (video) or .png (frames)")
     _print_outputs("wrote", [out])
@@ -336,7 +336,8 @@ def cmd_dance(args: argparse.Namespace) -> int:
     options = DanceOptions(seconds=args.seconds, start=args.start, seed_motion=args.seed_motion,
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
-                           lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map)
+                           lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map,
+                           figure=args.figure)
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
@@ -463,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--music", type=_existing_file, default=None, help="audio to mux into the video")
     p.add_argument("--music-offset", type=_non_negative_float, default=0.0,
                    help="seconds into the music at motion frame 0 (inside the song)")
+    p.add_argument("--figure", choices=["body", "stick"], default="body",
+                   help="the video's dancer: a body of capsules, or the stick figure (PNG strips: the stick figure)")
     p.set_defaults(func=cmd_render)
 
 
@@ -637,6 +640,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "<character>_dance.glb/.vrm/.bvh beside the other exports (docs/retarget.md)")
     p.add_argument("--map", type=_existing_file, default=None,
                    help="JSON bone map for --character (default: its VRM humanoid map, or found from bone names)")
+    p.add_argument("--figure", choices=["body", "stick"], default="body",
+                   help="how dance.mp4 and dance.html draw the dancer: a body of capsules, or the stick figure "
+                        "(the page switches with its b key)")
     p.set_defaults(func=cmd_dance)
 
     p = sub.add_parser(

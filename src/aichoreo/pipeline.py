@@ -79,6 +79,7 @@ class DanceOptions:
     lock_feet: bool = True  # keep on the floor, hold planted feet still (aichoreo.footlock); False = the model's raw motion
     character: str | None = None  # a rigged humanoid (.glb, .gltf, .vrm, .bvh): the dance is also written on it
     bone_map: str | None = None  # JSON bone map for the character (default: found from its VRM map or bone names)
+    figure: str = "body"  # how the video and the viewer draw the dancer: "body" (capsules) or "stick"
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -367,7 +368,7 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                     formats = [f for f in options.formats if not (on_page and f == "html")]
                     written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
                                          audio_offset_s=options.start, progress=progress,
-                                         timings=exports) if formats else {}
+                                         timings=exports, figure=options.figure) if formats else {}
                     if character is not None:
                         written.update(_character_exports(smpl, character, new, song.path, options, exports,
                                                           page=on_page))

@@ -38,6 +38,23 @@ log = logging.getLogger(__name__)
 # Bone colours: the dancer's left in blue, right in red, the spine in grey.
 _LEFT, _RIGHT, _CENTRE = "#1f77b4", "#d62728", "#555555"
 
+# The body figure (videos and the HTML viewer): each bone a capsule as thick as that part of an
+# adult body, radius in metres by the bone's child joint; the torso one capsule from the pelvis to
+# spine3 (SMPL's three spine bones are not drawn on their own), the head a ball above the head
+# joint. Rounded from a mid-sized adult's girths (thigh ~55 cm round: 8.5 cm radius, drawn
+# slimmer so the legs stay apart; upper arm ~30 cm: 4.8 cm).
+BODY_RADII_M: dict[str, float] = {
+    "left_hip": 0.07, "right_hip": 0.07, "left_knee": 0.065, "right_knee": 0.065,
+    "left_ankle": 0.048, "right_ankle": 0.048, "left_foot": 0.035, "right_foot": 0.035, "neck": 0.05,
+    "left_collar": 0.06, "right_collar": 0.06, "head": 0.045, "left_shoulder": 0.055, "right_shoulder": 0.055,
+    "left_elbow": 0.045, "right_elbow": 0.045, "left_wrist": 0.035, "right_wrist": 0.035,
+    "left_hand": 0.03, "right_hand": 0.03,
+}  # fmt: skip
+TORSO_RADIUS_M = 0.115
+HEAD_RADIUS_M = 0.1
+HEAD_LIFT = 0.6  # the head ball's centre: head joint + 0.6 x (head - neck)
+FIGURES = ("body", "stick")
+
 
 def _bone_colour(child: int) -> str:
     name = JOINT_NAMES[child]
@@ -236,9 +253,12 @@ def _clip_segments(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray, hi: np.ndarra
     return p0[kept] + t0[kept, None] * d, p0[kept] + t1[kept, None] * d, kept
 
 
-def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width: float, width: int, height: int, *,
-                    caps: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width, width: int, height: int, *,
+                    caps: bool = True, distance: bool = False) -> tuple[np.ndarray, ...]:
     """The pixels that lines ``half_width`` px wide either side of the segments ``p0 -> p1`` touch.
+
+    ``half_width``: one width for all, or ``(N,)`` one per segment. With ``distance``, a fourth
+    array: each pixel centre's distance from the segment, in px.
 
     ``p0, p1``: ``(N, 2)`` pixel coordinates (x right, y down; pixel ``(i, j)`` covers ``[i, i+1] x
     [j, j+1]``, as in the matplotlib figure). ``caps``: round ends (matplotlib's
@@ -251,11 +271,14 @@ def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width: float, width: in
     longer axis, and a few pixels across it. Arrays are ``(k, m)``, k pixels across m columns (numpy
     is quick along the long axis only), in int32 and float32 (half the memory traffic).
     """
-    reach = half_width + 0.5  # beyond this distance from the centre line a pixel is not touched
-    margin = reach + 1.0
+    # beyond this distance from the centre line a pixel is not touched
+    reach_all = np.broadcast_to(np.asarray(half_width, np.float64) + 0.5, (len(p0),))
+    margin = float(reach_all.max(initial=0.5)) + 1.0
     p0, p1, kept = _clip_segments(p0, p1, np.array([-margin, -margin]), np.array([width + margin, height + margin]))
     if len(kept) == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32)
+        empty = (np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
+        return (*empty, np.zeros(0, np.float32)) if distance else empty
+    reach = reach_all[kept]
     steep = np.abs(p1[:, 1] - p0[:, 1]) > np.abs(p1[:, 0] - p0[:, 0])
     # (a, b): coordinates along the major (longer) axis and across it, with a0 <= a1.
     a0, b0 = np.where(steep, p0[:, 1], p0[:, 0]), np.where(steep, p0[:, 0], p0[:, 1])
@@ -263,7 +286,7 @@ def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width: float, width: in
     flip = a1 < a0
     a0, a1 = np.where(flip, a1, a0), np.where(flip, a0, a1)
     b0, b1 = np.where(flip, b1, b0), np.where(flip, b0, b1)
-    extend = reach if caps else 0.0
+    extend = reach if caps else np.zeros_like(reach)
     start = np.maximum(np.ceil(a0 - extend - 0.5), 0).astype(np.int32)  # first pixel centre in range
     stop = np.minimum(np.floor(a1 + extend - 0.5), np.where(steep, height, width) - 1).astype(np.int32)
     counts = np.maximum(stop - start + 1, 0)
@@ -277,8 +300,8 @@ def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width: float, width: in
     # touches pixel centres up to reach * sqrt(2) from it along the minor axis.
     centre = b0s + (db / np.maximum(da, 1e-9)).astype(np.float32)[seg] * np.clip(u, 0, das)
     span = reach * np.sqrt(2)
-    across = np.arange(int(np.floor(2 * span)) + 1, dtype=np.int32)[:, None]
-    minor = (np.floor(centre - (0.5 + span)).astype(np.int32) + 1)[None, :] + across  # (k, m)
+    across = np.arange(int(np.floor(2 * span.max())) + 1, dtype=np.int32)[:, None]
+    minor = (np.floor(centre - (0.5 + span.astype(np.float32)[seg])).astype(np.int32) + 1)[None, :] + across  # (k, m)
     v = minor.astype(np.float32) + (np.float32(0.5) - b0s)
     if caps:  # distance to the segment: the nearest point clamped to its ends
         s = np.clip((u * das + v * dbs) * (1 / length**2).astype(np.float32)[seg], 0, 1)
@@ -286,13 +309,14 @@ def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width: float, width: in
         dist = np.sqrt(du * du + dv * dv)
     else:  # distance to the line through it
         dist = np.abs(v * das - u * dbs) * (1 / length).astype(np.float32)[seg]
-    coverage = np.minimum(reach - dist, 1.0)
+    coverage = np.minimum(reach.astype(np.float32)[seg] - dist, 1.0)
     keep = (coverage > 0) & (minor >= 0) & (minor < np.where(steep, width, height).astype(np.int32)[seg])
     # Flat index y * width + x, where (x, y) is (major, minor), or (minor, major) when steep.
     major_stride, minor_stride = (np.where(steep, if_steep, if_not).astype(np.int32)[seg]
                                   for if_steep, if_not in ((width, 1), (1, width)))
     index = major * major_stride + minor * minor_stride
-    return index[keep], coverage[keep], kept[np.broadcast_to(seg, keep.shape)[keep]].astype(np.int32)
+    found = (index[keep], coverage[keep], kept[np.broadcast_to(seg, keep.shape)[keep]].astype(np.int32))
+    return (*found, np.broadcast_to(dist, keep.shape)[keep]) if distance else found
 
 
 def _disc_pixels(centres: np.ndarray, radius: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -319,10 +343,23 @@ class RasterRenderer:
     """
 
     def __init__(self, joints: np.ndarray, *, fps: float = 60.0, width: int = 640, height: int = 480,
-                 title: str | None = None, camera: str = "follow"):
+                 title: str | None = None, camera: str = "follow", figure: str = "stick"):
         joints = _check_joints(joints)
         if camera not in ("follow", "fixed"):
             raise ValueError(f"camera must be 'follow' or 'fixed', got {camera!r}")
+        if figure not in FIGURES:
+            raise ValueError(f"figure must be one of {', '.join(FIGURES)}, got {figure!r}")
+        self._body = figure == "body"
+        # The body's capsules: (from joint, to joint, radius m, colour); the head's from its centre to itself.
+        names = {n: i for i, n in enumerate(JOINT_NAMES)}
+        capsules = [(int(PARENTS[names[n]]), names[n], r, _bone_colour(names[n])) for n, r in BODY_RADII_M.items()]
+        capsules.append((0, names["spine3"], TORSO_RADIUS_M, _CENTRE))
+        capsules.append((-1, -1, HEAD_RADIUS_M, _CENTRE))  # -1: the head's centre (added as point 24)
+        self._capsule_from = np.array([c[0] for c in capsules])
+        self._capsule_to = np.array([c[1] for c in capsules])
+        self._capsule_radius = np.array([c[2] for c in capsules])
+        self._capsule_rgbx = np.stack([_rgbx(c[3]) for c in capsules]).astype(np.float32)
+        self._head, self._neck = names["head"], names["neck"]
         self.joints, self.width, self.height = joints, width, height
         cameras = (follow_cameras(joints, fps=fps, width=width, height=height) if camera == "follow"
                    else [fit_camera(joints, width, height)])
@@ -446,15 +483,54 @@ class RasterRenderer:
         index_, coverage, _ = _segment_pixels(*self._floor_lines(position, axes, focal), _FLOOR_HALF_WIDTH, w, h,
                                               caps=False)
         self._paint_on_white(index_, coverage)
-        pix = self._project(self.joints[index], position, axes, focal)  # (24, 2)
-        index_, coverage, bone = _segment_pixels(pix[self._parents], pix[self._children], _BONE_HALF_WIDTH, w, h)
-        self._blend(index_, coverage, self._bone_colour[bone], self._palette)
-        index_, coverage = _disc_pixels(pix, _DOT_RADIUS, w, h)
-        self._blend(index_, coverage, 0, self._dot_colour)
+        if self._body:
+            self._draw_body(self.joints[index], position, axes, focal)
+        else:
+            pix = self._project(self.joints[index], position, axes, focal)  # (24, 2)
+            index_, coverage, bone = _segment_pixels(pix[self._parents], pix[self._children], _BONE_HALF_WIDTH, w, h)
+            self._blend(index_, coverage, self._bone_colour[bone], self._palette)
+            index_, coverage = _disc_pixels(pix, _DOT_RADIUS, w, h)
+            self._blend(index_, coverage, 0, self._dot_colour)
         if label:
             self._blend_text(self._label(label))
         self._blend_text(self._title)
         return self._image
+
+    def _draw_body(self, joints: np.ndarray, position, axes, focal) -> None:
+        """The body figure: capsules far to near, each shaded darker towards its rim as a lit
+        cylinder is (1 - 0.35 (d / r)^2, as the HTML viewer shades them) and blended with its
+        anti-aliased coverage over what is drawn behind it."""
+        head = joints[self._head] + HEAD_LIFT * (joints[self._head] - joints[self._neck])
+        points = np.concatenate([joints, head[None]])  # (25, 3): index -1 is the head's centre
+        a, b = points[self._capsule_from], points[self._capsule_to]
+        depth = np.maximum(((a + b) / 2 - position) @ axes[2], 1e-3)  # (C,) metres in front of the camera
+        radius_px = self._capsule_radius * focal / depth
+        pa, pb = self._project(a, position, axes, focal), self._project(b, position, axes, focal)
+        index_, coverage, capsule, dist = _segment_pixels(pa, pb, radius_px - 0.5, self.width, self.height,
+                                                          distance=True)
+        rank = np.empty(len(depth), np.uint8)
+        rank[np.argsort(-depth, kind="stable")] = np.arange(len(depth))  # 0: the farthest capsule
+        shade = 1.0 - 0.35 * np.minimum(dist / radius_px[capsule].astype(np.float32), 1.0) ** 2
+        colour = self._capsule_rgbx[capsule]  # (n, 4) float32 R, G, B, 255
+        colour[:, :3] *= shade[:, None]
+        alpha = coverage[:, None]
+        # Most pixels lie in one capsule: blended in one pass. Where capsules overlap, they are
+        # blended one capsule at a time, far to near, each over what is behind it.
+        alone = np.bincount(index_, minlength=self._pixels.size)[index_] == 1
+        self._paint(index_[alone], colour[alone], alpha[alone])
+        shared = np.flatnonzero(~alone)
+        if len(shared):
+            order = shared[np.argsort(rank[capsule[shared]], kind="stable")]  # radix sort of small ints
+            bounds = np.searchsorted(rank[capsule[order]], np.arange(len(depth) + 1))
+            for first, stop in zip(bounds[:-1], bounds[1:]):
+                if first < stop:
+                    part = order[first:stop]
+                    self._paint(index_[part], colour[part], alpha[part])
+
+    def _paint(self, pixels: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
+        """Blend ``colour (n, 4)`` over the buffer's ``pixels (n,)`` (each listed once) with ``alpha (n, 1)``."""
+        old = self._pixels[pixels].view(np.uint8).reshape(-1, 4).astype(np.float32)
+        self._pixels[pixels] = (old + (colour - old) * alpha + 0.5).astype(np.uint8).view(np.uint32).reshape(-1)
 
     def frame(self, index: int, label: str = "") -> np.ndarray:
         """The frame ``index`` as ``(height, width, 3)`` uint8 RGB (a copy)."""
@@ -516,8 +592,9 @@ def render_video(
     camera: str = "follow",
     renderer: str = "raster",
     preset: str = X264_PRESET,
+    figure: str | None = None,
 ) -> Path:
-    """Write an H.264 mp4 of the skeleton, with the music muxed in when ``audio_path`` is given.
+    """Write an H.264 mp4 of the dancer, with the music muxed in when ``audio_path`` is given.
 
     Args:
         joints: ``(T, 24, 3)`` metres, y up, at ``fps`` frames per second.
@@ -529,6 +606,9 @@ def render_video(
         renderer: ``"raster"`` (:class:`RasterRenderer`, the default) or ``"matplotlib"``
             (:class:`SkeletonRenderer`, the same picture about ten times slower; kept for comparison).
         preset: x264's preset (``"ultrafast"`` ... ``"veryslow"``): speed against file size.
+        figure: ``"body"`` (capsules as thick as a body, :data:`BODY_RADII_M`; the raster renderer's
+            default) or ``"stick"`` (the skeleton's lines and joint dots; the only figure of the
+            matplotlib renderer).
     Returns the path written (atomically: a temporary file renamed at the end).
 
     The frames are drawn in this process and piped raw to ffmpeg, which converts and encodes them in
@@ -539,6 +619,10 @@ def render_video(
     joints = _check_joints(joints)
     if renderer not in ("raster", "matplotlib"):
         raise ValueError(f"renderer must be 'raster' or 'matplotlib', got {renderer!r}")
+    figure = figure or ("body" if renderer == "raster" else "stick")
+    if figure not in FIGURES or (renderer == "matplotlib" and figure != "stick"):
+        raise ValueError(f"figure must be one of {', '.join(FIGURES)} ('stick' for the matplotlib renderer), "
+                         f"got {figure!r}")
     path = Path(path)
     duration = len(joints) / fps
     n_video = max(1, int(np.floor(duration * video_fps + 1e-9)))
@@ -546,7 +630,8 @@ def render_video(
         _check_audio_offset(Path(audio_path), audio_offset_s, n_video / video_fps)
     picks = np.minimum(np.round(np.arange(n_video) * fps / video_fps).astype(int), len(joints) - 1)
     if renderer == "raster":
-        draw = RasterRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera).draw
+        draw = RasterRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera,
+                              figure=figure).draw
         pix_fmt = "rgb0"  # the raster buffer's bytes: R, G, B, 255
     else:
         draw = SkeletonRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera).frame

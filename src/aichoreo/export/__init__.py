@@ -39,7 +39,7 @@ from aichoreo.export.joints import read_joints, write_joints
 from aichoreo.export.video import write_mp4
 from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
 from aichoreo.motion import SMPLMotion
-from aichoreo.render import ffmpeg_exe
+from aichoreo.render import FIGURES, ffmpeg_exe
 
 __all__ = [
     "FORMATS",
@@ -101,7 +101,7 @@ def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path:
 
 
 def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
-           audio_offset_s: float, progress: bool) -> Path:
+           audio_offset_s: float, progress: bool, figure: str) -> Path:
     if fmt == "aistpp":
         return write_aistpp(motion, path)
     if fmt == "edge":
@@ -115,9 +115,10 @@ def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path
     if fmt == "glb":
         return write_glb(motion, path)
     if fmt == "html":
-        return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name)
+        return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
+                          figure=figure)
     return write_mp4(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
-                     progress=progress)
+                     progress=progress, figure=figure)
 
 
 def export_all(
@@ -130,6 +131,7 @@ def export_all(
     audio_offset_s: float = 0.0,
     progress: bool = False,
     timings: dict[str, float] | None = None,
+    figure: str = "body",
 ) -> dict[str, Path]:
     """Write ``motion`` in each of ``formats`` into ``out_dir`` as ``<name><suffix>`` (:data:`FILE_SUFFIXES`).
 
@@ -139,6 +141,8 @@ def export_all(
         audio_offset_s: seconds into the audio at which motion frame 0 sounds.
         progress: a progress bar while the video renders.
         timings: if given, each format's writing wall seconds are stored in it under the format's name.
+        figure: how the video and the viewer draw the dancer: ``"body"`` (capsules as thick as a
+            body) or ``"stick"`` (the skeleton's lines); the viewer can switch (its b key).
 
     Returns ``{format: path}`` in :data:`FORMATS` order. All or nothing: the request is checked
     first (:class:`InputError` for an unknown format, a bad name, an ``out_dir`` that is a file,
@@ -152,6 +156,8 @@ def export_all(
     out_dir = Path(out_dir)
     audio = None if audio_path is None else Path(audio_path)
     chosen = _check_request(out_dir, name, formats, audio, audio_offset_s)
+    if figure not in FIGURES:
+        raise InputError(None, f"figure must be one of {', '.join(FIGURES)}, got {figure!r}")
     with output_folder(out_dir):
         # A killed export leaves its hidden folder behind: the next export of this name removes it.
         clean_stale_staging(out_dir, f"{name}.exporting")
@@ -161,7 +167,7 @@ def export_all(
                 log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
                 t0 = time.perf_counter()
                 staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
-                                     audio_offset_s, progress)
+                                     audio_offset_s, progress, figure)
                 if timings is not None:
                     timings[fmt] = time.perf_counter() - t0
             paths = {}

@@ -35,7 +35,7 @@ import numpy as np
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
 from aichoreo.motion import SMPLMotion
-from aichoreo.render import ffmpeg_exe
+from aichoreo.render import BODY_RADII_M, FIGURES, HEAD_LIFT, HEAD_RADIUS_M, TORSO_RADIUS_M, ffmpeg_exe
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
 __all__ = ["write_html", "write_character_html", "viewer_data", "BROWSER_AUDIO_TYPES"]
@@ -81,9 +81,14 @@ def _audio_bytes(audio_path: Path) -> tuple[bytes, str]:
         return out.read_bytes(), "audio/mp4"
 
 
-def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0) -> dict:
-    """The JSON the viewer reads: ``fps``, ``frames``, ``names``, ``parents``, ``audio_offset``
-    and ``joints`` (base64 of little-endian float32 ``(T, 24, 3)`` metres, y up)."""
+def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0, figure: str = "body") -> dict:
+    """The JSON the viewer reads: ``fps``, ``frames``, ``names``, ``parents``, ``audio_offset``,
+    ``figure`` (``"body"`` or ``"stick"``: how it starts), ``body`` (the body's capsule radii in
+    metres per joint, 0 for bones not drawn alone, and the torso's and head's; as the video's,
+    :data:`aichoreo.render.BODY_RADII_M`) and ``joints`` (base64 of little-endian float32
+    ``(T, 24, 3)`` metres, y up)."""
+    if figure not in FIGURES:
+        raise ValueError(f"figure must be one of {', '.join(FIGURES)}, got {figure!r}")
     joints = motion.joints().astype("<f4")
     return {
         "version": 1,
@@ -92,6 +97,9 @@ def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0) -> dict:
         "names": list(JOINT_NAMES),
         "parents": [int(p) for p in PARENTS],
         "audio_offset": float(audio_offset_s),
+        "figure": figure,
+        "body": {"radii": [BODY_RADII_M.get(n, 0.0) for n in JOINT_NAMES], "torso": TORSO_RADIUS_M,
+                 "head": HEAD_RADIUS_M, "head_lift": HEAD_LIFT},
         "joints": base64.b64encode(np.ascontiguousarray(joints).tobytes()).decode("ascii"),
     }
 
@@ -103,6 +111,7 @@ def write_html(
     audio_path: str | os.PathLike | None = None,
     audio_offset_s: float = 0.0,
     title: str = "aichoreo dance",
+    figure: str = "body",
 ) -> Path:
     """Write the self-contained viewer page for ``motion`` (atomically).
 
@@ -110,10 +119,11 @@ def write_html(
         audio_path: music to embed and play along (any format; see the module docstring).
         audio_offset_s: seconds into the audio at which motion frame 0 sounds.
         title: shown in the page's corner and tab.
+        figure: ``"body"`` or ``"stick"``: how the page first draws the dancer (its b key switches).
     """
     if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
         raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
-    data = viewer_data(motion, audio_offset_s=audio_offset_s)
+    data = viewer_data(motion, audio_offset_s=audio_offset_s, figure=figure)
     return _write_page(path, "viewer.html", "viewer.js", data, audio_path, title)
 
 

@@ -23,13 +23,15 @@ def write_mp4(
     height: int = 480,
     title: str | None = None,
     progress: bool = False,
+    figure: str = "body",
 ) -> Path:
     """Write an H.264 mp4 of ``motion`` (atomically), AAC music when ``audio_path`` is given.
 
     ``audio_offset_s``: seconds into the audio at which motion frame 0 sounds. The video lasts
-    the motion's duration (the audio is cut to it). Needs ``imageio-ffmpeg``.
+    the motion's duration (the audio is cut to it). ``figure``: ``"body"`` (capsules as thick as a
+    body) or ``"stick"`` (the skeleton's lines). Needs ``imageio-ffmpeg``.
     """
     return render_video(
         motion.joints(), path, fps=motion.fps, video_fps=video_fps, audio_path=audio_path,
-        audio_offset_s=audio_offset_s, width=width, height=height, title=title, progress=progress,
+        audio_offset_s=audio_offset_s, width=width, height=height, title=title, progress=progress, figure=figure,
     )

@@ -18,18 +18,6 @@
   const BACKGROUND = [0.957, 0.957, 0.949, 1];
   const BONE_RADIUS = 0.024; // metres, the stick figure's bones
   const JOINT_RADIUS = 0.032;
-  const HEAD_RADIUS = 0.1;
-  // The body (the default look): each bone a capsule as thick as that part of a human body, in
-  // metres, by the bone's child joint (SMPL order); "#stick" in the URL or the b key: the stick figure.
-  // The torso is one capsule from the pelvis to spine3 (TORSO_RADIUS), not three.
-  const TORSO_RADIUS = 0.115;
-  const BODY_RADIUS = {
-    left_hip: 0.07, right_hip: 0.07, left_knee: 0.065, right_knee: 0.065,
-    left_ankle: 0.048, right_ankle: 0.048, left_foot: 0.035, right_foot: 0.035, neck: 0.05,
-    left_collar: 0.06, right_collar: 0.06, head: 0.045, left_shoulder: 0.055, right_shoulder: 0.055,
-    left_elbow: 0.045, right_elbow: 0.045, left_wrist: 0.035, right_wrist: 0.035, left_hand: 0.03,
-    right_hand: 0.03,
-  };
   const GRID_STEP = 0.5;
   const FOV_Y = (40 * Math.PI) / 180;
   const FLOATS_PER_VERTEX = 9; // position 3, colour 4, corner 2
@@ -44,9 +32,14 @@
   const audioOffset = data.audio_offset || 0;
   const head = data.names.indexOf("head");
   const neck = data.names.indexOf("neck");
-  const bodyRadius = data.names.map((name) => BODY_RADIUS[name] || 0); // 0: not drawn on its own
+  // The body: each bone a capsule as thick as that part of a body (data.body, the video's radii in
+  // metres by the bone's child joint; 0: not drawn on its own), the torso one capsule from the
+  // pelvis to spine3. data.figure "stick", "#stick" in the URL or the b key: the stick figure.
+  const bodyRadius = data.body.radii;
+  const HEAD_RADIUS = data.body.head; // the head's ball, centred head_lift x (head - neck) above the head joint
+  const TORSO_RADIUS = data.body.torso;
   const spine3 = data.names.indexOf("spine3");
-  let body = !/(^|[#&])stick\b/.test(location.hash);
+  let body = data.figure !== "stick" && !/(^|[#&])stick\b/.test(location.hash);
   const boneColour = data.names.map((name) =>
     name.startsWith("left") ? COLOUR.left : name.startsWith("right") ? COLOUR.right : COLOUR.centre);
 
@@ -275,7 +268,7 @@
     if (!body) for (let j = 0; j < nJoints; j++) disc(figure, points[j], JOINT_RADIUS, cam, JOINT_COLOUR);
     if (head >= 0 && neck >= 0) {
       const up = sub(points[head], points[neck]);
-      const centreOfHead = add(points[head], scale(up, 0.6));
+      const centreOfHead = add(points[head], scale(up, data.body.head_lift));
       disc(figure, centreOfHead, HEAD_RADIUS, cam, COLOUR.centre);
     }
   }
