@@ -520,12 +520,17 @@ class RasterRenderer:
         self._paint(index_[alone], colour[alone], alpha[alone])
         shared = np.flatnonzero(~alone)
         if len(shared):
-            order = shared[np.argsort(rank[capsule[shared]], kind="stable")]  # radix sort of small ints
-            bounds = np.searchsorted(rank[capsule[order]], np.arange(len(depth) + 1))
-            for first, stop in zip(bounds[:-1], bounds[1:]):
-                if first < stop:
-                    part = order[first:stop]
-                    self._paint(index_[part], colour[part], alpha[part])
+            # Each shared pixel's entries far to near (one sort by pixel, then rank), painted in
+            # layers: the farthest entry of every pixel, then the next, ... (a pixel once per layer).
+            key = index_[shared].astype(np.int64) * 32 + rank[capsule[shared]]
+            order = np.argsort(key)
+            shared, key = shared[order], key[order]
+            pixel = key >> 5
+            first = np.flatnonzero(np.concatenate([[True], pixel[1:] != pixel[:-1]]))
+            layer = np.arange(len(pixel)) - np.repeat(first, np.diff(np.append(first, len(pixel))))
+            for k in range(int(layer.max()) + 1):
+                part = shared[layer == k]
+                self._paint(index_[part], colour[part], alpha[part])
 
     def _paint(self, pixels: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
         """Blend ``colour (n, 4)`` over the buffer's ``pixels (n,)`` (each listed once) with ``alpha (n, 1)``."""
