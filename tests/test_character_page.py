@@ -79,6 +79,28 @@ def test_page_draws_the_character_dancing(tmp_path, vrm):
 
 
 @needs_chromium
+def test_page_draws_a_shared_character(tmp_path, shared_data):
+    """The textured Quaternius character (its PNG textures decoded by the browser) dances in the page."""
+    path = shared_data / "characters" / "quaternius_ubc_superhero_male.glb"
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    motion = _dance()
+    ch = load_character(path)
+    cm = retarget_motion(motion, ch)
+    out = write_character_motion(cm, tmp_path / "hero.glb")
+    joints = cm.world_positions
+    page = write_character_html(tmp_path / "dance.html", glb=out.read_bytes(), kind="gltf", fps=motion.fps,
+                                frames=len(motion), front=(0.0, 1.0),
+                                bounds=np.stack([joints.min((0, 1)), joints.max((0, 1))]))
+    result = evaluate_in_page(page.resolve().as_uri(), _THREE_PICTURES, profile=tmp_path / "profile")
+    assert "shots" in result, result
+    early, late, _ = (_pixels(s) for s in result["shots"])
+    skin = (early[..., 0] > early[..., 2] + 40) & (early[..., 0] > 120)  # the textured skin: warm colours
+    assert skin.sum() > 2000, skin.sum()
+    assert (np.abs(early - late).sum(-1) > 60).sum() > 1000
+
+
+@needs_chromium
 def test_page_plays_in_step_with_the_music(tmp_path):
     sf = pytest.importorskip("soundfile")
     sr = 22050

@@ -202,7 +202,7 @@ def test_errors_name_the_file_and_the_problem(tmp_path):
         load_character(write_rig_glb(creature, tmp_path / "creature.glb"))
 
 
-def test_cli_retarget_and_dance_with_character(dance_files, tmp_path):
+def test_cli_retarget_and_dance_with_character(dance_files, tmp_path, capsys):
     from aichoreo.cli import main
 
     rig = write_rig_glb(build_rig("mixamo", pose="A"), tmp_path / "hero.glb")
@@ -210,6 +210,15 @@ def test_cli_retarget_and_dance_with_character(dance_files, tmp_path):
     assert (tmp_path / "a.glb").is_file()
     assert main(["retarget", str(dance_files / "dance.pkl"), "--to", str(rig), "-o", str(tmp_path / "a.bvh")]) == 1
     assert not (tmp_path / "a.bvh").exists()
+    broken = build_rig("mixamo")
+    broken.names[broken.names.index("mixamorig:LeftLeg")] = "mixamorig:Shin_L"
+    broken_path = write_rig_glb(broken, tmp_path / "broken.glb")
+    capsys.readouterr()
+    assert main(["retarget", str(dance_files / "dance.pkl"), "--to", str(broken_path), "-o",
+                 str(tmp_path / "b.glb")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.glb" in err[0] and "leftLowerLeg" in err[0], err  # one line: file, bone
+    assert not (tmp_path / "b.glb").exists()
     assert main(["dance", str(SONG), "-o", str(tmp_path / "out"), "--seconds", "4", "--formats", "aistpp,html",
                  "--character", str(rig)]) == 0
     summary = json.loads((tmp_path / "out" / SONG.stem / "dance.json").read_text())
@@ -321,8 +330,11 @@ def test_blender_reads_the_dance(dance, tmp_path):
         else:
             src = write_rig_glb(rig, tmp_path / "m.glb")
         _check_in_blender(dance, src, bone, tmp_path / f"out{suffix}", tmp_path)
-    if data is not None and (data / "characters" / "cryptovoxels.vrm").is_file():
-        _check_in_blender(dance, data / "characters" / "cryptovoxels.vrm", "Left wrist", tmp_path / "c.vrm", tmp_path)
+    for name, (_, hand) in REAL.items():  # each shared character, where ../shared/data is present
+        src = None if data is None else data / "characters" / name
+        if src is not None and src.is_file():
+            out = tmp_path / (Path(name).stem + ("_d.vrm" if name.endswith(".vrm") else "_d.glb"))
+            _check_in_blender(dance, src, hand, out, tmp_path)
 
 
 def _check_in_blender(dance, src: Path, bone: str, out: Path, tmp_path: Path) -> None:

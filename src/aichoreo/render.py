@@ -216,6 +216,7 @@ _TEXT_BASELINE = 20  # px from the top, as the figure's ax.text(..., 20, ...)
 _FLOOR, _DOT = "#dddddd", "#000000"  # as in SkeletonRenderer
 _NEAR_M = 0.05  # floor lines are cut this far in front of the camera (what lies behind is not drawn)
 _LEVELS = 255  # coverage is kept in 1/255 steps, the resolution of an 8-bit pixel
+_SHADES = 64  # shading levels across a body capsule
 
 
 def _rgbx(colour: str) -> np.ndarray:
@@ -358,7 +359,11 @@ class RasterRenderer:
         self._capsule_from = np.array([c[0] for c in capsules])
         self._capsule_to = np.array([c[1] for c in capsules])
         self._capsule_radius = np.array([c[2] for c in capsules])
-        self._capsule_rgbx = np.stack([_rgbx(c[3]) for c in capsules]).astype(np.float32)
+        # Per capsule, its colour at _SHADES levels of (distance from the axis / radius)^2: darker
+        # towards the rim as a lit cylinder is (1 - 0.35 x level, as the HTML viewer shades them).
+        rgbx = np.stack([_rgbx(c[3]) for c in capsules])[:, None, :]
+        shade = 1.0 - 0.35 * np.linspace(0.0, 1.0, _SHADES)[None, :, None] * np.array([1, 1, 1, 0])
+        self._capsule_shades = (rgbx * shade + 0.5).astype(np.uint8).view(np.uint32)[..., 0]  # (C, _SHADES)
         self._head, self._neck = names["head"], names["neck"]
         self.joints, self.width, self.height = joints, width, height
         cameras = (follow_cameras(joints, fps=fps, width=width, height=height) if camera == "follow"
@@ -499,7 +504,8 @@ class RasterRenderer:
     def _draw_body(self, joints: np.ndarray, position, axes, focal) -> None:
         """The body figure: capsules far to near, each shaded darker towards its rim as a lit
         cylinder is (1 - 0.35 (d / r)^2, as the HTML viewer shades them) and blended with its
-        anti-aliased coverage over what is drawn behind it."""
+        anti-aliased coverage over what is drawn behind it. Inside a shape a pixel is set, not
+        blended (most pixels: half the drawing time)."""
         head = joints[self._head] + HEAD_LIFT * (joints[self._head] - joints[self._neck])
         points = np.concatenate([joints, head[None]])  # (25, 3): index -1 is the head's centre
         a, b = points[self._capsule_from], points[self._capsule_to]
@@ -510,18 +516,17 @@ class RasterRenderer:
                                                           distance=True)
         rank = np.empty(len(depth), np.uint8)
         rank[np.argsort(-depth, kind="stable")] = np.arange(len(depth))  # 0: the farthest capsule
-        shade = 1.0 - 0.35 * np.minimum(dist / radius_px[capsule].astype(np.float32), 1.0) ** 2
-        colour = self._capsule_rgbx[capsule]  # (n, 4) float32 R, G, B, 255
-        colour[:, :3] *= shade[:, None]
-        alpha = coverage[:, None]
-        # Most pixels lie in one capsule: blended in one pass. Where capsules overlap, they are
-        # blended one capsule at a time, far to near, each over what is behind it.
+        # Each pixel's shaded colour, from the capsule's table of _SHADES levels (packed R, G, B, 255).
+        level = np.minimum(dist / radius_px[capsule].astype(np.float32), 1.0)
+        level = (level * level * (_SHADES - 1) + 0.5).astype(np.int32)
+        packed = self._capsule_shades[capsule, level]
+        # Most pixels lie in one capsule: painted in one pass. Where capsules overlap, each pixel's
+        # entries are painted far to near in layers: the farthest entry of every pixel, then the
+        # next, ... (a pixel at most once per layer).
         alone = np.bincount(index_, minlength=self._pixels.size)[index_] == 1
-        self._paint(index_[alone], colour[alone], alpha[alone])
+        self._paint(index_[alone], packed[alone], coverage[alone])
         shared = np.flatnonzero(~alone)
         if len(shared):
-            # Each shared pixel's entries far to near (one sort by pixel, then rank), painted in
-            # layers: the farthest entry of every pixel, then the next, ... (a pixel once per layer).
             key = index_[shared].astype(np.int64) * 32 + rank[capsule[shared]]
             order = np.argsort(key)
             shared, key = shared[order], key[order]
@@ -530,12 +535,18 @@ class RasterRenderer:
             layer = np.arange(len(pixel)) - np.repeat(first, np.diff(np.append(first, len(pixel))))
             for k in range(int(layer.max()) + 1):
                 part = shared[layer == k]
-                self._paint(index_[part], colour[part], alpha[part])
+                self._paint(index_[part], packed[part], coverage[part])
 
-    def _paint(self, pixels: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
-        """Blend ``colour (n, 4)`` over the buffer's ``pixels (n,)`` (each listed once) with ``alpha (n, 1)``."""
+    def _paint(self, pixels: np.ndarray, packed: np.ndarray, coverage: np.ndarray) -> None:
+        """Paint ``packed (n,)`` colours over the buffer's ``pixels (n,)`` (each listed once): set where
+        ``coverage`` is 1 (the inside of a shape), blended by it at the anti-aliased edges."""
+        inside = coverage >= 1.0
+        self._pixels[pixels[inside]] = packed[inside]
+        edge = ~inside
+        pixels, alpha = pixels[edge], coverage[edge][:, None]
         old = self._pixels[pixels].view(np.uint8).reshape(-1, 4).astype(np.float32)
-        self._pixels[pixels] = (old + (colour - old) * alpha + 0.5).astype(np.uint8).view(np.uint32).reshape(-1)
+        new = packed[edge].view(np.uint8).reshape(-1, 4).astype(np.float32)
+        self._pixels[pixels] = (old + (new - old) * alpha + 0.5).astype(np.uint8).view(np.uint32).reshape(-1)
 
     def frame(self, index: int, label: str = "") -> np.ndarray:
         """The frame ``index`` as ``(height, width, 3)`` uint8 RGB (a copy)."""
