@@ -201,7 +201,19 @@ RUNS: dict[tuple[str, ...], RunCase] = {
                         "--iterations", "5"],
         lambda out, printed, i: (out / "m.pkl").is_file() or pytest.fail(printed),
     ),
+    ("retarget",): (
+        # The fixture's AIST++ motion onto a small Mixamo-named rig (tests/rigs.py).
+        lambda out, i: [str(i.aist / "motions" / f"{NAME}.pkl"), "--to", str(_rig(out)), "-o", str(out / "r.glb")],
+        lambda out, printed, i: ((out / "r.glb").is_file() and "bones found by mixamo names" in printed)
+        or pytest.fail(printed),
+    ),
 }
+
+
+def _rig(folder: Path) -> Path:
+    from rigs import build_rig, write_rig_glb
+
+    return write_rig_glb(build_rig("mixamo", pose="A"), folder / "hero.glb")
 
 
 def test_every_command_has_a_smoke_run():
@@ -263,6 +275,8 @@ def _hostile_files(root: Path) -> dict[str, Path]:
     np.save(files["no_frames.npy"], np.zeros((0, 225), np.float32))
     files["mm.npy"] = root / "mm.npy"  # joints in millimetres
     np.save(files["mm.npy"], np.full((60, 24, 3), 1500.0, np.float32))
+    files["cut.glb"] = root / "cut.glb"  # a glb cut off after its header
+    files["cut.glb"].write_bytes(b"glTF\x02\x00\x00\x00\x00\x10\x00\x00JSON")
     return files
 
 
@@ -319,6 +333,13 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
                                                        str(i.aist / "keypoints2d" / f"{NAME}.pkl"), "--cameras",
                                                        str(f["cut.json"]), "-o", str(o / "rec")],
      "cut.json", "not valid JSON"),
+    ("retarget truncated motion", lambda f, i, o: ["retarget", str(f["cut.npy"]), "--to", str(_rig(f["cut.npy"].parent)),
+                                                   "-o", str(o / "r.glb")], "cut.npy", "not a readable .npy file"),
+    ("retarget millimetres", lambda f, i, o: ["retarget", str(f["mm.npy"]), "--to", str(_rig(f["mm.npy"].parent)),
+                                              "-o", str(o / "r.glb")], "mm.npy", "joints reach 1.5e+03 m"),
+    ("retarget truncated character", lambda f, i, o: ["retarget", str(i.aist / "motions" / f"{NAME}.pkl"), "--to",
+                                                      str(f["cut.glb"]), "-o", str(o / "r.glb")],
+     "cut.glb", "cannot read as glTF"),
     ("render offset past the song", lambda f, i, o: ["render", str(i.joints), "-o", str(o / "v.mp4"), "--music",
                                                      str(i.song), "--music-offset", "10"],
      "clicks.wav", "is 4.00 s long; the music offset 10 s is past its end"),
