@@ -23,8 +23,8 @@ The method, per frame (frames are independent; the whole motion is done in block
    their bind rotation relative to their parent. Bones above the hips (a ``root`` at the
    floor) stay at their bind pose. SMPL's three spine joints drive the rig's ``spine``,
    ``chest`` and ``upperChest``: a rig with fewer spine bones gets the bend of the missing ones
-   through ``S_b``; a rig with more has its extra, unmapped segments carried rigidly by the
-   mapped one below them.
+   through ``S_b``; in a rig with more, each extra, unmapped segment between two mapped spine
+   bones turns by the slerp of their turns, in proportion to its height between them.
 4. **Proportions.** ``scale`` = the character's leg length (thigh + shin, both legs, at bind)
    over SMPL's: the hips follow SMPL's pelvis path times ``scale``, and heights are measured
    from the planted ankle height (SMPL's: the 5th percentile of its ankle heights over the
@@ -55,6 +55,7 @@ from aichoreo.footlock import foot_contacts
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.character import Character
 from aichoreo.retarget.humanoid import SMPL_OF
+from aichoreo.rotations import slerp_matrices
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
 __all__ = ["CharacterMotion", "retarget_motion", "bone_pairs", "canonical_frame", "PLANTED_PERCENTILE"]
@@ -81,10 +82,10 @@ class CharacterMotion:
 
     Attributes:
         character: the rig.
-        local_rotations: ``(T, J, 3, 3)`` float64 each joint's rotation relative to its parent
+        local_rotations: ``(T, J, 3, 3)`` float32 each joint's rotation relative to its parent
             (for a joint under a static node: relative to that node), as the file stores it.
         hips_translation: ``(T, 3)`` the hips joint's local translation, in the file's units.
-        world_positions: ``(T, J, 3)`` joint world positions, in the file's axes and units.
+        world_positions: ``(T, J, 3)`` float32 joint world positions, in the file's axes and units.
         canonical: ``(3, 3)`` the character's canonical frame (columns: left, up, front, world axes).
         scale: character leg length / SMPL leg length (units of the file per metre).
         fps: frames per second.
@@ -283,6 +284,19 @@ def retarget_motion(motion: SMPLMotion, character: Character) -> CharacterMotion
                 now = np.einsum("tij,j->ti", rot_s[:, s], smpl_rest[c] - smpl_rest[s])
                 r = shortest_arc(now, pos_s[:, c] - pos_s[:, s]) @ r
             g[:, k] = r @ bind_rot[k]
+        for lower, upper, path in spread:  # extra spine segments: part of each neighbour's turn
+            turn_lower = g[:, lower] @ bind_rot[lower].T
+            turn_upper = g[:, upper] @ bind_rot[upper].T
+            end = np.zeros((t, 3))  # the chain from the lower bone's joint to the upper's, bent
+            for k, f in path:
+                end = end + np.einsum("tij,j->ti", g[:, ch.parents[k]], offsets[k])
+                g[:, k] = slerp_matrices(turn_lower, turn_upper, f) @ bind_rot[k]
+            end = end + np.einsum("tij,j->ti", g[:, path[-1][0]], offsets[upper])
+            # ... turned as a whole so that it still ends where the rigid chain would: the lower
+            # bone's direction to the upper one stays SMPL's.
+            fix = shortest_arc(end, np.einsum("tij,j->ti", turn_lower, bind_pos[upper] - bind_pos[lower]))
+            for k in [lower, *(k for k, _ in path)]:
+                g[:, k] = fix @ g[:, k]
         return (*_pose(g, place(pos_s[:, 0].copy())), rot_s, pos_s)
 
     def _pose(g: np.ndarray, hips_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -300,6 +314,22 @@ def retarget_motion(motion: SMPLMotion, character: Character) -> CharacterMotion
 
     mapped = np.zeros(n, dtype=bool)
     mapped[[k for k in joint_of.values() if below_hips[k]]] = True
+    # A spine with more segments than the map names: each unmapped joint on the chain between two
+    # mapped spine bones turns by the slerp of their turns (world rotation from bind), in
+    # proportion to its height between them, so the bend is spread over every segment.
+    spread: list[tuple[int, int, list[tuple[int, float]]]] = []  # (lower, upper, [(joint, fraction)] upwards)
+    spine = [joint_of[b] for b in ("hips", "spine", "chest", "upperChest", "neck", "head") if b in joint_of]
+    for lower, upper in zip(spine, spine[1:]):
+        path, k = [], ch.parents[upper]
+        while k >= 0 and k != lower:
+            path.append(k)
+            k = ch.parents[k]
+        if k != lower or not path:
+            continue  # not one chain, or no extra segment
+        span = max(float(np.linalg.norm(bind_pos[upper] - bind_pos[lower])), 1e-9)
+        spread.append((lower, upper, [(k, float(np.linalg.norm(bind_pos[k] - bind_pos[lower])) / span)
+                                      for k in reversed(path)]))
+        mapped[path] = True
     t_total = len(motion)
     blocks = [slice(f, min(f + _BLOCK, t_total)) for f in range(0, t_total, _BLOCK)]
 
@@ -344,8 +374,9 @@ def retarget_motion(motion: SMPLMotion, character: Character) -> CharacterMotion
     drop = gaussian_filter1d(minimum_filter1d(drop, 2 * ease + 1), ease / 2, mode="nearest")
     shift[:, 1] += drop
 
-    local_out = np.empty((t_total, n, 3, 3))
-    world_out = np.empty((t_total, n, 3))
+    # Stored as float32 (computed in float64): a 10-minute dance on a 65-joint rig is 84 MB, not 168.
+    local_out = np.empty((t_total, n, 3, 3), np.float32)
+    world_out = np.empty((t_total, n, 3), np.float32)
     hips_out = np.empty((t_total, 3))
     for block in blocks:
         g, pos, rot_s, _ = pose_block(block)
