@@ -278,8 +278,11 @@ def _validator() -> Path | None:
 
 
 def _outputs(dance, shared_data_dir, tmp_path) -> list[Path]:
+    from aichoreo.export import write_glb
+
     files = [retarget(dance, write_rig_glb(build_rig("mixamo", pose="A"), tmp_path / "m.glb"), tmp_path / "m_d.glb"),
-             retarget(dance, write_rig_glb(build_rig("vrm"), tmp_path / "v.vrm", vrm=True), tmp_path / "v_d.vrm")]
+             retarget(dance, write_rig_glb(build_rig("vrm"), tmp_path / "v.vrm", vrm=True), tmp_path / "v_d.vrm"),
+             {"out": write_glb(dance, tmp_path / "dance.glb")}]  # aichoreo's own SMPL export too
     if shared_data_dir is not None:
         for name in REAL:
             src = shared_data_dir / "characters" / name
