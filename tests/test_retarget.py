@@ -200,6 +200,23 @@ def test_errors_name_the_file_and_the_problem(tmp_path):
     creature.names = [f"tentacle{k}" for k in range(len(creature.names))]
     with pytest.raises(InputError, match="not a humanoid rig"):
         load_character(write_rig_glb(creature, tmp_path / "creature.glb"))
+    # damaged skins: a NaN in an inverse bind matrix, a joint index past the nodes
+    import pygltflib
+
+    source = write_rig_glb(build_rig("mixamo"), tmp_path / "good.glb")
+    gltf = pygltflib.GLTF2().load_binary(str(source))
+    blob = bytearray(gltf.binary_blob())
+    view = gltf.bufferViews[gltf.accessors[gltf.skins[0].inverseBindMatrices].bufferView]
+    blob[view.byteOffset:view.byteOffset + 4] = np.float32(np.nan).tobytes()
+    gltf.set_binary_blob(bytes(blob))
+    (tmp_path / "nan.glb").write_bytes(b"".join(gltf.save_to_bytes()))
+    with pytest.raises(InputError, match=r"nan\.glb: an inverse bind matrix is not finite"):
+        load_character(tmp_path / "nan.glb")
+    gltf = pygltflib.GLTF2().load_binary(str(source))
+    gltf.skins[0].joints[3] = 999
+    (tmp_path / "oob.glb").write_bytes(b"".join(gltf.save_to_bytes()))
+    with pytest.raises(InputError, match=r"oob\.glb: malformed glTF"):
+        load_character(tmp_path / "oob.glb")
 
 
 def test_cli_retarget_and_dance_with_character(dance_files, tmp_path, capsys):

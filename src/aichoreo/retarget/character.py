@@ -147,6 +147,13 @@ def _load_gltf(path: Path, bone_map: dict[str, str] | None) -> Character:
         raise
     except Exception as exc:  # pygltflib raises whatever json / struct raise on a damaged file
         raise InputError(path, f"cannot read as glTF: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+    try:
+        return _character_from_gltf(gltf, path, bone_map)
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:  # indices, buffers out of range
+        raise InputError(path, f"malformed glTF: {' '.join(str(exc).split()) or type(exc).__name__}") from None
+
+
+def _character_from_gltf(gltf, path: Path, bone_map: dict[str, str] | None) -> Character:
     if not gltf.skins:
         raise InputError(path, "has no skin: the character must be a rigged (skinned) mesh")
     skin = max(gltf.skins, key=lambda s: len(s.joints or []))
@@ -169,6 +176,8 @@ def _load_gltf(path: Path, bone_map: dict[str, str] | None) -> Character:
         ibm = _read_accessor(gltf, skin.inverseBindMatrices).reshape(-1, 4, 4).transpose(0, 2, 1)
         if len(ibm) != len(joints):
             raise InputError(path, f"the skin has {len(joints)} joints but {len(ibm)} inverse bind matrices")
+        if not np.all(np.isfinite(ibm)) or np.any(np.abs(np.linalg.det(ibm[:, :3, :3])) < 1e-12):
+            raise InputError(path, "an inverse bind matrix is not finite or not invertible")
         bind = np.linalg.inv(ibm)
     else:
         bind = np.stack([world(j) for j in joints])  # spec: absent IBMs are identities
