@@ -337,7 +337,7 @@ def cmd_dance(args: argparse.Namespace) -> int:
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
                            lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map,
-                           figure=args.figure)
+                           figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from)
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
@@ -643,6 +643,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--figure", choices=["body", "stick"], default="body",
                    help="how dance.mp4 and dance.html draw the dancer: a body of capsules, or the stick figure "
                         "(the page switches with its b key)")
+    p.add_argument("--keyframes", type=_existing_file, default=None,
+                   help='JSON of poses pinned to moments: [{"time_s": 12.5, "pose": [72 axis-angle numbers]}, '
+                        '{"time_s": 20, "from": "take.pkl", "frame": 30, "root": true}, ...]; the dance passes '
+                        "through each (docs/generation.md)")
+    p.add_argument("--continue", dest="continue_from", type=_existing_file, default=None,
+                   help="continue this dance (a dance.pkl): its last 2 s are the seed, and the new dance starts "
+                        "where it ends (with --start: at that time of the song)")
     p.set_defaults(func=cmd_dance)
 
     p = sub.add_parser(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,7 @@ def generate(
     progress: bool = False,
     random_seed: int | None = 0,
     threads: int | ThreadTuner | None = None,
+    edit: Callable[[int, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
 
@@ -93,6 +94,11 @@ def generate(
             :class:`~aichoreo.threads.ThreadTuner` (read its ``passes`` afterwards); ``None`` = a
             new tuner, which picks the count from the passes' measured speed (:mod:`aichoreo.threads`:
             the default holds on a CPU that other work shares). Torch's count is restored after.
+        edit: constrained generation: called after every pass as ``edit(first, frames)`` with the
+            index of the first predicted frame in the dance (seed frame 0 = 0) and the predicted
+            frames ``(B, k, 225)`` (numpy, rotations projected), it returns them edited; the edited
+            frames are kept and fed back, so what follows is generated from them
+            (:mod:`aichoreo.direct`: keyframes).
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -136,7 +142,7 @@ def generate(
                 tuner = ThreadTuner(None if threads is None else (threads,))
             with tuner.run():
                 _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
-                             frames_per_step, project_rotations, progress, generator, tuner)
+                             frames_per_step, project_rotations, progress, generator, tuner, edit)
             log.info("generation passes per thread count: %s", tuner.passes)
     finally:
         model.train(was_training)
@@ -145,7 +151,8 @@ def generate(
 
 
 def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out: torch.Tensor, k_max: int,
-                 project: bool, progress: bool, generator: torch.Generator | None, tuner: ThreadTuner) -> None:
+                 project: bool, progress: bool, generator: torch.Generator | None, tuner: ThreadTuner,
+                 edit: Callable[[int, np.ndarray], np.ndarray] | None = None) -> None:
     """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> the generated frames written into
     ``out (B, n, 225)``."""
     state = model.start(seed, audio, generator)
@@ -158,6 +165,9 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
                 pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
                 if project:
                     pred = clean_frames(pred)
+                if edit is not None:
+                    edited = edit(seed.shape[1] + done, pred.cpu().numpy())
+                    pred = torch.as_tensor(np.asarray(edited, dtype=np.float32), device=pred.device)
                 out[:, done:done + k] = pred
                 model.advance(state, pred)
             done += k
@@ -271,6 +281,8 @@ def generate_dances(
     random_seed: int = 0,
     fps: float = FPS,
     timings: dict[str, float] | None = None,
+    edits: Sequence[Callable[[int, np.ndarray], np.ndarray] | None] | None = None,
+    warps: Sequence[Callable[[SMPLMotion], SMPLMotion] | None] | None = None,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -290,6 +302,11 @@ def generate_dances(
         random_seed: batch ``b`` (0-based index of its first song) samples with ``random_seed + b``.
         timings: if given, ``"generate_s"`` (generation and projection) and ``"feet_s"`` (the foot
             lock) wall seconds are added to it, and ``"threads"``: the loop's passes per thread count.
+        edits: per song ``None`` or ``edit(first, frames (k, 225)) -> frames``, applied to that
+            song's predicted frames as :func:`generate`'s ``edit`` (a continuation's seam,
+            :mod:`aichoreo.direct`).
+        warps: per song ``None`` or ``warp(motion) -> motion``, applied to the generated dance
+            before the foot lock (keyframes, :func:`aichoreo.direct.keyframe_warp`).
 
     Returns:
         per song an :class:`SMPLMotion` of ``frames[i]`` frames at ``fps``, the seed first.
@@ -311,11 +328,17 @@ def generate_dances(
         longest = max(frames[i] for i in idx)
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
+        edit = None
+        if edits is not None and any(edits[i] is not None for i in idx):
+            def edit(first: int, x: np.ndarray, idx=idx) -> np.ndarray:
+                return np.stack([x[j] if edits[i] is None else edits[i](first, x[j]) for j, i in enumerate(idx)])
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
                      frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
-                     threads=tuner)
+                     threads=tuner, edit=edit)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
     motions = [SMPLMotion.from_fact_vector(x, fps=fps, project=False) for x in raw]  # projected already
+    if warps is not None:
+        motions = [m if w is None else w(m) for m, w in zip(motions, warps)]
     t1 = time.perf_counter()
     if lock_feet:
         from aichoreo.footlock import keep_on_floor, lock_feet as lock, lowest_foot

@@ -36,6 +36,7 @@ import numpy as np
 
 from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
+from aichoreo.direct import continuation_seed, keyframe_warp, read_keyframes, seam_edit
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all, write_character_html
 from aichoreo.fileio import (
@@ -80,6 +81,8 @@ class DanceOptions:
     character: str | None = None  # a rigged humanoid (.glb, .gltf, .vrm, .bvh): the dance is also written on it
     bone_map: str | None = None  # JSON bone map for the character (default: found from its VRM map or bone names)
     figure: str = "body"  # how the video and the viewer draw the dancer: "body" (capsules) or "stick"
+    keyframes: str | None = None  # JSON of poses pinned to moments of the dance (aichoreo.direct)
+    continue_from: str | None = None  # a dance (.pkl) to continue: its last 2 s are the seed, not output
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -99,6 +102,9 @@ class Song:
     bpm: float
     seed: np.ndarray = field(repr=False, default=None)  # (120, 225)
     timings: dict[str, float] = field(default_factory=dict)  # wall seconds of this song's stages
+    edit: Any = field(repr=False, default=None)  # a continuation's seam easing: generate()'s edit, or None
+    warp: Any = field(repr=False, default=None)  # keyframes: generate_dances()'s warp, or None
+    lead: int = 0  # frames before the dance's time 0 (a continuation's seed), dropped after generation
 
     @property
     def n_frames(self) -> int:
@@ -106,8 +112,11 @@ class Song:
 
 
 def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
-                cache: FeatureCache | None = None) -> Song:
+                cache: FeatureCache | None = None, lead_s: float = 0.0) -> Song:
     """Load and cut the song, compute its features; errors name the file.
+
+    ``lead_s``: the features start this many seconds before ``options.start`` (a continuation's
+    seed sounds there), silence where that is before the song begins.
 
     With a ``cache`` (the one ``aichoreo features`` uses), features computed before for the same
     song content, cut and tempo prior are read instead of decoding the song again; the features
@@ -117,7 +126,8 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     prior = resolve_bpm(path, options.bpm)
     key = None
     if cache is not None:
-        key = cache.key(path, prior, cut=(options.start, options.seconds))
+        key = cache.key(path, prior, cut=(options.start, options.seconds) if not lead_s else
+                        (options.start, options.seconds, lead_s))
         feats = cache.load(key)
         if feats is not None:
             _check_long_enough(path, len(feats), motion_len)
@@ -130,10 +140,13 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     if first >= len(y):
         raise InputError(path, f"is {len(y) / SAMPLE_RATE:.2f} s long; --start {options.start} s is past its end")
     last = len(y) if options.seconds is None else min(len(y), first + int(round(options.seconds * SAMPLE_RATE)))
-    y = y[first:last]
+    lead = int(round(lead_s * SAMPLE_RATE))
+    y = y[max(0, first - lead):last]
+    if lead > first:  # before the song begins: silence
+        y = np.concatenate([np.zeros(lead - first, y.dtype), y])
     _check_long_enough(path, len(y) // HOP + 1, motion_len)
     # load_audio warned already if the song is silent; a cut of it is checked again.
-    cut = first > 0 or last < n_samples
+    cut = first > 0 or last < n_samples or lead > 0
     feats, bpm = music_features(y, bpm=prior, path=path, warn_silent=cut, return_tempo=True)
     if cache is not None:
         cache.store(key, feats)
@@ -299,16 +312,28 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     # A bar over the songs, as decoding a long song and its features take seconds before generation's
     # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
     # error, so that one line says what went wrong and logs and pipes get that line alone.
+    if options.continue_from is not None and options.seed_motion != DanceOptions.seed_motion:
+        raise InputError(None, "--continue and --seed-motion both give the seed motion; choose one")
+    keys = None if options.keyframes is None else read_keyframes(options.keyframes)
+    continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
+    lead = cfg.motion_len if continued is not None else 0
     prepared = []
     with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
               leave=False) as bar:
         for i, path in enumerate(songs):
             t0 = time.perf_counter()
-            song = song_inputs(path, options, cfg.motion_len, cache)
+            song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS)
             t1 = time.perf_counter()
-            song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
-                                    random_seed=options.random_seed + i, aistpp_root=aistpp_root,
-                                    model_meta=model_meta)
+            if continued is not None:  # the end of the given dance, where it stands: the new one starts there
+                song.seed, song.lead = continued.to_fact_vector(padded=True), lead
+            else:
+                song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
+                                        random_seed=options.random_seed + i, aistpp_root=aistpp_root,
+                                        model_meta=model_meta)
+            song.edit = None if continued is None else seam_edit(song.seed)
+            if keys is not None:
+                song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.n_frames,
+                                          first_editable=cfg.motion_len, source=options.keyframes)
             song.timings = {"model_load": load_s, "features": t1 - t0, "seed": time.perf_counter() - t1}
             prepared.append(song)
             bar.update(1)
@@ -352,10 +377,13 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
         motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
                                   frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
                                   batch_size=len(batch), device=options.device, progress=progress,
-                                  random_seed=options.random_seed + b, timings=timings)
+                                  random_seed=options.random_seed + b, timings=timings,
+                                  edits=[s.edit for s in batch], warps=[s.warp for s in batch])
         elapsed = time.perf_counter() - t0
         generated_s = sum(s.n_frames - model.config.motion_len for s in batch) / FPS
         for song, smpl in zip(batch, motions):
+            if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
+                smpl = smpl.slice(song.lead)
             folder = out / song.path.stem
             # The song's folder is written whole in a hidden staging folder beside it and swapped in at
             # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
@@ -373,8 +401,8 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                         written.update(_character_exports(smpl, character, new, song.path, options, exports,
                                                           page=on_page))
                     summary = {
-                        "song": str(song.path), "out": str(folder), "frames": song.n_frames,
-                        "seconds": song.n_frames / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
+                        "song": str(song.path), "out": str(folder), "frames": len(smpl),
+                        "seconds": len(smpl) / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
                         "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
                         "foot_lock_wall_s": timings.get("feet_s", 0.0),
                         # Wall seconds per stage; model_load and generation are shared by the songs of a run
@@ -393,7 +421,7 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
             summary["files"]["summary"] = str(folder / SUMMARY)
             summaries.append(summary)
             if progress:
-                tqdm.write(f"{song.path.name}: {song.n_frames / FPS:.1f} s of dance, generated at "
+                tqdm.write(f"{song.path.name}: {len(smpl) / FPS:.1f} s of dance, generated at "
                            f"{summary['generated_s_per_wall_s']:.1f}x real time")
     return summaries
 

@@ -1,0 +1,270 @@
+"""Directing a dance: poses pinned to moments (keyframes), and dances continued from their end.
+
+**Keyframes** (:func:`keyframe_warp`) bend the generated dance through each pose at its time by
+motion warping: the rotation from the dance's own pose to the keyframe's is added around it,
+weighted by a smoothstep over ``ramp_s`` before and after, so the dance keeps moving through the
+pose and the pose is exact at its frame. (Bending the model's predictions towards the pose as
+they are generated, and feeding the bent frames back, was measured first: the dance slows to a
+stop at the keyframe and hitches after it, 1.1-2.0x the jitter of the rest of the dance against
+1.0-1.3x warped; ``benchmarks/directed_dance.py``.)
+
+A keyframes file is JSON, either a list of keyframes or ``{"keyframes": [...], "ramp_s": 0.5}``.
+A keyframe is ``{"time_s": 12.5, ...}`` (seconds into the dance, as the video's clock shows
+them) and one pose:
+
+* ``"pose"``: SMPL axis-angle, 72 numbers (an AIST++ ``smpl_poses`` row) or 24 triples;
+* ``"from": "take.pkl"`` with ``"frame": 120`` or ``"at_s": 2.0``: a frame of a motion file
+  (AIST++ ``.pkl``, what ``aichoreo dance`` writes as ``dance.pkl``).
+
+Optional per keyframe: ``"root": true`` pins the root too (its orientation, and its position:
+``"position": [x, y, z]`` metres, or the frame's own for ``"from"``); otherwise the dancer keeps
+its own place and facing, and the pose is the body's. ``"ramp_s"``: this keyframe's blend time.
+
+**Continue** (:func:`continuation_seed`): the last 2 s of a dance, in its own place on the floor,
+become the seed, so the new dance starts where the old one ends. The model's first frames after a
+seed jump (its chunks do not join smoothly, issue 14): :func:`seam_edit` eases them in from the
+seed's last frame over ``SEAM_EASE_S``, and the model goes on from the eased frames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aichoreo.data.aistpp import load_motion_smpl
+from aichoreo.data.motion_files import check_motion
+from aichoreo.errors import InputError
+from aichoreo.fileio import read_json
+from aichoreo.motion import FACT_PAD, SMPLMotion
+from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp_matrices
+from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
+
+__all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed", "seam_edit",
+           "DEFAULT_RAMP_S", "SEAM_EASE_S"]
+
+DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
+# Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
+# benchmarks/directed_dance.py stayed above the real dances' 95th percentile of acceleration; with 1 s, one.
+SEAM_EASE_S = 1.0
+_ROT = slice(FACT_PAD + 3, FACT_PAD + 3 + 9 * N_JOINTS)  # the 24 row-major rotations in a 225-d frame
+_TRANS = slice(FACT_PAD, FACT_PAD + 3)
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A pose pinned to a moment of the dance.
+
+    Attributes:
+        time_s: seconds into the dance (its frame 0 = 0 s).
+        rotations: ``(24, 3, 3)`` local rotations (joint 0: the root's orientation).
+        position: ``(3,)`` root translation (metres, as :class:`SMPLMotion`'s) or ``None``.
+        root: whether the root's orientation and position are pinned too.
+        ramp_s: seconds of blending into and out of the pose.
+    """
+
+    time_s: float
+    rotations: np.ndarray
+    position: np.ndarray | None
+    root: bool
+    ramp_s: float = DEFAULT_RAMP_S
+
+
+def _number(value: Any, what: str, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(path, f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _pose(entry: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The keyframe's ``(24, 3, 3)`` rotations and the root position it carries (or None)."""
+    if "pose" in entry:
+        try:
+            pose = np.asarray(entry["pose"], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise InputError(path, f"keyframe {n}: pose must be numbers, 72 (24 joints x 3 axis-angle)") from None
+        if pose.shape != (3 * N_JOINTS,) or not np.all(np.isfinite(pose)):
+            raise InputError(path, f"keyframe {n}: pose has {pose.size} numbers; expected {3 * N_JOINTS} finite "
+                                   "SMPL axis-angle values (24 joints x 3)")
+        position = entry.get("position")
+        if position is not None:
+            position = np.asarray([_number(v, f"keyframe {n}: position", path) for v in position])
+            if position.shape != (3,):
+                raise InputError(path, f"keyframe {n}: position must be [x, y, z] metres")
+        return axis_angle_to_matrix(pose.reshape(N_JOINTS, 3)), position
+    if "from" in entry:
+        source = Path(entry["from"])
+        if not source.is_absolute():
+            source = path.parent / source  # relative to the keyframes file
+        if source.suffix.lower() != ".pkl":
+            raise InputError(source, f"keyframe {n}: poses are read from AIST++ motion .pkl files")
+        motion = check_motion(load_motion_smpl(source), source)
+        if "frame" in entry:
+            frame = entry["frame"]
+            if isinstance(frame, bool) or not isinstance(frame, int):
+                raise InputError(path, f"keyframe {n}: frame must be an integer, got {frame!r}")
+        else:
+            frame = round(_number(entry.get("at_s", 0.0), f"keyframe {n}: at_s", path) * motion.fps)
+        if not 0 <= frame < len(motion):
+            raise InputError(source, f"keyframe {n}: frame {frame} is outside the motion's {len(motion)} frames")
+        return motion.rotations[frame].astype(np.float64), motion.translation[frame].astype(np.float64)
+    raise InputError(path, f"keyframe {n}: give a pose (\"pose\": 72 axis-angle numbers) or \"from\": a motion file")
+
+
+def read_keyframes(path: str | os.PathLike) -> list[Keyframe]:
+    """The keyframes of a JSON file (see the module docstring), sorted by time.
+
+    Raises :class:`InputError` naming the file for a malformed file or keyframe. Times are checked
+    against a dance by :func:`keyframe_edit`.
+    """
+    path = Path(path)
+    data = read_json(path)
+    ramp = DEFAULT_RAMP_S
+    if isinstance(data, dict):
+        ramp = _number(data.get("ramp_s", DEFAULT_RAMP_S), "ramp_s", path)
+        data = data.get("keyframes")
+    if not isinstance(data, list) or not data:
+        raise InputError(path, 'expected a list of keyframes [{"time_s": ..., "pose": [...]}, ...] '
+                               'or {"keyframes": [...]}')
+    keys = []
+    for n, entry in enumerate(data):
+        if not isinstance(entry, dict) or "time_s" not in entry:
+            raise InputError(path, f"keyframe {n}: expected an object with time_s and a pose")
+        time_s = _number(entry["time_s"], f"keyframe {n}: time_s", path)
+        rotations, position = _pose(entry, n, path)
+        root = bool(entry.get("root", False))
+        if root and position is None:
+            raise InputError(path, f"keyframe {n}: root: true needs a position [x, y, z] (or a pose from a file)")
+        key_ramp = _number(entry.get("ramp_s", ramp), f"keyframe {n}: ramp_s", path)
+        if key_ramp <= 0:
+            raise InputError(path, f"keyframe {n}: ramp_s must be > 0 s")
+        keys.append(Keyframe(time_s, rotations, position if root else None, root, key_ramp))
+    return sorted(keys, key=lambda k: k.time_s)
+
+
+def _weight(offset: np.ndarray, ramp: float) -> np.ndarray:
+    """Smoothstep blend weight of frames ``offset`` (frames from the keyframe) over ``ramp`` frames."""
+    x = np.clip(1.0 - np.abs(offset) / ramp, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+def keyframe_warp(keys: list[Keyframe], *, dance_start: int, n_frames: int, first_editable: int,
+                  fps: float = FPS, source: str | os.PathLike | None = None):
+    """The function ``warp(motion) -> motion`` that bends a generated dance through ``keys``.
+
+    Motion warping (Witkin and Popovic, "Motion Warping", SIGGRAPH 1995): for each keyframe, the
+    rotation that takes each joint from the dance's pose at the keyframe's frame to the keyframe's
+    is added to the dance around it, scaled by a smoothstep weight that is 1 at the frame and 0
+    ``ramp_s`` before and after. The dance keeps its own motion through the keyframe (a pose hit
+    in passing, not a stop), and the pose is exact at the frame.
+
+    Args:
+        dance_start: the generator's frame index of the dance's time 0 (0 for a dance that
+            includes its seed; the seed's length for a continuation, whose seed is not output).
+        n_frames: the generator's frames in all (seed included).
+        first_editable: the first generated frame (the seed's length): a keyframe must be far
+            enough after it for its ramp, and before the last frame.
+        source: the keyframes file, for errors.
+
+    Raises :class:`InputError` for a keyframe before the dance can reach it or after it ends.
+    """
+    placed = []
+    for n, key in enumerate(keys):
+        frame = dance_start + round(key.time_s * fps)
+        ramp = max(1, round(key.ramp_s * fps))
+        end_s = (n_frames - 1 - dance_start) / fps
+        if frame > n_frames - 1:
+            raise InputError(source, f"keyframe {n} at {key.time_s:g} s is after the dance ends ({end_s:.2f} s)")
+        if frame - ramp < first_editable:
+            earliest = (first_editable + ramp - dance_start) / fps
+            raise InputError(source, f"keyframe {n} at {key.time_s:g} s is too early: the dance can reach a pose "
+                                     f"from {earliest:.2f} s on (after the {first_editable / fps:g} s seed and the "
+                                     f"{key.ramp_s:g} s ramp)")
+        placed.append((frame, ramp, key))
+
+    def warp(motion: SMPLMotion) -> SMPLMotion:
+        rot = motion.rotations.astype(np.float64).copy()
+        trans = motion.translation.astype(np.float64).copy()
+        for frame, ramp, key in placed:
+            joints = slice(0, N_JOINTS) if key.root else slice(1, N_JOINTS)
+            # (J, 3): per joint the local rotation from the dance's pose to the keyframe's, as axis-angle
+            delta = matrix_to_axis_angle(np.swapaxes(rot[frame, joints], -1, -2) @ key.rotations[joints])
+            near = np.arange(max(0, frame - ramp), min(len(rot), frame + ramp + 1))
+            w = _weight(near - frame, ramp)  # (F,)
+            rot[near, joints] = rot[near, joints] @ axis_angle_to_matrix(w[:, None, None] * delta[None])
+            if key.root:
+                trans[near] += w[:, None] * (key.position - trans[frame])[None]
+        return SMPLMotion(rot, trans, motion.fps)
+
+    return warp
+
+
+def keyframe_errors(motion: SMPLMotion, keys: list[Keyframe]) -> np.ndarray:
+    """``(K,)`` mean joint distance (m) between ``motion`` at each keyframe's time and the keyframe's
+    pose there: the pose placed with the motion's own root (its root's too, where ``root``)."""
+    out = []
+    for key in keys:
+        frame = min(round(key.time_s * motion.fps), len(motion) - 1)
+        rot = motion.rotations[frame].astype(np.float64).copy()
+        trans = motion.translation[frame].astype(np.float64)
+        joints = slice(0, N_JOINTS) if key.root else slice(1, N_JOINTS)
+        rot[joints] = key.rotations[joints]
+        if key.root:
+            trans = key.position
+        target = forward_kinematics(rot[None], trans[None])[0]
+        out.append(float(np.linalg.norm(motion.joints()[frame] - target, axis=-1).mean()))
+    return np.asarray(out)
+
+
+def continuation_seed(path: str | os.PathLike, n_frames: int, fps: float = FPS) -> SMPLMotion:
+    """The last ``n_frames`` of the dance in ``path`` (an AIST++ ``.pkl``, e.g. ``dance.pkl``) at
+    ``fps``, in its own place and facing: the seed that continues it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a dance (.pkl)")
+    if path.suffix.lower() != ".pkl":
+        raise InputError(path, "a dance to continue is an AIST++ motion .pkl (what aichoreo dance writes)")
+    motion = check_motion(load_motion_smpl(path), path).resample(fps)
+    if len(motion) < n_frames:
+        raise InputError(path, f"has {len(motion)} frames at {fps:g} fps; continuing needs its last {n_frames} "
+                               f"({n_frames / fps:g} s)")
+    return motion.slice(len(motion) - n_frames)
+
+
+def seam_edit(seed: np.ndarray, *, ease_s: float = SEAM_EASE_S, fps: float = FPS):
+    """The ``edit`` that eases the frames after ``seed`` ``(T, 225)`` in from its end.
+
+    Over ``ease_s`` the predicted frames are blended from the seed's own continuation (every
+    joint turning on at its angular velocity, the root moving on at its velocity, both over the
+    seed's last 1/6 s: one frame's step may be a jump of the model's, a dance's last frame often
+    being the first of a new chunk) to the prediction, by a smoothstep weight rising from 0 after
+    the seed to 1; later frames are untouched. The model reads the eased frames back.
+    """
+    seed = np.asarray(seed, dtype=np.float64)
+    start, n = len(seed), max(1, round(ease_s * fps))
+    back = min(len(seed) - 1, max(1, round(fps / 6)))
+    last_rot = seed[-1, _ROT].reshape(N_JOINTS, 3, 3)
+    before = seed[-1 - back, _ROT].reshape(N_JOINTS, 3, 3)
+    spin = matrix_to_axis_angle(np.swapaxes(before, -1, -2) @ last_rot) / back  # (24, 3) per frame
+    last_pos, velocity = seed[-1, _TRANS], (seed[-1, _TRANS] - seed[-1 - back, _TRANS]) / back
+
+    def edit(first: int, x: np.ndarray) -> np.ndarray:
+        steps = first + np.arange(len(x)) - start + 1  # 1 = the first frame after the seed
+        t = np.clip(steps / (n + 1), 0.0, 1.0)
+        w = t * t * (3.0 - 2.0 * t)
+        if np.all(w >= 1.0):
+            return x
+        x = np.array(x, dtype=np.float64)
+        rot = x[:, _ROT].reshape(len(x), N_JOINTS, 3, 3)
+        for i in np.flatnonzero(w < 1.0):
+            carried = last_rot @ axis_angle_to_matrix(spin * steps[i])
+            rot[i] = slerp_matrices(carried, rot[i], w[i])
+            x[i, _TRANS] = (1 - w[i]) * (last_pos + velocity * steps[i]) + w[i] * x[i, _TRANS]
+        x[:, _ROT] = rot.reshape(len(x), -1)
+        return x.astype(np.float32)
+
+    return edit
