@@ -14,6 +14,10 @@ Needs a prepared Dance with Melody dataset (``aichoreo data prepare dwm``) and i
   seam's joint speed and acceleration (mean over joints; the acceleration of the first new frame
   and of the one after) against the 95th percentile of every frame of the real dances, with the
   seam eased (the default) and without (the model's raw first frames).
+* **keep parts**: the real dance's first 30 s as ``--from``, keeping its upper body (the legs
+  generated) and its lower body (the arms and spine generated). Printed: the kept joints' largest
+  difference from the source (issue 17: exact), the support-foot speed of the dance over the real
+  dancer's (<= 1.5x), and the mean speed of the generated joints over the real dancer's same joints.
 """
 
 from __future__ import annotations
@@ -57,12 +61,13 @@ def main() -> int:
     import aichoreo
     from aichoreo.data.aistpp import load_motion_smpl
     from aichoreo.data.dataset import PreparedDataset
-    from aichoreo.direct import DEFAULT_RAMP_S, Keyframe, continuation_seed, keyframe_errors, seam_edit
+    from aichoreo.direct import BODY_PARTS, DEFAULT_RAMP_S, Keyframe, continuation_seed, keyframe_errors, seam_edit
     from aichoreo.export import write_aistpp
     from aichoreo.generate import generate_dances
     from aichoreo.motion import SMPLMotion
     from aichoreo.pipeline import DanceOptions, load_dance_model, song_inputs
     from aichoreo.rotations import matrix_to_axis_angle
+    from aichoreo.skeleton import JOINT_NAMES
 
     music_root = Path(os.environ.get("AICHOREO_DATA", ROOT.parent / "shared" / "data")) / "dance_with_melody"
     ds = PreparedDataset(args.data)
@@ -133,6 +138,29 @@ def main() -> int:
                 good = s <= p95_speed and a <= p95_accel
                 ok &= good or label == "raw"
                 print(f"{name:<12} {label:<6} {s:>10.2f} {a:>12.0f} {'yes' if good else 'no':>11}")
+
+        print("\nkeep parts (the real dance's first 30 s as --from, on its own song)")
+        print(f"{'song':<12} {'keep':<6} {'kept max diff':>13} {'skate gen/real':>15} {'energy of the rest gen/real':>28}")
+        upper = [JOINT_NAMES.index(n) for n in BODY_PARTS["upper"]]
+        lower = [JOINT_NAMES.index(n) for n in BODY_PARTS["lower"]]
+        for name in names:
+            source = real[name].slice(0, 1800)
+            path = tmp / f"{name}_source.pkl"
+            write_aistpp(source, path)
+            src = load_motion_smpl(path)
+            for part, rest in (("upper", lower), ("lower", upper)):
+                out = tmp / f"keep_{name}_{part}"
+                aichoreo.dance(str(music_root / f"{name}.mp3"), model=model, out=out, formats=("aistpp",),
+                               keep=part, keep_from=str(path), progress=False, model_meta=meta)
+                m = load_motion_smpl(out / name / "dance.pkl")
+                kept = upper if part == "upper" else lower
+                diff = np.abs(m.rotations[:, kept] - src.rotations[:len(m), kept]).max()
+                j, r = m.joints().astype(float)[120:], src.joints().astype(float)[120:len(m)]
+                skate = support_speed(j).mean() / support_speed(r).mean()
+                energy = speed(j[:, rest]).mean() / speed(r[:, rest]).mean()
+                good = diff < 1e-5 and skate <= 1.5
+                ok &= good
+                print(f"{name:<12} {part:<6} {diff:>13.1e} {skate:>15.2f} {energy:>28.2f}{'' if good else '  over'}")
     return 0 if ok else 1
 
 

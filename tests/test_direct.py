@@ -190,3 +190,40 @@ def test_cli_keyframes_error_is_one_line(tmp_path, capsys):
     assert main(["dance", str(SONG), "-o", str(tmp_path / "o"), "--formats", "aistpp", "--keyframes", str(keys)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "keys.json" in err[0] and "after the dance ends" in err[0], err
+
+
+def test_keep_upper_follows_the_source_exactly(tmp_path, first_dance):
+    import aichoreo
+    from aichoreo.data.aistpp import load_motion_smpl
+    from aichoreo.direct import kept_joints
+
+    source = load_motion_smpl(first_dance)  # 10 s: the dance stops where the source does
+    (summary,) = aichoreo.dance(str(SONG), out=tmp_path / "out", formats=("aistpp",), keep="upper",
+                                keep_from=str(first_dance), random_seed=3, progress=False)
+    kept = load_motion_smpl(summary["files"]["aistpp"])
+    assert len(kept) == len(source)
+    joints, root = kept_joints("upper")
+    assert not root
+    # equal up to the float32 round trip of the files' axis-angle
+    np.testing.assert_allclose(kept.rotations[:, joints], source.rotations[:, joints], atol=1e-6)
+    legs = [1, 2, 4, 5, 7, 8]
+    assert np.abs(kept.rotations[120:, legs] - source.rotations[120:, legs]).max() > 0.05  # generated anew
+    joints, root = kept_joints("left_wrist,pelvis")
+    assert root and joints == [0, 20]
+
+
+def test_keep_errors(tmp_path, first_dance):
+    import aichoreo
+    from aichoreo.direct import kept_joints
+    from aichoreo.skeleton import JOINT_NAMES
+
+    with pytest.raises(InputError, match="--keep and --from go together"):
+        aichoreo.dance(str(SONG), out=tmp_path / "o", keep="upper", progress=False)
+    with pytest.raises(InputError, match="--keep 'elbow': use upper, lower, or SMPL joint names"):
+        kept_joints("elbow")
+    with pytest.raises(InputError, match="keeps every joint"):
+        kept_joints(",".join(JOINT_NAMES))
+    with pytest.raises(InputError, match="cannot take --continue"):
+        aichoreo.dance(str(SONG), out=tmp_path / "o", keep="lower", keep_from=str(first_dance),
+                       continue_from=str(first_dance), progress=False)
+    assert not (tmp_path / "o").exists()

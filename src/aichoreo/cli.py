@@ -337,7 +337,8 @@ def cmd_dance(args: argparse.Namespace) -> int:
                            frames_per_step=args.frames_per_step, batch_size=args.batch_size, device=args.device,
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
                            lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map,
-                           figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from)
+                           figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from,
+                           keep=args.keep, keep_from=args.keep_from)
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
@@ -650,6 +651,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--continue", dest="continue_from", type=_existing_file, default=None,
                    help="continue this dance (a dance.pkl): its last 2 s are the seed, and the new dance starts "
                         "where it ends (with --start: at that time of the song)")
+    p.add_argument("--keep", default=None, metavar="upper|lower|JOINTS",
+                   help="joints that follow the --from motion frame for frame (upper: spine, head and arms; lower: "
+                        "root, legs and the root's path; or SMPL joint names, comma-separated); the model dances the "
+                        "rest around them")
+    p.add_argument("--from", dest="keep_from", type=_existing_file, default=None,
+                   help="the motion (.pkl) whose --keep joints the dance follows; its first 2 s are the seed")
     p.set_defaults(func=cmd_dance)
 
     p = sub.add_parser(

@@ -20,6 +20,12 @@ Optional per keyframe: ``"root": true`` pins the root too (its orientation, and 
 ``"position": [x, y, z]`` metres, or the frame's own for ``"from"``); otherwise the dancer keeps
 its own place and facing, and the pose is the body's. ``"ramp_s"``: this keyframe's blend time.
 
+**Keep parts** (:func:`keep_edit`, :func:`keep_parts`): chosen joints follow a given motion
+frame for frame (``upper``: the spine, neck, head and arms; ``lower``: the root, hips and legs, and
+the root's path on the floor; or joint names). After every forward pass the kept joints of the
+predicted frames are replaced by the source's, so the model generates the rest around them; after
+the foot lock they are set again, so they equal the source exactly.
+
 **Continue** (:func:`continuation_seed`): the last 2 s of a dance, in its own place on the floor,
 become the seed, so the new dance starts where the old one ends. The model's first frames after a
 seed jump (its chunks do not join smoothly, issue 14): :func:`seam_edit` eases them in from the
@@ -45,7 +51,7 @@ from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed", "seam_edit",
-           "DEFAULT_RAMP_S", "SEAM_EASE_S"]
+           "kept_joints", "keep_source", "keep_edit", "keep_parts", "DEFAULT_RAMP_S", "SEAM_EASE_S", "BODY_PARTS"]
 
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
 # Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
@@ -268,3 +274,70 @@ def seam_edit(seed: np.ndarray, *, ease_s: float = SEAM_EASE_S, fps: float = FPS
         return x.astype(np.float32)
 
     return edit
+
+
+# SMPL joints of each body part (aichoreo.skeleton.JOINT_NAMES); "lower" also keeps the root's path.
+BODY_PARTS: dict[str, tuple[str, ...]] = {
+    "upper": ("spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head", "left_shoulder",
+              "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand"),
+    "lower": ("pelvis", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+              "left_foot", "right_foot"),
+}
+
+
+def kept_joints(spec: str) -> tuple[list[int], bool]:
+    """``--keep`` as joint indices and whether the root's path is kept: ``"upper"``, ``"lower"`` or
+    comma-separated SMPL joint names (``"pelvis"`` among them keeps the root's path)."""
+    from aichoreo.skeleton import JOINT_NAMES
+
+    names = BODY_PARTS.get(spec)
+    if names is None:
+        names = tuple(n.strip() for n in spec.split(",") if n.strip())
+        unknown = [n for n in names if n not in JOINT_NAMES]
+        if unknown or not names:
+            raise InputError(None, f"--keep {spec!r}: use upper, lower, or SMPL joint names separated by commas "
+                                   f"({', '.join(JOINT_NAMES)})")
+    if len(set(names)) == N_JOINTS:
+        raise InputError(None, f"--keep {spec!r} keeps every joint: nothing is left to generate")
+    return sorted(JOINT_NAMES.index(n) for n in set(names)), "pelvis" in names
+
+
+def keep_source(path: str | os.PathLike, fps: float = FPS) -> SMPLMotion:
+    """The motion whose kept joints a dance follows (an AIST++ ``.pkl``), at ``fps``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion (.pkl)")
+    if path.suffix.lower() != ".pkl":
+        raise InputError(path, "--from takes an AIST++ motion .pkl (what aichoreo dance writes)")
+    return check_motion(load_motion_smpl(path), path).resample(fps)
+
+
+def keep_edit(source: SMPLMotion, joints: list[int], root: bool):
+    """The ``edit`` that puts ``source``'s rotations of ``joints`` (and its root translation with
+    ``root``) into each predicted frame, dance frame ``f`` taking the source's frame ``f``."""
+    rot = source.rotations.astype(np.float32)
+    trans = source.translation.astype(np.float32)
+
+    def edit(first: int, x: np.ndarray) -> np.ndarray:
+        frames = np.minimum(first + np.arange(len(x)), len(rot) - 1)
+        x = np.array(x, dtype=np.float32)
+        r = x[:, _ROT].reshape(len(x), N_JOINTS, 3, 3)
+        r[:, joints] = rot[frames][:, joints]
+        x[:, _ROT] = r.reshape(len(x), -1)
+        if root:
+            x[:, _TRANS] = trans[frames]
+        return x
+
+    return edit
+
+
+def keep_parts(motion: SMPLMotion, source: SMPLMotion, joints: list[int], root: bool) -> SMPLMotion:
+    """``motion`` with ``source``'s rotations of ``joints`` (and root translation with ``root``),
+    frame for frame: after the foot lock, so that the kept joints equal the source exactly."""
+    n = min(len(motion), len(source))
+    rot = motion.rotations.copy()
+    trans = motion.translation.copy()
+    rot[:n, joints] = source.rotations[:n, joints]
+    if root:
+        trans[:n] = source.translation[:n]
+    return SMPLMotion(rot, trans, motion.fps)

@@ -36,7 +36,8 @@ import numpy as np
 
 from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
-from aichoreo.direct import continuation_seed, keyframe_warp, read_keyframes, seam_edit
+from aichoreo.direct import (continuation_seed, keep_edit, keep_parts, keep_source, kept_joints, keyframe_warp,
+                             read_keyframes, seam_edit)
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all, write_character_html
 from aichoreo.fileio import (
@@ -83,6 +84,8 @@ class DanceOptions:
     figure: str = "body"  # how the video and the viewer draw the dancer: "body" (capsules) or "stick"
     keyframes: str | None = None  # JSON of poses pinned to moments of the dance (aichoreo.direct)
     continue_from: str | None = None  # a dance (.pkl) to continue: its last 2 s are the seed, not output
+    keep: str | None = None  # "upper", "lower" or joint names: those joints follow keep_from frame for frame
+    keep_from: str | None = None  # the motion (.pkl) whose kept joints the dance follows; its first 2 s are the seed
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -105,6 +108,7 @@ class Song:
     edit: Any = field(repr=False, default=None)  # a continuation's seam easing: generate()'s edit, or None
     warp: Any = field(repr=False, default=None)  # keyframes: generate_dances()'s warp, or None
     lead: int = 0  # frames before the dance's time 0 (a continuation's seed), dropped after generation
+    keep: Any = field(repr=False, default=None)  # (source SMPLMotion, joints, root) of --keep, or None
 
     @property
     def n_frames(self) -> int:
@@ -314,6 +318,19 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     # error, so that one line says what went wrong and logs and pipes get that line alone.
     if options.continue_from is not None and options.seed_motion != DanceOptions.seed_motion:
         raise InputError(None, "--continue and --seed-motion both give the seed motion; choose one")
+    if (options.keep is None) != (options.keep_from is None):
+        raise InputError(None, "--keep and --from go together: which joints to keep, and the motion they follow")
+    kept = None
+    if options.keep is not None:
+        if options.continue_from is not None or options.seed_motion != DanceOptions.seed_motion:
+            raise InputError(None, "--keep starts the dance from its --from motion; it cannot take --continue "
+                                   "or --seed-motion as well")
+        joints, keep_root = kept_joints(options.keep)
+        source = keep_source(options.keep_from)
+        if len(source) <= cfg.motion_len:
+            raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
+                                                f"{cfg.motion_len}-frame seed")
+        kept = (source, joints, keep_root)
     keys = None if options.keyframes is None else read_keyframes(options.keyframes)
     continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
     lead = cfg.motion_len if continued is not None else 0
@@ -326,11 +343,15 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
             t1 = time.perf_counter()
             if continued is not None:  # the end of the given dance, where it stands: the new one starts there
                 song.seed, song.lead = continued.to_fact_vector(padded=True), lead
+            elif kept is not None:  # the dance starts as the motion whose parts it keeps
+                song.seed, song.keep = kept[0].slice(0, cfg.motion_len).to_fact_vector(padded=True), kept
+                song.edit = keep_edit(*kept)
             else:
                 song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
                                         random_seed=options.random_seed + i, aistpp_root=aistpp_root,
                                         model_meta=model_meta)
-            song.edit = None if continued is None else seam_edit(song.seed)
+            if continued is not None:
+                song.edit = seam_edit(song.seed)
             if keys is not None:
                 song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.n_frames,
                                           first_editable=cfg.motion_len, source=options.keyframes)
@@ -374,7 +395,9 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
         batch = prepared[b: b + options.batch_size]
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
+        # A dance that keeps parts of a motion lasts as long as the song and that motion both do.
+        frames = [s.n_frames if s.keep is None else min(s.n_frames, len(s.keep[0])) for s in batch]
+        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch], frames=frames,
                                   frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
                                   batch_size=len(batch), device=options.device, progress=progress,
                                   random_seed=options.random_seed + b, timings=timings,
@@ -384,6 +407,8 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
         for song, smpl in zip(batch, motions):
             if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
                 smpl = smpl.slice(song.lead)
+            if song.keep is not None:  # after the foot lock: the kept joints equal the source exactly
+                smpl = keep_parts(smpl, *song.keep)
             folder = out / song.path.stem
             # The song's folder is written whole in a hidden staging folder beside it and swapped in at
             # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
