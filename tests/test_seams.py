@@ -1,5 +1,9 @@
 """Seamless chunks with the bundled model on real songs it never heard (issue 14, part 4).
 
+The bundled fact-small predicts chunks that do not join (its root jumps 10-24x farther across a
+seam than inside a chunk); generation eases each chunk in from the frames before it
+(:class:`aichoreo.generate.SeamEaser`, on by default), which is what this test checks.
+
 With K = 20 frames kept per forward pass, the step across each seam between two predicted chunks
 must be like the steps inside a chunk: the largest root step and the largest mean-joint step at a
 seam within 1.5x of the largest inside a chunk. Songs: two of the test split of docs/results.md
@@ -35,10 +39,6 @@ def _largest_steps(joints: np.ndarray, k: int, seed: int = 120) -> tuple[np.ndar
             np.array([root[~at_seam].max(), mean[~at_seam].max()]))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 open: the bundled fact-small steps 10-24x farther across a seam than "
-                   "inside a chunk; fact-small-v2 (docs/fact.md) is seamless but its poses collapse, and "
-                   "fact-small-v3 is seamless and upright but moves at half the real dancers' speed, so neither is "
-                   "shipped. Strict: a seamless bundled model makes this test pass, and the mark must go.")
 @pytest.mark.parametrize("name", SONGS)
 @pytest.mark.parametrize("lock_feet", [False, True])
 def test_chunks_join_without_a_hitch(shared_data, model, name, lock_feet):

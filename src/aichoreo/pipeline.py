@@ -48,7 +48,7 @@ from aichoreo.fileio import (
     read_npy,
     staging_folder,
 )
-from aichoreo.generate import generate_dances
+from aichoreo.generate import SEAM_EASE_FRAMES, generate_dances
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
 from aichoreo.seeds import SEED_KINDS, builtin_seed
@@ -86,6 +86,7 @@ class DanceOptions:
     continue_from: str | None = None  # a dance (.pkl) to continue: its last 2 s are the seed, not output
     keep: str | None = None  # "upper", "lower" or joint names: those joints follow keep_from frame for frame
     keep_from: str | None = None  # the motion (.pkl) whose kept joints the dance follows; its first 2 s are the seed
+    seam_ease: int = SEAM_EASE_FRAMES  # frames each predicted chunk eases in over from the last (0: as predicted)
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -401,7 +402,8 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                                   frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
                                   batch_size=len(batch), device=options.device, progress=progress,
                                   random_seed=options.random_seed + b, timings=timings,
-                                  edits=[s.edit for s in batch], warps=[s.warp for s in batch])
+                                  edits=[s.edit for s in batch], warps=[s.warp for s in batch],
+                                  seam_ease=options.seam_ease)
         elapsed = time.perf_counter() - t0
         generated_s = sum(s.n_frames - model.config.motion_len for s in batch) / FPS
         for song, smpl in zip(batch, motions):
