@@ -245,3 +245,27 @@ def test_generate_dances_projects_once_seed_included(model):
     np.testing.assert_allclose(again.rotations, SMPLMotion.from_fact_vector(x).rotations, atol=1e-6)
     with pytest.raises(ValueError, match="not rotation matrices"):  # unprojected ones are refused
         SMPLMotion.from_fact_vector(seed, project=False)
+
+
+def test_seam_easer_joins_a_jumping_chunk_to_the_frames_before():
+    from aichoreo.data.fixtures import dance_pose
+    from aichoreo.generate import SeamEaser
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    poses, transl = dance_pose(160, 120.0, np.random.default_rng(1), fps=60.0)
+    x = SMPLMotion(axis_angle_to_matrix(poses), transl, 60.0).to_fact_vector(padded=True)
+    seed, chunk = x[:120], x[120:140].copy()
+    chunk[:, 6:9] += np.array([0.1, 0.0, 0.0], np.float32)  # the next chunk jumps 10 cm sideways
+    easer = SeamEaser(seed, 4)
+    eased = easer.ease(chunk)
+    step = lambda a, b: float(np.abs(a[6:9] - b[6:9]).max())  # noqa: E731
+    assert step(chunk[0], seed[-1]) > 0.09  # as predicted: a 10 cm jump into the chunk
+    assert step(eased[0], seed[-1]) < 0.02  # eased: the jump spread over the first frames
+    steps = [step(eased[0], seed[-1])] + [step(eased[i + 1], eased[i]) for i in range(4)]
+    assert max(steps) < 0.045, steps  # (smoothstep over 4 frames: about 1, 3.5, 3.5, 1 cm)
+    np.testing.assert_array_equal(eased[4:], chunk[4:])  # after the 4 eased frames, the prediction itself
+    rot = eased[:, 9:].reshape(20, 24, 3, 3)
+    np.testing.assert_allclose(rot @ np.swapaxes(rot, -1, -2), np.broadcast_to(np.eye(3), rot.shape), atol=1e-5)
+    easer.record(eased)
+    np.testing.assert_array_equal(easer.history[-1], eased[-1])
