@@ -227,3 +227,12 @@ def test_keep_errors(tmp_path, first_dance):
         aichoreo.dance(str(SONG), out=tmp_path / "o", keep="lower", keep_from=str(first_dance),
                        continue_from=str(first_dance), progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_keyframes_past_a_kept_motion_are_refused(tmp_path, first_dance):
+    import aichoreo
+
+    keys = _write(tmp_path, [{"time_s": 12.0, "pose": ARMS_DOWN}])  # the kept motion lasts 10 s
+    with pytest.raises(InputError, match="after the dance ends"):
+        aichoreo.dance(str(SONG), out=tmp_path / "o", keep="upper", keep_from=str(first_dance),
+                       keyframes=str(keys), progress=False)

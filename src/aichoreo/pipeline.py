@@ -115,6 +115,11 @@ class Song:
     def n_frames(self) -> int:
         return len(self.features)
 
+    @property
+    def frames(self) -> int:
+        """Frames generated, seed included: the song's, or fewer where a kept motion ends first."""
+        return self.n_frames if self.keep is None else min(self.n_frames, len(self.keep[0]))
+
 
 def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
                 cache: FeatureCache | None = None, lead_s: float = 0.0) -> Song:
@@ -314,9 +319,6 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
                     options.frames_per_step, cfg.n_future)
         options = dataclasses.replace(options, frames_per_step=cfg.n_future)
     # Check every input before generating anything, so a bad song fails fast and writes nothing.
-    # A bar over the songs, as decoding a long song and its features take seconds before generation's
-    # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
-    # error, so that one line says what went wrong and logs and pipes get that line alone.
     if options.continue_from is not None and options.seed_motion != DanceOptions.seed_motion:
         raise InputError(None, "--continue and --seed-motion both give the seed motion; choose one")
     if (options.keep is None) != (options.keep_from is None):
@@ -335,6 +337,9 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     keys = None if options.keyframes is None else read_keyframes(options.keyframes)
     continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
     lead = cfg.motion_len if continued is not None else 0
+    # A bar over the songs, as decoding a long song and its features take seconds before generation's
+    # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
+    # error, so that one line says what went wrong and logs and pipes get that line alone.
     prepared = []
     with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
               leave=False) as bar:
@@ -354,7 +359,7 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
             if continued is not None:
                 song.edit = seam_edit(song.seed)
             if keys is not None:
-                song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.n_frames,
+                song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.frames,
                                           first_editable=cfg.motion_len, source=options.keyframes)
             song.timings = {"model_load": load_s, "features": t1 - t0, "seed": time.perf_counter() - t1}
             prepared.append(song)
@@ -397,15 +402,15 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         # A dance that keeps parts of a motion lasts as long as the song and that motion both do.
-        frames = [s.n_frames if s.keep is None else min(s.n_frames, len(s.keep[0])) for s in batch]
-        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch], frames=frames,
+        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
+                                  frames=[s.frames for s in batch],
                                   frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
                                   batch_size=len(batch), device=options.device, progress=progress,
                                   random_seed=options.random_seed + b, timings=timings,
                                   edits=[s.edit for s in batch], warps=[s.warp for s in batch],
                                   seam_ease=options.seam_ease)
         elapsed = time.perf_counter() - t0
-        generated_s = sum(s.n_frames - model.config.motion_len for s in batch) / FPS
+        generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
         for song, smpl in zip(batch, motions):
             if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
                 smpl = smpl.slice(song.lead)
