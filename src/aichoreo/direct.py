@@ -6,7 +6,7 @@ weighted by a smoothstep over ``ramp_s`` before and after, so the dance keeps mo
 pose and the pose is exact at its frame. (Bending the model's predictions towards the pose as
 they are generated, and feeding the bent frames back, was measured first: the dance slows to a
 stop at the keyframe and hitches after it, 1.1-2.0x the jitter of the rest of the dance against
-1.0-1.3x warped; ``benchmarks/directed_dance.py``.)
+0.75-1.19x warped; ``benchmarks/directed_dance.py``.)
 
 A keyframes file is JSON, either a list of keyframes or ``{"keyframes": [...], "ramp_s": 0.5}``.
 A keyframe is ``{"time_s": 12.5, ...}`` (seconds into the dance, as the video's clock shows
