@@ -100,6 +100,8 @@ def test_train_writes_model_files_and_resumes_exactly(dataset, tmp_path):
     # Stop after 4 steps, then resume to 8: the same losses and the same final weights.
     train(TINY, dataset, tmp_path / "split", train_config=tc, max_steps=4, progress=False, accelerator="cpu",
           devices=1)
+    # --max-steps is what the model files record as the run's steps
+    assert load_model_file(tmp_path / "split" / "models" / "last.pt")[2]["training"]["max_steps"] == 4
     with pytest.raises(InputError, match="already holds a training run"):
         train(TINY, dataset, tmp_path / "split", train_config=tc, progress=False, accelerator="cpu", devices=1)
     # Resuming with another architecture is refused; a longer schedule is allowed.

@@ -533,6 +533,8 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     steps = max_steps or train_config.max_steps
     if steps is None:
         raise InputError(None, "this preset trains until stopped: give --max-steps")
+    # The steps run, whichever gave them: recorded in run.json and every model file's meta.training.
+    train_config = dataclasses.replace(train_config, max_steps=steps)
     resume_from = resume_point(out, resume)  # None: the run starts at step 0
     if resume_from is not None:
         saved = read_json(out / RUN_FILE)
