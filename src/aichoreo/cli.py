@@ -56,6 +56,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
+# checks that the two agree).
+SEAM_EASE_HELP_DEFAULT = 4
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -304,7 +309,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     options = QualityOptions(split=args.split, seed_motion=args.seed_motion, frames_per_step=args.frames_per_step,
                              lock_feet=not args.no_foot_lock, random_seed=args.random_seed,
                              window_s=args.window_seconds,
-                             **({} if args.seam_ease is None else {"seam_ease": args.seam_ease}))
+                             **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}))
     with _output_dir(Path(args.output)) as out:
         report = quality_report(model, args.data, out, options, model_meta=meta,
                                 label=args.label or Path(str(args.checkpoint)).stem, progress=True)
@@ -350,7 +355,7 @@ def cmd_dance(args: argparse.Namespace) -> int:
                            lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map,
                            figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from,
                            keep=args.keep, keep_from=args.keep_from,
-                           **({} if args.seam_ease is None else {"seam_ease": args.seam_ease}))
+                           **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}))
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
@@ -564,8 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-seed", type=int, default=0, help="varies the bounce seed and the random clips")
     p.add_argument("--window-seconds", type=_positive_float, default=20.0,
                    help="fade compares the first and last this many seconds after the seed; FID clips are this long")
-    p.add_argument("--seam-ease", type=_non_negative_int, default=None, metavar="FRAMES",
-                   help="frames each predicted chunk eases in over, as aichoreo dance (default 4; 0: none)")
+    p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
+                   help=f"frames each predicted chunk eases in over, as aichoreo dance (default: "
+                        f"{SEAM_EASE_HELP_DEFAULT}; 0: none)")
     p.add_argument("--label", default=None, help="name of the model in the report (default: the file's stem)")
     p.set_defaults(func=cmd_quality)
 
@@ -639,10 +645,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames kept per forward pass (default: all the model predicts: 20 for FACT, 1 for causal FACT "
                         "and the baselines); 1 is the paper's loop; 20 was best for the default model and is 30x "
                         "faster (docs/generation.md); capped at what the model predicts")
-    p.add_argument("--seam-ease", type=_non_negative_int, default=None, metavar="FRAMES",
-                   help="frames at the start of each predicted chunk eased in from the frames before it, so the "
-                        "chunks join without a jump (default: aichoreo.generate.SEAM_EASE_FRAMES, 4; 0: as the "
-                        "model predicts them; docs/generation.md)")
+    p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
+                   help=f"frames at the start of each predicted chunk eased in from the frames before it, so the "
+                        f"chunks join without a jump (default: {SEAM_EASE_HELP_DEFAULT}; 0: as the model predicts "
+                        "them; docs/generation.md)")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="songs generated together")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs")
     p.add_argument("--formats", type=_formats, default="all",
@@ -658,7 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also put the dance on this rigged humanoid (.glb, .gltf, .vrm, .bvh), written as "
                         "<character>_dance.glb/.vrm/.bvh beside the other exports (docs/retarget.md)")
     p.add_argument("--map", type=_existing_file, default=None,
-                   help="JSON bone map for --character (default: its VRM humanoid map, or found from bone names)")
+                   help="JSON bone map for --character; without one, its VRM humanoid map or its bone names are used")
     p.add_argument("--figure", choices=["body", "stick"], default="body",
                    help="how dance.mp4 and dance.html draw the dancer: a body of capsules, or the stick figure "
                         "(the page switches with its b key)")
