@@ -251,3 +251,17 @@ def test_gradients_flow():
     same = torch.tensor([[1.0, 0.0, 0.0, 0.0]], **opts)
     rot.quaternion_slerp(same, same.detach(), 0.5).sum().backward()
     assert torch.isfinite(same.grad).all()
+
+
+def test_shortest_arc_turns_a_onto_b_by_the_smallest_angle():
+    from aichoreo.rotations import matrix_to_axis_angle, shortest_arc
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 3)), rng.normal(size=(50, 3))
+    r = shortest_arc(a, b)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", r, unit(a)), unit(b), atol=1e-12)
+    angle = np.linalg.norm(matrix_to_axis_angle(r), axis=-1)
+    np.testing.assert_allclose(angle, np.arccos(np.sum(unit(a) * unit(b), -1)), atol=1e-9)
+    flip = shortest_arc(np.array([[1.0, 0, 0]]), np.array([[-1.0, 0, 0]]))  # antiparallel: a half turn
+    np.testing.assert_allclose(flip[0] @ [1.0, 0, 0], [-1.0, 0, 0], atol=1e-12)

@@ -49,6 +49,7 @@ __all__ = [
     "matrix_to_rotation_6d",
     "rotation_6d_to_matrix",
     "project_to_so3",
+    "shortest_arc",
     "quaternion_multiply",
     "quaternion_slerp",
     "slerp_matrices",
@@ -448,3 +449,25 @@ def project_to_so3(matrix: Array) -> Array:
     ones = det * 0 + 1
     diag = _stack([ones, ones, d], -1, matrix)  # (..., 3) scales the columns of U
     return (u * diag[..., None, :]) @ vh
+
+
+def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(..., 3, 3)`` the smallest rotations taking the directions ``a`` to ``b`` (``(..., 3)``, numpy).
+
+    Antiparallel pairs turn by pi about an axis perpendicular to ``a`` (the cross product with x,
+    or with y where ``a`` lies near x).
+    """
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    axis = np.cross(a, b)
+    sin = np.linalg.norm(axis, axis=-1)
+    cos = np.sum(a * b, axis=-1)
+    fallback = np.cross(a, np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])))
+    axis = np.where((sin < 1e-8)[..., None], fallback, axis)
+    axis = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+    angle = np.arctan2(sin, cos)
+    k = np.zeros(axis.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
+    k = k - np.swapaxes(k, -1, -2)
+    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
+    return np.eye(3) + s * k + (1 - c) * (k @ k)

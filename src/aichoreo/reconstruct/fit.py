@@ -45,7 +45,7 @@ import numpy as np
 
 from aichoreo.motion import SMPLMotion
 from aichoreo.reconstruct.layouts import Layout
-from aichoreo.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix, slerp_matrices
+from aichoreo.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix, shortest_arc, slerp_matrices
 from aichoreo.skeleton import J0, N_JOINTS, PARENTS, REST_OFFSETS, rest_joints
 
 __all__ = [
@@ -139,24 +139,6 @@ _REST_OFFSETS_NP = np.array(REST_OFFSETS, dtype=np.float64)
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return v / np.where(n > 1e-12, n, 1.0)
-
-
-def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(T, 3, 3)`` smallest rotations taking unit vectors ``a`` to ``b`` ``(T, 3)``.
-
-    Antiparallel pairs turn by pi about an axis perpendicular to ``a``.
-    """
-    axis = np.cross(a, b)
-    sin = np.linalg.norm(axis, axis=-1)
-    cos = np.sum(a * b, axis=-1)
-    fallback = np.cross(a, np.where(np.abs(a[:, :1]) < 0.9, [[1.0, 0, 0]], [[0, 1.0, 0]]))
-    axis = np.where((sin < 1e-8)[:, None], _unit(fallback), axis / np.maximum(sin, 1e-12)[:, None])
-    angle = np.arctan2(sin, cos)
-    k = np.zeros((len(a), 3, 3))
-    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
-    k = k - np.swapaxes(k, 1, 2)
-    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
 def _frame_from(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -273,7 +255,7 @@ def initial_pose(layout: Layout, targets: np.ndarray) -> tuple[np.ndarray, np.nd
         want = _unit(data[:, k] - here)
         have = _unit(frames[:, p] @ vec)
         ok = present[:, k] & (np.linalg.norm(data[:, k] - here, axis=-1) > 1e-6)
-        q = _swing(have, np.where(ok[:, None], want, have))
+        q = shortest_arc(have, np.where(ok[:, None], want, have))
         c = hinge_child.get(p)
         if c is not None and c in aims and np.all(offsets[aims[p][0]] == 0):
             q = _with_hinge(q, frames[:, p], have, want, data[:, aims[c][0]] - data[:, k], c, ok & present[:, aims[c][0]])

@@ -55,7 +55,7 @@ from aichoreo.footlock import foot_contacts
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.character import Character
 from aichoreo.retarget.humanoid import SMPL_OF
-from aichoreo.rotations import slerp_matrices
+from aichoreo.rotations import shortest_arc, slerp_matrices
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
 __all__ = ["CharacterMotion", "retarget_motion", "bone_pairs", "canonical_frame", "PLANTED_PERCENTILE"]
@@ -104,24 +104,6 @@ class CharacterMotion:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
-def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(..., 3, 3)`` the smallest rotation taking direction ``a`` to direction ``b`` (``(..., 3)``)."""
-    a, b = _unit(a), _unit(b)
-    axis = np.cross(a, b)
-    sin = np.linalg.norm(axis, axis=-1)
-    cos = np.sum(a * b, axis=-1)
-    # Opposite directions: any axis perpendicular to a; pick one away from a's largest component.
-    helper = np.where(np.abs(a[..., :1]) < 0.9, np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]))
-    axis = np.where((sin < 1e-9)[..., None], np.cross(a, helper), axis)
-    axis = _unit(axis)
-    angle = np.arctan2(sin, cos)
-    k = np.zeros(axis.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -axis[..., 2], axis[..., 1], -axis[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
-    s, c = np.sin(angle)[..., None, None], np.cos(angle)[..., None, None]
-    return np.eye(3) + s * k + (1 - c) * (k @ k)
 
 
 def _nearest_axis(v: np.ndarray) -> np.ndarray:
