@@ -46,14 +46,18 @@ def _non_negative_float(text: str) -> float:
     return _finite_float(text, allow_zero=True)
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str, *, allow_zero: bool) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}" if allow_zero else f"must be positive: {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, allow_zero=False)
 
 
 # aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
@@ -62,13 +66,7 @@ SEAM_EASE_HELP_DEFAULT = 4
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
-    return value
+    return _integer(text, allow_zero=True)
 
 
 def _existing_file(text: str) -> Path:
