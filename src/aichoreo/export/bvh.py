@@ -35,7 +35,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import scipy_in_blocks
 from aichoreo.skeleton import J0, JOINT_NAMES, N_JOINTS, PARENTS, REST_OFFSETS
 
-__all__ = ["write_bvh", "bvh_joint_order"]
+__all__ = ["write_bvh", "bvh_joint_order", "euler_degrees"]
 
 _UNIT_SCALE = {"m": 1.0, "cm": 100.0}
 _END_SITE_FRACTION = 0.5  # End Site length as a fraction of the leaf's own bone
@@ -91,8 +91,8 @@ def _wrap_near(angles: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return reference + (angles - reference + 180.0) % 360.0 - 180.0
 
 
-def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
-    """``(T, 24, 3, 3)`` local rotations -> ``(T, 24, 3)`` intrinsic Euler angles in degrees, continuous in time.
+def euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
+    """``(T, J, 3, 3)`` local rotations -> ``(T, J, 3)`` intrinsic Euler angles in degrees, continuous in time.
 
     Every rotation has two Euler triples, ``(a, b, c)`` and ``(a + 180, 180 - b, c + 180)``
     (any order of three distinct axes), each up to multiples of 360 degrees. scipy keeps the
@@ -106,7 +106,7 @@ def _euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
         warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
         # A block at a time: scipy's temporaries for a whole 10-minute dance were about 300 MB.
         angles = scipy_in_blocks(rotations, 2, (3,),
-                                 lambda b: Rotation.from_matrix(b).as_euler(channels, degrees=True))  # (T, 24, 3)
+                                 lambda b: Rotation.from_matrix(b).as_euler(channels, degrees=True))  # (T, J, 3)
     alternative = angles * np.array([1.0, -1.0, 1.0]) + np.array([180.0, 180.0, 180.0])
     out = np.empty_like(angles)
     out[0] = angles[0]
@@ -137,7 +137,7 @@ def write_bvh(
         raise ValueError(f"euler_order must be a permutation of 'XYZ', got {euler_order!r}")
     scale = _UNIT_SCALE[units]
     order = bvh_joint_order()
-    angles = _euler_degrees(motion.rotations, euler_order)  # (T, 24, 3)
+    angles = euler_degrees(motion.rotations, euler_order)  # (T, 24, 3)
     root = (motion.translation.astype(np.float64) + J0) * scale  # root OFFSET is 0: absolute position
     frames = np.concatenate([root, angles[:, order].reshape(len(motion), -1)], axis=1)
 

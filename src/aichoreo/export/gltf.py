@@ -35,7 +35,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import matrix_to_quaternion
 from aichoreo.skeleton import J0, JOINT_NAMES, N_JOINTS, PARENTS, REST_OFFSETS, rest_joints
 
-__all__ = ["write_glb", "skeleton_mesh", "require_pygltflib"]
+__all__ = ["write_glb", "skeleton_mesh", "require_pygltflib", "gltf_quaternions", "BlobBuilder"]
 
 _BONE_HALF_WIDTH = 0.025  # metres: a 5 cm thick box along each bone
 _HEAD_JOINT = JOINT_NAMES.index("head")
@@ -106,6 +106,16 @@ def skeleton_mesh() -> dict[str, np.ndarray]:
     }
 
 
+def gltf_quaternions(rotations: np.ndarray) -> np.ndarray:
+    """Rotation matrices -> glTF's quaternions, float32 x, y, z, w: ``(T, J, 3, 3)`` -> ``(T, J, 4)``
+    with each frame's sign nearest the previous frame's (so LINEAR interpolation takes the short
+    way); any other ``(..., 3, 3)`` -> ``(..., 4)`` as they come."""
+    wxyz = matrix_to_quaternion(np.asarray(rotations, dtype=np.float64))
+    if wxyz.ndim == 3:
+        wxyz = _continuous_quaternions(wxyz)
+    return np.concatenate([wxyz[..., 1:], wxyz[..., :1]], axis=-1).astype(np.float32)
+
+
 def _continuous_quaternions(q: np.ndarray) -> np.ndarray:
     """``(T, J, 4)`` quaternions, each frame's sign chosen nearest the previous frame's (same rotations).
 
@@ -117,13 +127,14 @@ def _continuous_quaternions(q: np.ndarray) -> np.ndarray:
     return q * signs[..., None]
 
 
-class _BlobBuilder:
-    """Packs arrays into one binary buffer, one 4-byte-aligned buffer view and accessor each."""
+class BlobBuilder:
+    """Packs arrays into one binary buffer, one 4-byte-aligned buffer view and accessor each, after
+    the bytes already in it (``start``: a document's own binary chunk, which keeps its views)."""
 
-    def __init__(self, gltf) -> None:
+    def __init__(self, gltf, start: bytes = b"") -> None:
         self.gltf = gltf
-        self.chunks: list[bytes] = []
-        self.offset = 0
+        self.chunks: list[bytes] = [start + b"\0" * (-len(start) % 4)] if start else []
+        self.offset = sum(len(c) for c in self.chunks)
 
     def add(self, array: np.ndarray, kind: str, component: int, target: int | None = None,
             bounds: bool = False) -> int:
@@ -163,7 +174,7 @@ def write_glb(motion: SMPLMotion, path: str | os.PathLike) -> Path:
 
     t = len(motion)
     gltf = pygltflib.GLTF2(asset=pygltflib.Asset(version="2.0", generator="aichoreo"))
-    blob = _BlobBuilder(gltf)
+    blob = BlobBuilder(gltf)
 
     # Joint nodes 0-23 (node i = SMPL joint i), then the mesh node 24.
     for j in range(N_JOINTS):
@@ -204,8 +215,7 @@ def write_glb(motion: SMPLMotion, path: str | os.PathLike) -> Path:
     # Animation: one shared time input, a rotation sampler per joint, a translation sampler for the root.
     times = (np.arange(t, dtype=np.float64) / motion.fps).astype(np.float32)
     time_accessor = blob.add(times, "SCALAR", _FLOAT, bounds=True)
-    wxyz = _continuous_quaternions(matrix_to_quaternion(motion.rotations.astype(np.float64)))  # (T, 24, 4)
-    xyzw = np.concatenate([wxyz[..., 1:], wxyz[..., :1]], axis=-1).astype(np.float32)
+    xyzw = gltf_quaternions(motion.rotations)  # (T, 24, 4)
     animation = pygltflib.Animation(name="dance")
     for j in range(N_JOINTS):
         output = blob.add(xyzw[:, j], "VEC4", _FLOAT)

@@ -12,15 +12,14 @@ Hand-written: no maintained Python package reads and writes arbitrary BVH skelet
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from aichoreo.errors import InputError
+from aichoreo.export.bvh import euler_degrees
 from aichoreo.fileio import atomic_path
-from aichoreo.rotations import scipy_in_blocks
 
 __all__ = ["read_bvh_hierarchy", "read_bvh", "write_bvh_motion"]
 
@@ -179,22 +178,6 @@ def _hierarchy(names: list[str], parents: list[int], offsets: np.ndarray, channe
     return "\n".join(lines) + "\n"
 
 
-def _euler_continuous(rotations: np.ndarray, order: str) -> np.ndarray:
-    """``(T, J, 3, 3)`` -> ``(T, J, 3)`` intrinsic Euler degrees, each frame's triple nearest the last."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
-        angles = scipy_in_blocks(rotations, 2, (3,), lambda b: Rotation.from_matrix(b).as_euler(order, degrees=True))
-    other = angles * np.array([1.0, -1.0, 1.0]) + 180.0  # the other triple of the same rotation
-    out = np.empty_like(angles)
-    out[0] = angles[0]
-    for k in range(1, len(angles)):
-        a = out[k - 1] + (angles[k] - out[k - 1] + 180.0) % 360.0 - 180.0
-        b = out[k - 1] + (other[k] - out[k - 1] + 180.0) % 360.0 - 180.0
-        closer = np.abs(b - out[k - 1]).sum(-1) < np.abs(a - out[k - 1]).sum(-1)
-        out[k] = np.where(closer[:, None], b, a)
-    return out
-
-
 def write_bvh_motion(path: str | os.PathLike, *, names: list[str], parents: list[int], offsets: np.ndarray,
                      rotations: np.ndarray, root_position: np.ndarray, fps: float, euler_order: str = "ZYX") -> Path:
     """Write a motion on a skeleton (atomically).
@@ -212,7 +195,7 @@ def write_bvh_motion(path: str | os.PathLike, *, names: list[str], parents: list
     channels = [([*_POSITIONS] if k == 0 else []) + rot_channels for k in range(len(names))]
     if sum(p < 0 for p in parents) != 1 or parents[0] >= 0:
         raise ValueError("a BVH skeleton has one root, joint 0")
-    angles = _euler_continuous(np.asarray(rotations, dtype=np.float64), euler_order)[:, _depth_first(parents)]
+    angles = euler_degrees(np.asarray(rotations, dtype=np.float64), euler_order)[:, _depth_first(parents)]
     frames = np.concatenate([root_position, angles.reshape(len(angles), -1)], axis=1)
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as f:

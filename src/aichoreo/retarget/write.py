@@ -21,26 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.export.gltf import require_pygltflib
+from aichoreo.export.gltf import BlobBuilder, gltf_quaternions, require_pygltflib
 from aichoreo.fileio import atomic_path
 from aichoreo.retarget.bvh_io import read_bvh_hierarchy, write_bvh_motion
 from aichoreo.retarget.solve import CharacterMotion
-from aichoreo.rotations import matrix_to_quaternion, project_to_so3
+from aichoreo.rotations import project_to_so3
 
 __all__ = ["write_character_motion", "OUTPUT_SUFFIX"]
 
 _FLOAT = 5126
 OUTPUT_SUFFIX = {"gltf": ".glb", "vrm0": ".vrm", "vrm1": ".vrm", "bvh": ".bvh"}
-
-
-def _xyzw(m: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``(..., 3, 3)`` -> glTF quaternions ``(..., 4)`` x, y, z, w, each frame's sign
-    nearest the previous frame's (so LINEAR interpolation takes the short way)."""
-    wxyz = matrix_to_quaternion(m)
-    if wxyz.ndim == 3:
-        step = np.where((wxyz[1:] * wxyz[:-1]).sum(-1) < 0, -1.0, 1.0)
-        wxyz = wxyz * np.concatenate([np.ones((1, wxyz.shape[1])), np.cumprod(step, axis=0)])[..., None]
-    return np.concatenate([wxyz[..., 1:], wxyz[..., :1]], axis=-1)
 
 
 def _bind_local(cm: CharacterMotion) -> list[tuple[list[float], list[float], list[float]]]:
@@ -52,7 +42,7 @@ def _bind_local(cm: CharacterMotion) -> list[tuple[list[float], list[float], lis
         m = np.linalg.inv(parent) @ ch.bind_world[k]
         scale = np.linalg.norm(m[:3, :3], axis=0)
         rot = project_to_so3(m[:3, :3] / scale)
-        out.append((m[:3, 3].tolist(), _xyzw(rot).tolist(), scale.tolist()))
+        out.append((m[:3, 3].tolist(), gltf_quaternions(rot).tolist(), scale.tolist()))
     return out
 
 
@@ -66,18 +56,10 @@ def _write_gltf(cm: CharacterMotion, path: Path) -> Path:
         node.translation, node.rotation = t, r
         node.scale = None if np.allclose(s, 1.0, atol=1e-6) else s
 
-    blob = bytearray(gltf.binary_blob() or b"")
-    blob += b"\0" * (-len(blob) % 4)
+    blob = BlobBuilder(gltf, start=gltf.binary_blob() or b"")
 
     def add(array: np.ndarray, kind: str, bounds: bool = False) -> int:
-        data = np.ascontiguousarray(array, dtype=np.float32)
-        gltf.bufferViews.append(pygltflib.BufferView(buffer=0, byteOffset=len(blob), byteLength=data.nbytes))
-        blob.extend(data.tobytes())
-        flat = data.reshape(len(data), -1)
-        gltf.accessors.append(pygltflib.Accessor(
-            bufferView=len(gltf.bufferViews) - 1, componentType=_FLOAT, count=len(data), type=kind,
-            min=flat.min(0).tolist() if bounds else None, max=flat.max(0).tolist() if bounds else None))
-        return len(gltf.accessors) - 1
+        return blob.add(np.asarray(array, dtype=np.float32), kind, _FLOAT, bounds=bounds)
 
     times = add(np.arange(len(cm.local_rotations)) / cm.fps, "SCALAR", bounds=True)
     animation = pygltflib.Animation(name="dance")
@@ -88,7 +70,7 @@ def _write_gltf(cm: CharacterMotion, path: Path) -> Path:
         animation.channels.append(pygltflib.AnimationChannel(
             sampler=len(animation.samplers) - 1, target=pygltflib.AnimationChannelTarget(node=node, path=path_)))
 
-    quats = _xyzw(cm.local_rotations[:, cm.animated])
+    quats = gltf_quaternions(cm.local_rotations[:, cm.animated])
     for i, k in enumerate(cm.animated):
         channel(ch.nodes[k], "rotation", quats[:, i], "VEC4")
     channel(ch.nodes[ch.index(ch.bone_map["hips"])], "translation", cm.hips_translation, "VEC3")
@@ -96,9 +78,10 @@ def _write_gltf(cm: CharacterMotion, path: Path) -> Path:
 
     if not gltf.buffers:
         gltf.buffers.append(pygltflib.Buffer())
+    data = blob.blob()
     gltf.buffers[0].uri = None
-    gltf.buffers[0].byteLength = len(blob)
-    gltf.set_binary_blob(bytes(blob))
+    gltf.buffers[0].byteLength = len(data)
+    gltf.set_binary_blob(data)
     with atomic_path(path) as tmp:
         tmp.write_bytes(b"".join(gltf.save_to_bytes()))
     return path
