@@ -49,7 +49,7 @@ BROWSER_AUDIO_TYPES: dict[str, str] = {
     ".webm": "audio/webm",
 }  # fmt: skip
 
-_PLACEHOLDER = re.compile(r"\{\{(TITLE|AUDIO|DATA|SCRIPT|LICENSES)\}\}")
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|HINT|AUDIO|DATA_ID|DATA|SCRIPT|LICENSES)\}\}")
 _B64_BLOCK = 3 * 2**18  # bytes of music per base64 block (a multiple of 3: the blocks join into one encoding)
 
 
@@ -124,7 +124,7 @@ def write_html(
     if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
         raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
     data = viewer_data(motion, audio_offset_s=audio_offset_s, figure=figure)
-    return _write_page(path, "viewer.html", "viewer.js", data, audio_path, title)
+    return _write_page(path, "motion-data", "viewer.js", data, audio_path, title, hint=" &middot; b: body/stick")
 
 
 def write_character_html(
@@ -160,12 +160,15 @@ def write_character_html(
     data = {"version": 1, "fps": float(fps), "frames": int(frames), "audio_offset": float(audio_offset_s),
             "front": [float(front[0]), float(front[1])], "bounds": bounds.tolist(), "kind": kind,
             "glb": base64.b64encode(glb).decode("ascii")}
-    return _write_page(path, "character.html", "character.js", data, audio_path, title,
+    return _write_page(path, "character-data", "character.js", data, audio_path, title,
                        licenses=_asset("character.LICENSES.txt"))
 
 
-def _write_page(path: str | os.PathLike, template_name: str, script_name: str, data: dict,
-                audio_path: str | os.PathLike | None, title: str, licenses: str = "") -> Path:
+def _write_page(path: str | os.PathLike, data_id: str, script_name: str, data: dict,
+                audio_path: str | os.PathLike | None, title: str, *, hint: str = "", licenses: str = "") -> Path:
+    """The page (``viewer/viewer.html``) with ``data`` as the JSON of the script element ``data_id``,
+    ``viewer/<script_name>`` inlined, ``hint`` added to the controls' hint line, and ``licenses``
+    (the bundled libraries' texts) in a ``licenses`` script element where given."""
     script = _asset(script_name)
     for name, text in ((script_name, script), ("licences", licenses)):
         if "</script" in text.lower():  # would end the inline <script> early
@@ -173,8 +176,9 @@ def _write_page(path: str | os.PathLike, template_name: str, script_name: str, d
     audio = None if audio_path is None else _audio_bytes(Path(audio_path))
     # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
     data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    values = {"TITLE": html.escape(title), "DATA": data, "SCRIPT": script, "LICENSES": licenses}
-    template = _asset(template_name)
+    values = {"TITLE": html.escape(title), "HINT": hint, "DATA_ID": data_id, "DATA": data, "SCRIPT": script,
+              "LICENSES": f'\n<script type="text/plain" id="licenses">\n{licenses}\n</script>' if licenses else ""}
+    template = _asset("viewer.html")
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         # The page a piece at a time: the music's base64 is never one string (nor the page).
