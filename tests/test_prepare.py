@@ -33,6 +33,14 @@ def test_prepare_aistpp_writes_the_common_format(aist, tmp_path):
         assert seq.music.shape[1] == 35 and len(seq.music) >= len(seq.motion)
         assert seq.music[:, 34].sum() > 0  # beats were tracked
         assert ds.entry(name).music == name.split("_")[4]
+    # The genre comes from the sequence name: a model with styles learns AIST++'s genres (issue 17).
+    from aichoreo.data.aistpp import GENRES
+    from aichoreo.models import get_preset
+    from aichoreo.train import with_data_styles
+
+    assert all(ds.entry(n).genre == GENRES[n.split("_")[0][1:]] for n in ds.names())
+    styles = with_data_styles(get_preset("fact-small-style"), ds).styles
+    assert styles == tuple(sorted({GENRES[n.split("_")[0][1:]] for n in ds.names("train")})) and len(styles) >= 2
     # A second call reuses the prepared folder.
     again = prepare_aistpp(aist / "annotations", aist / "music", tmp_path / "prepared", progress=False)
     assert again.names() == ds.names()

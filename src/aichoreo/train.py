@@ -98,6 +98,8 @@ class TrainConfig:
     # --- data augmentation (beyond the paper; aichoreo.data.windows) ------------------------------
     mirror: bool = False  # half the windows mirrored left-right
     tempo_stretch: float = 0.0  # windows played at a uniform random rate in [1 - x, 1 + x], music and motion together
+    style_balance: bool = False  # a model with styles: every style as often (a style, then one of its dances),
+    # not every dance as often; Dance with Melody's train split has 22 waltzes to 2 cha-chas
     # --- engine --------------------------------------------------------------------------------
 
     checkpoint_every: int = 1000  # steps between resume checkpoints and model files (mint: 1,000)
@@ -131,6 +133,8 @@ class TrainConfig:
             check_int("max_steps", self.max_steps, minimum=1)
         if not isinstance(self.mirror, bool):
             raise ValueError(f"mirror must be true or false, got {self.mirror!r}")
+        if not isinstance(self.style_balance, bool):
+            raise ValueError(f"style_balance must be true or false, got {self.style_balance!r}")
         if isinstance(self.tempo_stretch, bool) or not isinstance(self.tempo_stretch, (int, float)) \
                 or not 0 <= self.tempo_stretch < 0.5:
             raise ValueError(f"tempo_stretch must be a number in [0, 0.5), got {self.tempo_stretch!r}")
@@ -147,7 +151,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 #: TrainConfig fields a resumed run must share with its config.json: the optimiser, schedule and data
 #: augmentation (``max_steps`` may grow: the schedule can be extended). Model files record them.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps", "mirror",
-                     "tempo_stretch")
+                     "tempo_stretch", "style_balance")
 
 
 def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: TrainConfig) -> str | None:
@@ -188,6 +192,8 @@ class DanceModule(L.LightningModule):
         self.max_steps = max_steps
 
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if "style" in batch:  # windows of a model with styles carry their labels
+            return self.model.training_loss(batch["motion"], batch["audio"], self.global_step, style=batch["style"])
         return self.model.training_loss(batch["motion"], batch["audio"], self.global_step)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -354,27 +360,55 @@ class Throughput(L.Callback):
             module.log("windows_per_s", self.windows_per_s, prog_bar=True, on_step=True, on_epoch=False)
 
 
+def with_data_styles(config: ModelConfig, data: PreparedDataset) -> ModelConfig:
+    """``config`` with its styles named from the data: a model that learns styles
+    (``style_dropout > 0``) and names none gets the genres of the train split, sorted (Dance with
+    Melody: cha-cha, rumba, waltz; AIST++: its ten genres). Any other config is returned as is."""
+    if not getattr(config, "style_dropout", 0) or getattr(config, "styles", ()):
+        return config
+    genres = sorted({e.genre for e in data.entries if e.split == "train" and e.genre})
+    if not genres:
+        raise InputError(data.root, "names no genre for its train sequences: a model with styles needs them "
+                                    "(the 'genre' of each sequence in index.json)")
+    return dataclasses.replace(config, styles=tuple(genres))
+
+
+def _style_labels(config: ModelConfig, sequences: list) -> list[int] | None:
+    """Per sequence its style label for ``config`` (0, none, for a genre the model does not know), or
+    None for a model without styles."""
+    styles = getattr(config, "styles", ())
+    if not styles:
+        return None
+    return [1 + styles.index(s.entry.genre) if s.entry.genre in styles else 0 for s in sequences]
+
+
 def load_windows(data: PreparedDataset, config: ModelConfig, train_config: TrainConfig
                  ) -> tuple[RandomWindows, FixedWindows | None]:
-    """The training stream and the validation windows of a prepared dataset."""
+    """The training stream and the validation windows of a prepared dataset (with the sequences'
+    style labels where ``config`` has styles)."""
     motion_frames = config.motion_frames
-    train = [(s.motion, s.music) for s in data.load_split("train")]
+    train_sequences = data.load_split("train")
+    train = [(s.motion, s.music) for s in train_sequences]
     if not train:
         raise InputError(data.root, "has no sequence in the train split")
     try:
         train_set = RandomWindows(train, window_len=config.window_len, motion_frames=motion_frames,
                                   audio_frames=config.audio_frames, seed=train_config.seed,
-                                  mirror=train_config.mirror, tempo_stretch=train_config.tempo_stretch)
+                                  mirror=train_config.mirror, tempo_stretch=train_config.tempo_stretch,
+                                  styles=_style_labels(config, train_sequences),
+                                  balance=train_config.style_balance and bool(getattr(config, "styles", ())))
     except ValueError as exc:
         raise InputError(data.root, f"nothing usable for training: {exc}") from None
     if train_set.n_dropped:
         log.warning("%d train sequences are shorter than a %d-frame window and are skipped",
                     train_set.n_dropped, config.window_len)
-    val = [(s.motion, s.music) for s in data.load_split("val")]
+    val_sequences = data.load_split("val")
+    val = [(s.motion, s.music) for s in val_sequences]
     val_set = None
     if val:
         val_set = FixedWindows(val, window_len=config.window_len, motion_frames=motion_frames,
-                               audio_frames=config.audio_frames, max_per_sequence=train_config.val_windows_per_sequence)
+                               audio_frames=config.audio_frames, max_per_sequence=train_config.val_windows_per_sequence,
+                               styles=_style_labels(config, val_sequences))
         if len(val_set) == 0:
             log.warning("no val sequence is long enough for a %d-frame window: no validation", config.window_len)
             val_set = None
@@ -535,6 +569,7 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
         raise InputError(None, "this preset trains until stopped: give --max-steps")
     # The steps run, whichever gave them: recorded in run.json and every model file's meta.training.
     train_config = dataclasses.replace(train_config, max_steps=steps)
+    config = with_data_styles(config, data)  # the styles a style model learns, named in its files
     resume_from = resume_point(out, resume)  # None: the run starts at step 0
     if resume_from is not None:
         saved = read_json(out / RUN_FILE)

@@ -30,10 +30,13 @@ def pad_motion(motion: np.ndarray) -> np.ndarray:
 
 
 class RandomWindows(Dataset):
-    """Windows ``{"motion": (motion_frames, 225), "audio": (audio_frames, 35)}`` float32.
+    """Windows ``{"motion": (motion_frames, 225), "audio": (audio_frames, 35)}`` float32, and
+    ``"style"``: the sequence's style label (int64 scalar) when ``styles`` are given.
 
     Args:
         sequences: pairs ``(motion (T, 219), music (T_a, 35))`` at 60 fps, aligned at frame 0.
+        styles: per sequence an integer style label (a model's ``style_label``), or None.
+        balance: draw a style first (each as often), then one of its sequences; needs ``styles``.
         window_len: frames a sequence must offer from the start (``FACTConfig.window_len``).
         motion_frames, audio_frames: frames returned from the start (model input + targets).
         seed: the stream's seed; window ``i`` depends only on ``(seed, i)``.
@@ -42,9 +45,14 @@ class RandomWindows(Dataset):
 
     def __init__(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], *, window_len: int,
                  motion_frames: int, audio_frames: int, seed: int = 0, length: int = 2**40,
-                 mirror: bool = False, tempo_stretch: float = 0.0):
+                 mirror: bool = False, tempo_stretch: float = 0.0, styles: Sequence[int] | None = None,
+                 balance: bool = False):
         if motion_frames > window_len or audio_frames > window_len:
             raise ValueError("motion_frames and audio_frames must not exceed window_len")
+        if styles is not None and len(styles) != len(sequences):
+            raise ValueError(f"{len(styles)} style labels for {len(sequences)} sequences")
+        if balance and styles is None:
+            raise ValueError("balance draws a style first: it needs the sequences' styles")
         if not 0 <= tempo_stretch < 0.5:
             raise ValueError(f"tempo_stretch must be in [0, 0.5), got {tempo_stretch}")
         self.mirror = mirror
@@ -59,6 +67,10 @@ class RandomWindows(Dataset):
                              f"(longest: {int(self.lengths.max()) if len(self.lengths) else 0})")
         self.motions = [m for m, k in zip(self.motions, keep) if k]
         self.musics = [a for a, k in zip(self.musics, keep) if k]
+        self.styles = None if styles is None else [int(c) for c, k in zip(styles, keep) if k]
+        # With balance: per style (sorted) the indices of its sequences.
+        self.by_style = None if not balance else [np.flatnonzero(np.array(self.styles) == c)
+                                                  for c in sorted(set(self.styles))]
         self.lengths = self.lengths[keep]
         self.n_dropped = int((~keep).sum())
         self.window_len = window_len
@@ -79,7 +91,11 @@ class RandomWindows(Dataset):
         ``(seed, index)``. A factor ``r`` plays the window ``r`` times as fast: it reads
         ``window_len * r`` source frames (fewer where the sequence is shorter)."""
         rng = np.random.default_rng([self.seed, index])
-        seq = int(rng.integers(len(self.motions)))
+        if self.by_style is None:
+            seq = int(rng.integers(len(self.motions)))
+        else:
+            members = self.by_style[int(rng.integers(len(self.by_style)))]
+            seq = int(members[rng.integers(len(members))])
         rate = 1.0
         if self.tempo_stretch:
             rate = float(rng.uniform(1.0 - self.tempo_stretch, 1.0 + self.tempo_stretch))
@@ -100,8 +116,11 @@ class RandomWindows(Dataset):
             audio = retime_music(self.musics[seq], s, rate, self.audio_frames)
         if flip:
             motion = mirror_motion(motion)
-        return {"motion": torch.from_numpy(np.ascontiguousarray(motion)),
+        item = {"motion": torch.from_numpy(np.ascontiguousarray(motion)),
                 "audio": torch.from_numpy(np.ascontiguousarray(audio))}
+        if self.styles is not None:
+            item["style"] = torch.tensor(self.styles[seq], dtype=torch.long)
+        return item
 
 
 # SMPL joints as the mirror sees them: left and right swapped (aichoreo.skeleton.JOINT_NAMES).
@@ -168,25 +187,35 @@ def retime_music(music: np.ndarray, start: int, rate: float, n: int) -> np.ndarr
 
 
 class FixedWindows(Dataset):
-    """Evaluation windows: for each sequence, starts every ``stride`` frames (deterministic)."""
+    """Evaluation windows: for each sequence, starts every ``stride`` frames (deterministic); with
+    ``styles`` (one label per sequence) each window also has its ``"style"``."""
 
     def __init__(self, sequences: Sequence[tuple[np.ndarray, np.ndarray]], *, window_len: int,
-                 motion_frames: int, audio_frames: int, stride: int = 120, max_per_sequence: int = 8):
+                 motion_frames: int, audio_frames: int, stride: int = 120, max_per_sequence: int = 8,
+                 styles: Sequence[int] | None = None):
+        if styles is not None and len(styles) != len(sequences):
+            raise ValueError(f"{len(styles)} style labels for {len(sequences)} sequences")
         self.items: list[tuple[np.ndarray, np.ndarray]] = []
-        for motion, music in sequences:
+        self.styles: list[int] | None = None if styles is None else []
+        for i, (motion, music) in enumerate(sequences):
             motion = pad_motion(np.asarray(motion, dtype=np.float32))
             music = np.asarray(music, dtype=np.float32)
             usable = min(len(motion), len(music))
             starts = list(range(0, usable - window_len + 1, stride))[:max_per_sequence]
             for s in starts:
                 self.items.append((motion[s: s + motion_frames], music[s: s + audio_frames]))
+                if self.styles is not None:
+                    self.styles.append(int(styles[i]))
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         motion, audio = self.items[index]
-        return {"motion": torch.from_numpy(motion.copy()), "audio": torch.from_numpy(audio.copy())}
+        item = {"motion": torch.from_numpy(motion.copy()), "audio": torch.from_numpy(audio.copy())}
+        if self.styles is not None:
+            item["style"] = torch.tensor(self.styles[index], dtype=torch.long)
+        return item
 
 
 class StepSampler(Sampler[int]):

@@ -116,8 +116,18 @@ class FACTConfig(ModelConfig):
     # root frame), so where the dancer travels follows from the pose and the music, not from the path so far
     context_noise: float = 0.0  # std of the noise added to the motion context in training (0: none)
     speed_loss: float = 0.0  # weight of speed_matching_loss ("steps", "anchored"; 0: none)
+    # --- style (issue 17; docs/fact.md "Style") -----------------------------------------------
+    styles: tuple[str, ...] = ()  # the styles the model is conditioned on, label i + 1 = styles[i] (label 0:
+    # none given); empty: no style input. Training fills them in from the train split's genres when
+    # style_dropout > 0 and none are named (aichoreo.train.with_data_styles)
+    style_dropout: float = 0.0  # fraction of training windows shown without their style, so that the model
+    # also learns to dance unconditioned and classifier-free guidance can weigh the style (Ho & Salimans 2022)
 
     def __post_init__(self) -> None:
+        # Read back from a model file, tuples arrive as lists; stored as a tuple, the config stays
+        # hashable and equal to the one it was saved from.
+        object.__setattr__(self, "styles", tuple(self.styles) if isinstance(self.styles, (list, tuple))
+                           else self.styles)
         for name, choices in _CHOICES.items():
             check_choice(name, getattr(self, name), choices)
         for name in ("motion_dim", "audio_dim", "motion_len", "audio_len", "target_len",
@@ -152,6 +162,13 @@ class FACTConfig(ModelConfig):
         if not self.ground_input and self.root_frame != "last":
             raise ValueError("ground_input=False hides the root's path relative to the last frame: it needs "
                              "root_frame='last'")
+        if not isinstance(self.styles, tuple) or not all(isinstance(n, str) and n.strip() for n in self.styles):
+            raise ValueError(f"styles must be a list of style names, got {self.styles!r}")
+        if len(set(self.styles)) != len(self.styles) or "auto" in self.styles:
+            raise ValueError(f"style names must be distinct and not 'auto' (which means none), got {self.styles!r}")
+        if isinstance(self.style_dropout, bool) or not isinstance(self.style_dropout, (int, float)) \
+                or not 0 <= self.style_dropout < 1:
+            raise ValueError(f"style_dropout must be a number in [0, 1), got {self.style_dropout!r}")
         if self.attention == "causal" and (self.prediction != "frames" or self.root_frame != "world"):
             raise ValueError("step targets and the 'last' root frame are defined from the last context "
                              "frame, which causal (shift-by-1) targets overlap: use full attention")
@@ -203,6 +220,20 @@ class FACTConfig(ModelConfig):
         setting measured (docs/generation.md); causal models predict one frame per pass.
         """
         return self.n_future
+
+    def style_label(self, name: str) -> int:
+        """The label of style ``name`` (1 + its index in :attr:`styles`); ``"auto"`` is 0, no style.
+
+        Raises ValueError for a style the model does not know, or any style on a model without."""
+        if name == "auto":
+            return 0
+        if not self.styles:
+            raise ValueError(f"this model has no styles (it was trained without them), so it cannot dance {name!r}; "
+                             "the bundled 'styles' model has some (--checkpoint styles), or train one with "
+                             "--config fact-small-style")
+        if name not in self.styles:
+            raise ValueError(f"unknown style {name!r}; this model knows {', '.join(self.styles)} (or auto)")
+        return 1 + self.styles.index(name)
 
     @property
     def first_future_token(self) -> int:
@@ -256,6 +287,10 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     # chunk ends (prediction="anchored", anchor_blend): v2's seamless steps without its drift into a heap.
     "fact-small-v3": dataclasses.replace(_SMALL, root_frame="last", prediction="anchored", ground_input=False,
                                          context_noise=0.02),
+    # fact-small told the style of each training window (the genres of the train split), which is
+    # dropped 15 % of the time (issue 17: 10-20 %) so that it also dances unconditioned and the style
+    # can be weighed by classifier-free guidance (--style, --style-strength; docs/fact.md "Style").
+    "fact-small-style": dataclasses.replace(_SMALL, style_dropout=0.15),
     # The paper's ablations at the fact-small scale (docs/results.md trains and scores them). The
     # fusion variants keep the depth a motion frame's information passes through: no fusion =
     # motion + cross blocks in one stack; late fusion = (motion + cross - 1) per encoder + 1 block.
@@ -271,8 +306,13 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
 }
 # Each preset with its training settings: the fact-small family trains on the CPU schedule, the
 # others (the paper's scale, and tiny for tests) with the released one.
+# fact-small-style sees every style equally often: Dance with Melody's train split has 22 waltzes, 4
+# rumbas and 2 cha-chas, and trained with every dance equally often (7 % cha-cha windows) the model,
+# asked for a cha-cha, danced what the style classifier took for a rumba (docs/results.md, "Style").
+_STYLE_TRAINING = {**_SMALL_TRAINING, "style_balance": True}
 PRESETS: dict[str, Preset] = {
     name: Preset(cfg, _V2_TRAINING if name in ("fact-small-v2", "fact-small-v3")
+                 else _STYLE_TRAINING if name == "fact-small-style"
                  else _SMALL_TRAINING if name.startswith("fact-small") else RELEASED_TRAINING)
     for name, cfg in _ARCHITECTURES.items()
 }
@@ -376,6 +416,8 @@ class FACT(SlidingContext, nn.Module):
             self.audio_pos = nn.Parameter(torch.empty(config.audio_len, d))  # (A, D)
             self.audio_encoder = Transformer(config, config.audio_layers)
             self.cross = Transformer(config, config.cross_layers)
+        if config.styles:  # row 0: no style (unconditioned); row i + 1: styles[i]
+            self.style_embed = nn.Embedding(len(config.styles) + 1, d)
         # "anchored": the first motion_dim outputs are steps, the next motion_dim frames.
         self.head = nn.Linear(d, config.motion_dim * (2 if config.prediction == "anchored" else 1))
         self.reset_parameters()
@@ -385,7 +427,7 @@ class FACT(SlidingContext, nn.Module):
         init_weights(self, self.config)
 
     def forward(self, motion: torch.Tensor, audio: torch.Tensor | None = None,
-                n_out: int | None = None) -> torch.Tensor:
+                n_out: int | None = None, style: torch.Tensor | None = None) -> torch.Tensor:
         """The output tokens ``(B, T + A, F)`` (``(B, T, F)`` without fusion); with ``n_out``, the
         first ``n_out`` of them, ``(B, n_out, F)``. ``F`` is 225, or 450 for
         ``prediction="anchored"`` (the steps, then the frames).
@@ -394,15 +436,20 @@ class FACT(SlidingContext, nn.Module):
         last block's queries, MLP and the head run on those tokens alone (generation keeps the
         first ``k <= 20`` of 360 tokens; about 15 % of a pass of ``fact-small``). The result is
         the same as slicing the full output, up to float rounding.
+
+        ``style (B,)`` integer labels (:meth:`FACTConfig.style_label`; 0 = none, also when ``None``)
+        of a model with styles: the label's learned embedding is added to every motion and music
+        token.
         """
         cfg = self.config
         _check_input("motion", motion, cfg.motion_len, cfg.motion_dim)
         if n_out is not None and not 1 <= n_out <= cfg.n_tokens:
             raise ValueError(f"n_out must be in [1, {cfg.n_tokens}], got {n_out}")
+        s = self._style_tokens(style, motion)  # (B, 1, D) or 0
         # Cutting the last block's queries is exact only when no output token attends causally and
         # the tokens kept come first (motion-audio order, or no fusion).
         early = n_out if cfg.attention == "full" and (cfg.fusion == "none" or cfg.token_order == "motion-audio") else None
-        m = self.motion_embed(motion) + self.motion_pos  # (B, T, D)
+        m = self.motion_embed(motion) + self.motion_pos + s  # (B, T, D)
         if cfg.fusion == "none":
             return self.head(self.motion_encoder(m, early))[:, :n_out]  # (B, T | n_out, F)
         m = self.motion_encoder(m)  # (B, T, D)
@@ -411,7 +458,7 @@ class FACT(SlidingContext, nn.Module):
         _check_input("audio", audio, cfg.audio_len, cfg.audio_dim)
         if audio.shape[0] != motion.shape[0]:
             raise ValueError(f"motion and audio batch sizes differ: {motion.shape[0]} vs {audio.shape[0]}")
-        a = self.audio_embed(audio) + self.audio_pos  # (B, A, D)
+        a = self.audio_embed(audio) + self.audio_pos + s  # (B, A, D)
         a = self.audio_encoder(a)  # (B, A, D)
         if cfg.token_order == "motion-audio":
             x = self.cross(torch.cat([m, a], dim=1), early)  # (B, T + A | n_out, D)
@@ -421,10 +468,38 @@ class FACT(SlidingContext, nn.Module):
             x = torch.cat([x[:, cfg.audio_len:], x[:, :cfg.audio_len]], dim=1)  # (B, T + A, D)
         return self.head(x[:, :n_out])  # (B, T + A | n_out, F)
 
+    def _style_tokens(self, style: torch.Tensor | None, motion: torch.Tensor) -> torch.Tensor | float:
+        """What the style adds to each token: ``(B, 1, D)``, or 0 for a model without styles."""
+        if not self.config.styles:
+            if style is not None:
+                raise ValueError("this FACT model has no styles: style must be None")
+            return 0.0
+        if style is None:
+            style = torch.zeros(motion.shape[0], dtype=torch.long, device=motion.device)
+        if style.shape != (motion.shape[0],) or style.dtype != torch.long:
+            raise ValueError(f"style must be a (B,) = ({motion.shape[0]},) long tensor of labels, "
+                             f"got {tuple(style.shape)} {style.dtype}")
+        if bool(((style < 0) | (style > len(self.config.styles))).any()):
+            raise ValueError(f"style labels must be in [0, {len(self.config.styles)}]")
+        return self.style_embed(style)[:, None]
+
     # --- the model interface of aichoreo.models.common.DanceModel ------------------------------
-    def training_loss(self, motion: torch.Tensor, audio: torch.Tensor, step: int = 0) -> torch.Tensor:
-        """:func:`fact_loss` of a batch of windows cut by :func:`split_window` (``step`` unused)."""
+    def training_loss(self, motion: torch.Tensor, audio: torch.Tensor, step: int = 0,
+                      style: torch.Tensor | None = None) -> torch.Tensor:
+        """:func:`fact_loss` of a batch of windows cut by :func:`split_window` (``step`` unused).
+
+        ``style (B,)``: the windows' style labels, for a model with styles (required there); in
+        training each is replaced by 0 (none) with probability ``style_dropout``.
+        """
         cfg = self.config
+        if cfg.styles:
+            if style is None:
+                raise ValueError("this FACT model has styles: training_loss needs the windows' style labels")
+            if cfg.style_dropout and self.training:
+                drop = torch.rand(style.shape, device=style.device) < cfg.style_dropout
+                style = style.masked_fill(drop, 0)
+        elif style is not None:
+            style = None  # windows of labelled data, a model without styles: the labels are not its input
         motion_input, audio_input, target = split_window(motion, audio, cfg)
         if cfg.root_frame == "last":
             origin, turn = heading_frame(motion_input[:, -1])
@@ -434,7 +509,7 @@ class FACT(SlidingContext, nn.Module):
             motion_input = motion_input + context_noise(motion_input, cfg.context_noise)
         if not cfg.ground_input:
             motion_input = hide_ground(motion_input)
-        output = self(motion_input, audio_input)
+        output = self(motion_input, audio_input, style=style)
         if cfg.prediction == "frames":
             return fact_loss(output, target, cfg)
         steps = step_targets(target, clean[:, -1:], motion_input[:, -1:])
@@ -457,8 +532,8 @@ class FACT(SlidingContext, nn.Module):
             origin, turn = heading_frame(context[:, -1])
             context = to_frame(context, origin, turn)
         # (the last frame's x, z are 0 in the root frame, hidden or not: root steps sum from there)
-        out = self(hide_ground(context) if not cfg.ground_input else context, window,
-                   n_out=first + k)[:, first: first + k]  # (B, k, F)
+        out = self.guided(hide_ground(context) if not cfg.ground_input else context, window, first + k,
+                          state.get("style"), state.get("guidance", 1.0))[:, first: first + k]  # (B, k, F)
         if cfg.prediction == "steps":
             out = context[:, -1:] + torch.cumsum(out, dim=1) / STEP_SCALE
         elif cfg.prediction == "anchored":
@@ -468,6 +543,22 @@ class FACT(SlidingContext, nn.Module):
         if cfg.root_frame == "last":
             out = from_frame(out, origin, turn)
         return out
+
+    def guided(self, motion: torch.Tensor, audio: torch.Tensor, n_out: int, style: torch.Tensor | None,
+               guidance: float) -> torch.Tensor:
+        """The output tokens ``(B, n_out, F)`` for ``style (B,)`` labels, the style weighed by
+        classifier-free guidance (Ho & Salimans 2022): ``u + guidance (c - u)`` from the
+        unconditioned output ``u`` and the styled one ``c``. ``guidance`` 1 is the styled output
+        alone (one pass); more pushes further from an unconditioned dance towards the style (two
+        passes, batched together). A label 0 (``auto``) gives the unconditioned output whatever the
+        guidance. The prediction is linear in the head's outputs (steps are summed after this), so
+        guiding them is guiding the motion."""
+        if style is None or guidance == 1.0 or not bool((style > 0).any()):
+            return self(motion, audio, n_out=n_out, style=style)
+        both = self(torch.cat([motion, motion]), torch.cat([audio, audio]), n_out=n_out,
+                    style=torch.cat([style, torch.zeros_like(style)]))  # (2B, n_out, F)
+        styled, plain = both.chunk(2)
+        return plain + guidance * (styled - plain)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter values (120,406,977 for the released configuration)."""
@@ -580,6 +671,8 @@ def init_weights(model: FACT, cfg: FACTConfig) -> None:
             elif isinstance(module, nn.LayerNorm):
                 module.reset_parameters()
         positions = [model.motion_pos] + ([model.audio_pos] if cfg.fusion != "none" else [])
+        if cfg.styles:  # a style is a learned offset of every token, initialised like the positions
+            positions.append(model.style_embed.weight)
         for table in positions:
             if cfg.init == "tf":
                 _trunc_normal(table, cfg.init_std)
