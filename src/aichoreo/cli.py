@@ -63,6 +63,7 @@ def _positive_int(text: str) -> int:
 # aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
 # checks that the two agree).
 SEAM_EASE_HELP_DEFAULT = 4
+STYLE_STRENGTH_HELP_DEFAULT = 4.0  # aichoreo.generate.STYLE_STRENGTH, likewise
 
 
 def _non_negative_int(text: str) -> int:
@@ -168,8 +169,10 @@ def cmd_config_list(args: argparse.Namespace) -> int:
 def cmd_config_show(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from aichoreo.models import count_parameters, model_name
+    from aichoreo.models import BUNDLED_MODELS, available_presets, count_parameters, model_name
 
+    if args.name not in available_presets() and (args.name in BUNDLED_MODELS or Path(args.name).is_file()):
+        return _show_model_file(args)
     model_cfg, train_cfg = config.resolve_experiment(args.name, args.set)
     params = count_parameters(model_cfg)
     if args.json:
@@ -182,6 +185,32 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         print(f"  {key} = {value}")
     print("train:")
     for key, value in dataclasses.asdict(train_cfg).items():
+        print(f"  {key} = {value}")
+    return 0
+
+
+def _show_model_file(args: argparse.Namespace) -> int:
+    """``config show MODEL``: a model file's architecture, styles and training settings."""
+    from aichoreo.models import count_parameters, load_model, model_name
+
+    if args.set:
+        raise InputError(args.name, "--set changes a preset; a model file's configuration is fixed")
+    _, model_cfg, meta = load_model(args.name)
+    params = count_parameters(model_cfg)
+    styles = list(getattr(model_cfg, "styles", ()))
+    if args.json:
+        print(_dump_json({"name": args.name, "architecture": model_name(model_cfg), "params": params,
+                          "styles": styles, "model": model_cfg.to_dict(), "train": meta.get("training", {}),
+                          "preset": meta.get("preset")}))
+        return 0
+    print(f"model file {args.name} ({model_name(model_cfg)}, preset {meta.get('preset', 'unknown')}): "
+          f"{params:,d} parameters")
+    print("styles: " + (", ".join(styles) + " (or auto)" if styles else "none (--style auto only)"))
+    print("model:")
+    for key, value in model_cfg.to_dict().items():
+        print(f"  {key} = {value}")
+    print("train:")
+    for key, value in (meta.get("training") or {}).items():
         print(f"  {key} = {value}")
     return 0
 
@@ -306,8 +335,9 @@ def cmd_quality(args: argparse.Namespace) -> int:
     model, meta = load_dance_model(args.checkpoint)
     options = QualityOptions(split=args.split, seed_motion=args.seed_motion, frames_per_step=args.frames_per_step,
                              lock_feet=not args.no_foot_lock, random_seed=args.random_seed,
-                             window_s=args.window_seconds,
-                             **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}))
+                             window_s=args.window_seconds, style=args.style,
+                             **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}),
+                             **({"style_strength": args.style_strength} if "style_strength" in args else {}))
     with _output_dir(Path(args.output)) as out:
         report = quality_report(model, args.data, out, options, model_meta=meta,
                                 label=args.label or Path(str(args.checkpoint)).stem, progress=True)
@@ -352,8 +382,9 @@ def cmd_dance(args: argparse.Namespace) -> int:
                            formats=args.formats, random_seed=args.random_seed, bpm=args.bpm,
                            lock_feet=not args.no_foot_lock, character=args.character, bone_map=args.map,
                            figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from,
-                           keep=args.keep, keep_from=args.keep_from,
-                           **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}))
+                           keep=args.keep, keep_from=args.keep_from, style=args.style,
+                           **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}),
+                           **({"style_strength": args.style_strength} if "style_strength" in args else {}))
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
     for s in summaries:
@@ -492,8 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     q = csub.add_parser("list", help="presets with their parameter counts")
     q.set_defaults(func=cmd_config_list)
-    q = csub.add_parser("show", formatter_class=fmt, help="the resolved configuration of a preset")
-    q.add_argument("name", help="preset name (aichoreo config list)")
+    q = csub.add_parser("show", formatter_class=fmt,
+                        help="the resolved configuration of a preset, or of a model file with its styles")
+    q.add_argument("name", help="preset name (aichoreo config list), a model file, or a bundled model (default, styles)")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
     q.add_argument("--json", action="store_true", help="one JSON object with name, params, model, train")
     q.set_defaults(func=cmd_config_show)
@@ -570,6 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
                    help=f"frames each predicted chunk eases in over, as aichoreo dance (default: "
                         f"{SEAM_EASE_HELP_DEFAULT}; 0: none)")
+    p.add_argument("--style", default="auto",
+                   help="dance every song in this style of the model (as aichoreo dance --style); auto: none")
+    p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
+                   help=f"classifier-free guidance of --style (default: {STYLE_STRENGTH_HELP_DEFAULT:g})")
     p.add_argument("--label", default=None, help="name of the model in the report (default: the file's stem)")
     p.set_defaults(func=cmd_quality)
 
@@ -628,7 +664,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("songs", nargs="+", help="audio files (wav, mp3, flac, ogg, opus)")
     p.add_argument("-o", "--output", required=True,
                    help="output folder (one sub-folder per song, replaced as a whole on a re-run)")
-    p.add_argument("--checkpoint", default="default", help="model file, or the name of a bundled model")
+    p.add_argument("--checkpoint", default="default",
+                   help="model file, or a bundled model: default, or styles (knows --style cha-cha, rumba, waltz)")
     p.add_argument("--seconds", type=_positive_float, default=None, help="dance to this many seconds of the song")
     p.add_argument("--start", type=_non_negative_float, default=0.0,
                    help="seconds into the song where the dance starts")
@@ -679,6 +716,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "rest around them")
     p.add_argument("--from", dest="keep_from", type=_existing_file, default=None,
                    help="the motion (.pkl) whose --keep joints the dance follows; its first 2 s are the seed")
+    p.add_argument("--style", default="auto",
+                   help="dance in this style, for a model trained with styles (aichoreo config show MODEL lists them; "
+                        "the bundled 'styles' model: cha-cha, rumba, waltz); auto (default): the music decides")
+    p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
+                   help=f"how strongly the style is followed: classifier-free guidance, 1 = the styled model alone, "
+                        f"more = further from an unstyled dance, twice the generation time (default: "
+                        f"{STYLE_STRENGTH_HELP_DEFAULT:g})")
     p.set_defaults(func=cmd_dance)
 
     p = sub.add_parser(

@@ -70,6 +70,8 @@ def generate(
     random_seed: int | None = 0,
     threads: int | ThreadTuner | None = None,
     edit: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    style: int | Sequence[int] | None = None,
+    style_strength: float = 1.0,
 ) -> np.ndarray:
     """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
 
@@ -99,6 +101,10 @@ def generate(
             frames ``(B, k, 225)`` (numpy, rotations projected), it returns them edited; the edited
             frames are kept and fed back, so what follows is generated from them
             (:mod:`aichoreo.direct`: keyframes).
+        style: for a model with styles, the style label (``config.style_label(name)``; 0 = none,
+            unconditioned), one per song for a batch; ``None`` = none.
+        style_strength: classifier-free guidance of the style (``FACT.guided``): 1 = the styled
+            prediction alone; more pushes further from the unconditioned dance (two passes each).
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -116,6 +122,7 @@ def generate(
     if not isinstance(frames_per_step, int) or not 1 <= frames_per_step <= cfg.n_future:
         raise ValueError(f"frames_per_step must be an integer in [1, {cfg.n_future}] for this model "
                          f"(its target_len / attention), got {frames_per_step!r}")
+    styles = _style_labels(cfg, style, audio.shape[0], style_strength)
     n = available if n_frames is None else min(n_frames, available)
     if n_frames is not None and n_frames > available:
         log.info("music allows %d generated frames, not %d: stopping there", available, n_frames)
@@ -142,7 +149,8 @@ def generate(
                 tuner = ThreadTuner(None if threads is None else (threads,))
             with tuner.run():
                 _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
-                             frames_per_step, project_rotations, progress, generator, tuner, edit)
+                             frames_per_step, project_rotations, progress, generator, tuner, edit,
+                             None if styles is None else (styles.to(run_device), float(style_strength)))
             log.info("generation passes per thread count: %s", tuner.passes)
     finally:
         model.train(was_training)
@@ -152,10 +160,13 @@ def generate(
 
 def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out: torch.Tensor, k_max: int,
                  project: bool, progress: bool, generator: torch.Generator | None, tuner: ThreadTuner,
-                 edit: Callable[[int, np.ndarray], np.ndarray] | None = None) -> None:
+                 edit: Callable[[int, np.ndarray], np.ndarray] | None = None,
+                 style: tuple[torch.Tensor, float] | None = None) -> None:
     """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> the generated frames written into
-    ``out (B, n, 225)``."""
+    ``out (B, n, 225)``; ``style``: the labels ``(B,)`` and the guidance, for a model with styles."""
     state = model.start(seed, audio, generator)
+    if style is not None:
+        state["style"], state["guidance"] = style
     n = out.shape[1]
     done = 0
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
@@ -179,6 +190,12 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
 # jumps (worst seam 16.9x the largest step inside a chunk -> 0.43x) and keeps the energy within
 # the quality report's bounds (0.81 -> 0.76); 6 and 8 smooth more and move less (0.73, 0.71).
 SEAM_EASE_FRAMES = 4
+# Classifier-free guidance of a requested style (--style-strength), for models with styles. Chosen
+# for the bundled styles model on the validation songs among 2, 4 and 6 (docs/results.md, "Style"):
+# the style was recognised 0.40, 0.55 and 0.75 times as often as in real dances; 4 is the strongest
+# at which no style's dances shake more than 1.2x the unconditioned ones (jitter 9.2x the real
+# dancers' for the cha-cha against 8.1x unconditioned; at 6 the cha-cha reached 11.4x).
+STYLE_STRENGTH = 4.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
 
 
@@ -254,6 +271,23 @@ def clean_frames(x: torch.Tensor) -> torch.Tensor:
     rot = project_to_so3(rot).reshape(*x.shape[:-1], N_JOINTS * 9)  # (..., 216)
     pad = x.new_zeros(*x.shape[:-1], FACT_PAD)
     return torch.cat([pad, x[..., _TRANSLATION], rot], dim=-1)
+
+
+def _style_labels(cfg: Any, style: int | Sequence[int] | None, batch: int, strength: float) -> torch.Tensor | None:
+    """Checked style labels ``(B,)`` for :func:`generate`, or None."""
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 20:
+        raise ValueError(f"style_strength must be a number in [0, 20], got {strength!r}")
+    if style is None:
+        return None
+    styles = getattr(cfg, "styles", ())
+    labels = torch.as_tensor([style] * batch if np.ndim(style) == 0 else list(style))
+    if labels.dtype not in (torch.int64, torch.int32) or labels.shape != (batch,):
+        raise ValueError(f"style must be one integer label or one per song ({batch}), got {style!r}")
+    if not styles:
+        raise ValueError("this model has no styles: style must be None")
+    if bool(((labels < 0) | (labels > len(styles))).any()):
+        raise ValueError(f"style labels must be in [0, {len(styles)}] (0: none; i: {styles[0]!r}, ...)")
+    return labels.long()
 
 
 def _prepare_inputs(music: Any, seed: Any, motion_len: int,
@@ -355,6 +389,8 @@ def generate_dances(
     edits: Sequence[Callable[[int, np.ndarray], np.ndarray] | None] | None = None,
     warps: Sequence[Callable[[SMPLMotion], SMPLMotion] | None] | None = None,
     seam_ease: int = SEAM_EASE_FRAMES,
+    styles: Sequence[int] | None = None,
+    style_strength: float = 1.0,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -381,6 +417,8 @@ def generate_dances(
             before the foot lock (keyframes, :func:`aichoreo.direct.keyframe_warp`).
         seam_ease: frames at the start of every predicted chunk eased in from the frames before
             it (:class:`SeamEaser`; 0: the model's chunks as predicted). Not with one frame per pass.
+        styles: per song a style label of a model with styles (0: none), or None;
+            ``style_strength`` its guidance (:func:`generate`).
 
     Returns:
         per song an :class:`SMPLMotion` of ``frames[i]`` frames at ``fps``, the seed first.
@@ -417,7 +455,8 @@ def generate_dances(
                 return np.stack(out)
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
                      frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
-                     threads=tuner, edit=edit)
+                     threads=tuner, edit=edit, style=None if styles is None else [styles[i] for i in idx],
+                     style_strength=style_strength)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
     motions = [SMPLMotion.from_fact_vector(x, fps=fps, project=False) for x in raw]  # projected already
     if warps is not None:

@@ -48,7 +48,7 @@ from aichoreo.fileio import (
     read_npy,
     staging_folder,
 )
-from aichoreo.generate import SEAM_EASE_FRAMES, generate_dances
+from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
 from aichoreo.seeds import SEED_KINDS, builtin_seed
@@ -87,6 +87,8 @@ class DanceOptions:
     keep: str | None = None  # "upper", "lower" or joint names: those joints follow keep_from frame for frame
     keep_from: str | None = None  # the motion (.pkl) whose kept joints the dance follows; its first 2 s are the seed
     seam_ease: int = SEAM_EASE_FRAMES  # frames each predicted chunk eases in over from the last (0: as predicted)
+    style: str = "auto"  # a style the model knows (aichoreo config show MODEL), or "auto": the music decides
+    style_strength: float = STYLE_STRENGTH  # classifier-free guidance of the style (1: the styled model alone)
 
     def __post_init__(self) -> None:
         if self.seconds is not None and not (math.isfinite(self.seconds) and self.seconds > 0):
@@ -95,6 +97,8 @@ class DanceOptions:
             raise InputError(None, f"--start must be a time >= 0 s in the song, got {self.start}")
         if self.batch_size < 1 or (self.frames_per_step is not None and self.frames_per_step < 1):
             raise InputError(None, "--batch-size and --frames-per-step must be >= 1")
+        if not (math.isfinite(self.style_strength) and 0 <= self.style_strength <= 20):
+            raise InputError(None, f"--style-strength must be a number in [0, 20], got {self.style_strength}")
 
 
 @dataclass
@@ -334,6 +338,7 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
             raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
                                                 f"{cfg.motion_len}-frame seed")
         kept = (source, joints, keep_root)
+    style = _style_label(cfg, options.style, model_meta)
     keys = None if options.keyframes is None else read_keyframes(options.keyframes)
     continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
     lead = cfg.motion_len if continued is not None else 0
@@ -368,7 +373,21 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     with output_folder(out):
         for stem in stems:  # what a killed run left behind
             clean_stale_staging(out, f"{stem}.staging")
-        return _generate_and_export(prepared, model, out, options, model_meta, progress, character)
+        return _generate_and_export(prepared, model, out, options, model_meta, progress, character, style)
+
+
+def _style_label(cfg: Any, style: str, model_meta: dict | None) -> int:
+    """The label of ``--style`` for this model (0: ``auto``), or an error naming the model file."""
+    if style == "auto":
+        return 0
+    label = getattr(cfg, "style_label", None)
+    try:
+        if label is None:
+            raise ValueError(f"this model has no styles (a {type(cfg).__name__.removesuffix('Config')} model), "
+                             f"so it cannot dance {style!r}")
+        return label(style)
+    except ValueError as exc:
+        raise InputError((model_meta or {}).get("checkpoint"), str(exc)) from None
 
 
 def _character_exports(smpl, character: Character, folder: Path, song: Path, options: DanceOptions,
@@ -393,7 +412,7 @@ def _character_exports(smpl, character: Character, folder: Path, song: Path, opt
 
 
 def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceOptions, model_meta: dict | None,
-                         progress: bool, character: Character | None = None) -> list[dict[str, Any]]:
+                         progress: bool, character: Character | None = None, style: int = 0) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     summaries = []
@@ -408,7 +427,8 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                                   batch_size=len(batch), device=options.device, progress=progress,
                                   random_seed=options.random_seed + b, timings=timings,
                                   edits=[s.edit for s in batch], warps=[s.warp for s in batch],
-                                  seam_ease=options.seam_ease)
+                                  seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
+                                  style_strength=options.style_strength)
         elapsed = time.perf_counter() - t0
         generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
         for song, smpl in zip(batch, motions):

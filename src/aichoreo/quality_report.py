@@ -46,7 +46,7 @@ from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
 from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
-from aichoreo.generate import SEAM_EASE_FRAMES, generate_dances
+from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
 from aichoreo.metrics.quality import ratio
 from aichoreo.seeds import builtin_seed
 from aichoreo.skeleton import FPS
@@ -79,10 +79,14 @@ class QualityOptions:
     capture_fps: float = 25.0  # rate accelerations are compared at (Dance with Melody's capture rate)
     window_s: float = 20.0  # fade compares the first and last window_s after the seed; FID clips are this long
     # after 2 s of context (the paper's protocol: 20 s)
+    style: str = "auto"  # every song danced in this style of the model (aichoreo dance --style); auto: none
+    style_strength: float = STYLE_STRENGTH  # its classifier-free guidance
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.window_s) and self.window_s > 0):
             raise InputError(None, f"--window-seconds must be a positive number of seconds, got {self.window_s}")
+        if not (np.isfinite(self.style_strength) and 0 <= self.style_strength <= 20):
+            raise InputError(None, f"--style-strength must be a number in [0, 20], got {self.style_strength}")
 
 
 def seam_ratio(joints: np.ndarray, k: int, seed_frames: int = SEED_FRAMES) -> float | None:
@@ -144,6 +148,15 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
         raise InputError(data.root, f"dances shorter than {need / FPS:.0f} s in the {options.split} split "
                                     f"({', '.join(short)}): fade needs more than the seed and one "
                                     f"{options.window_s:.0f} s window")
+    style = 0
+    if options.style != "auto":
+        if not hasattr(cfg, "style_label"):
+            raise InputError((model_meta or {}).get("checkpoint"), f"this model has no styles, so it cannot dance "
+                                                                  f"{options.style!r}")
+        try:
+            style = cfg.style_label(options.style)
+        except ValueError as exc:
+            raise InputError((model_meta or {}).get("checkpoint"), str(exc)) from None
     out = Path(out)
     _clear_earlier_report(out)
     k = cfg.default_frames_per_step if options.frames_per_step is None else min(options.frames_per_step, cfg.n_future)
@@ -157,7 +170,8 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     t0 = time.perf_counter()
     motions = generate_dances(model, [s.music for s in songs], seeds, frames=lengths, frames_per_step=k,
                               lock_feet=options.lock_feet, batch_size=len(songs), progress=progress,
-                              random_seed=options.random_seed, timings=timings, seam_ease=options.seam_ease)
+                              random_seed=options.random_seed, timings=timings, seam_ease=options.seam_ease,
+                              styles=[style] * len(songs) if style else None, style_strength=options.style_strength)
     wall = time.perf_counter() - t0
     generated = {s.name: m.joints().copy() for s, m in zip(songs, motions)}
     real = {s.name: joints_of(s.motion[:n]) for s, n in zip(songs, lengths)}
@@ -238,7 +252,7 @@ def _fid_scores(out: Path, data: PreparedDataset, generated: dict[str, np.ndarra
     fid_g = "fid_g_varying" if "fid_g_varying" in gen else "fid_g"
     return {"fid_k": gen["fid_k"], "fid_g_star": gen.get(fid_g), "fid_k_random_clip": ref["fid_k"],
             "fid_g_star_random_clip": ref.get(fid_g), "fid_k_vs_random_clip": gen["fid_k"] / ref["fid_k"],
-            "fid_clips": n}
+            "dist_k": gen["dist_k"], "dist_k_real": gen["dist_k_real"], "fid_clips": n}
 
 
 def _passes(value: float | None, how: str, bound) -> bool | None:

@@ -310,11 +310,11 @@ def load_model_file(path: str | os.PathLike, map_location: str | torch.device = 
 # --------------------------------------------------------------------------------------------
 
 #: Name -> file inside ``aichoreo/assets/models`` (see its MODEL_CARD.md).
-BUNDLED_MODELS: dict[str, str] = {"default": "default.pt"}
+BUNDLED_MODELS: dict[str, str] = {"default": "default.pt", "styles": "styles.pt"}
 
 
 def bundled_model_path(name: str) -> Path:
-    """The file of a model shipped with the package (``"default"``)."""
+    """The file of a model shipped with the package (``"default"``, or ``"styles"``: ``fact-small-style``)."""
     from importlib.resources import files
 
     if name not in BUNDLED_MODELS:
