@@ -10,6 +10,8 @@
 * whole-song quality of one dance (:mod:`aichoreo.metrics.quality`): :func:`mean_joint_speed`,
   :func:`speed_curve`, :func:`fade`, :func:`mean_joint_acceleration`, :func:`support_foot_speed`,
   :func:`stature`, :func:`spread`, compared with a real dance as ratios;
+* :class:`StyleClassifier`: the style of each clip of a dance, fitted on real dances
+  (:mod:`aichoreo.metrics.style`, measures ``--style``);
 * :func:`plot_beat_alignment` (PNG);
 * :func:`zero_start` (Bailando's coordinate protocol).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 from aichoreo.metrics._common import zero_start
 from aichoreo.metrics.beats import beat_align, kinematic_beats, motion_envelope, music_beat_frames
 from aichoreo.metrics.features import extract_features
-from aichoreo.metrics.fid import diversity, dist_from_features, fid, fid_from_features, frechet_distance, normalize
+from aichoreo.metrics.fid import dist_from_features, diversity, fid, fid_from_features, frechet_distance, normalize
 from aichoreo.metrics.geometric import manual_features
 from aichoreo.metrics.kinetic import kinetic_features
 from aichoreo.metrics.plausibility import FootSkating, foot_skating, pfc, resample_joints
@@ -36,6 +38,7 @@ from aichoreo.metrics.quality import (
     stature,
     support_foot_speed,
 )
+from aichoreo.metrics.style import StyleClassifier, style_features
 
 __all__ = [
     "kinetic_features",
@@ -64,4 +67,6 @@ __all__ = [
     "spread",
     "stature",
     "zero_start",
+    "StyleClassifier",
+    "style_features",
 ]
