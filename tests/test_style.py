@@ -1,0 +1,278 @@
+"""Style (issue 17): style-conditioned FACT, guidance, training with the data's genres, the CLI, and
+the style classifier that measures it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from aichoreo.cli import main
+from aichoreo.data.dataset import PreparedDataset, SequenceEntry, write_index, write_sequence
+from aichoreo.data.windows import FixedWindows, RandomWindows
+from aichoreo.errors import InputError
+from aichoreo.generate import STYLE_STRENGTH, generate
+from aichoreo.metrics import StyleClassifier
+from aichoreo.models import FACT, FACTConfig, build_model, get_preset, get_preset_training, load_model_file
+from aichoreo.motion import SMPLMotion
+from aichoreo.rotations import axis_angle_to_matrix
+from aichoreo.train import with_data_styles
+
+ROOT = Path(__file__).resolve().parents[1]
+SONG = ROOT / "src" / "aichoreo" / "assets" / "music" / "demo_120bpm.ogg"
+STYLES = ("cha-cha", "rumba", "waltz")
+
+
+def _styled(**changes) -> FACTConfig:
+    return get_preset("tiny", **{"styles": STYLES, "style_dropout": 0.15, **changes})
+
+
+def _inputs(cfg: FACTConfig, b: int = 3):
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(b, cfg.motion_len, cfg.motion_dim, generator=g),
+            torch.randn(b, cfg.audio_len, cfg.audio_dim, generator=g))
+
+
+def test_config_checks_and_round_trips_its_styles():
+    cfg = _styled()
+    assert FACTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists come back as a tuple
+    assert cfg.style_label("auto") == 0 and cfg.style_label("cha-cha") == 1 and cfg.style_label("waltz") == 3
+    with pytest.raises(ValueError, match="unknown style 'tango'; this model knows cha-cha, rumba, waltz"):
+        cfg.style_label("tango")
+    with pytest.raises(ValueError, match="has no styles"):
+        get_preset("tiny").style_label("waltz")
+    for bad in ({"styles": ("waltz", "waltz")}, {"styles": ("auto",)}, {"styles": ("",)},
+                {"style_dropout": 1.0}, {"style_dropout": -0.1}):
+        with pytest.raises(ValueError):
+            get_preset("tiny", **bad)
+    assert get_preset("fact-small-style").style_dropout == 0.15  # issue 17: 10-20 %
+    assert get_preset_training("fact-small-style")["style_balance"] is True
+
+
+def test_the_style_changes_the_output_and_none_is_label_zero():
+    torch.manual_seed(0)
+    model = build_model(_styled()).eval()
+    motion, audio = _inputs(model.config)
+    plain = model(motion, audio)
+    assert torch.equal(plain, model(motion, audio, style=torch.zeros(3, dtype=torch.long)))
+    styled = model(motion, audio, style=torch.tensor([1, 2, 3]))
+    assert (styled - plain).abs().amax(dim=(1, 2)).min() > 1e-4  # each style moves every window
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\]"):
+        model(motion, audio, style=torch.tensor([0, 4, 1]))
+    with pytest.raises(ValueError, match="long tensor"):
+        model(motion, audio, style=torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match="has no styles"):
+        build_model(get_preset("tiny"))(motion, audio, style=torch.tensor([1, 1, 1]))
+
+
+def test_guidance_is_the_classifier_free_mix():
+    torch.manual_seed(0)
+    model = build_model(_styled()).eval()
+    motion, audio = _inputs(model.config)
+    style = torch.tensor([2, 0, 3])
+    c = model(motion, audio, n_out=20, style=style)
+    u = model(motion, audio, n_out=20)
+    assert torch.allclose(model.guided(motion, audio, 20, style, 1.0), c)
+    assert torch.allclose(model.guided(motion, audio, 20, style, 0.0), u, atol=1e-6)
+    g = model.guided(motion, audio, 20, style, 2.5)
+    assert torch.allclose(g, u + 2.5 * (c - u), atol=1e-5)
+    assert torch.allclose(g[1], u[1], atol=1e-6)  # label 0 (auto) is the unconditioned dance at any strength
+
+
+def test_style_dropout_hides_the_style_of_that_share_of_windows():
+    torch.manual_seed(0)
+    model = build_model(_styled(style_dropout=0.5))
+    cfg = model.config
+    motion = torch.randn(8, cfg.motion_frames, cfg.motion_dim)
+    audio = torch.randn(8, cfg.audio_len, cfg.audio_dim)
+    style = torch.tensor([1, 2, 3, 1, 2, 3, 1, 2])
+    model.eval()
+    with pytest.raises(ValueError, match="needs the windows' style labels"):
+        model.training_loss(motion, audio)
+    # In training, the same draw of torch.rand decides which labels become 0.
+    model.train()
+    torch.manual_seed(5)
+    dropped = style.masked_fill(torch.rand(style.shape) < 0.5, 0)
+    assert 0 < int((dropped == 0).sum()) < 8
+    torch.manual_seed(5)
+    loss = model.training_loss(motion, audio, style=style)
+    model.eval()  # same weights, no dropout: the loss of the masked labels must match
+    expected = model.training_loss(motion, audio, style=dropped)
+    assert torch.allclose(loss, expected)
+    assert not torch.allclose(expected, model.training_loss(motion, audio, style=style))
+
+
+def test_windows_carry_their_sequence_style():
+    rng = np.random.default_rng(0)
+    seqs = [(rng.standard_normal((300, 219)).astype(np.float32), rng.standard_normal((300, 35)).astype(np.float32))
+            for _ in range(3)]
+    windows = RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, styles=[2, 0, 3])
+    for i in range(20):
+        seq, _ = windows.locate(i)
+        assert int(windows[i]["style"]) == [2, 0, 3][seq]
+    assert "style" not in RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240)[0]
+    fixed = FixedWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, stride=20, styles=[1, 2, 3])
+    assert [int(fixed[i]["style"]) for i in range(len(fixed))] == [1] * 3 + [2] * 3 + [3] * 3  # starts 0, 20, 40
+    with pytest.raises(ValueError, match="2 style labels for 3 sequences"):
+        RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, styles=[1, 2])
+    # balance: each style as often, however many sequences it has
+    balanced = RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, styles=[1, 1, 2],
+                             balance=True)
+    drawn = np.bincount([balanced.locate(i)[0] for i in range(3000)], minlength=3) / 3000
+    assert abs(drawn[2] - 0.5) < 0.04 and abs(drawn[0] - 0.25) < 0.04 and abs(drawn[1] - 0.25) < 0.04
+    assert [balanced.locate(i) for i in range(5)] == [balanced.locate(i) for i in range(5)]  # a function of i
+    with pytest.raises(ValueError, match="needs the sequences' styles"):
+        RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, balance=True)
+
+
+def _dataset(root: Path, genres: list[str], frames: int = 400) -> Path:
+    rng = np.random.default_rng(0)
+    entries = []
+    t = np.arange(frames)[:, None] / 60.0
+    for i, genre in enumerate(genres):
+        pose = 0.3 * np.sin(2 * np.pi * rng.uniform(0.5, 2.0, 72) * t + rng.uniform(0, 6, 72))
+        transl = np.concatenate([0.1 * np.sin(t), np.full_like(t, 0.9), 0.05 * np.cos(t)], axis=1)
+        motion = SMPLMotion(axis_angle_to_matrix(pose.reshape(frames, 24, 3)), transl).to_fact_vector()
+        write_sequence(root, f"d{i}", motion, rng.standard_normal((frames, 35)).astype(np.float32))
+        entries.append(SequenceEntry(name=f"d{i}", split="val" if i == len(genres) - 1 else "train",
+                                     n_frames=frames, genre=genre))
+    write_index(root, entries, fps=60.0, music_spec={})
+    return root
+
+
+def test_training_names_the_styles_from_the_train_genres(tmp_path):
+    data = PreparedDataset(_dataset(tmp_path / "d", ["waltz", "rumba", "waltz", "tango"]))
+    cfg = with_data_styles(get_preset("tiny", style_dropout=0.1), data)
+    assert cfg.styles == ("rumba", "waltz")  # sorted; tango is only in val
+    assert with_data_styles(get_preset("tiny"), data) == get_preset("tiny")  # no style dropout: no styles
+    named = get_preset("tiny", style_dropout=0.1, styles=("waltz",))
+    assert with_data_styles(named, data) is named
+    with pytest.raises(InputError, match="names no genre"):
+        with_data_styles(cfg.__class__(**{**cfg.to_dict(), "styles": ()}),
+                         PreparedDataset(_dataset(tmp_path / "e", ["", "", ""])))
+
+
+@pytest.fixture(scope="module")
+def style_model(tmp_path_factory) -> Path:
+    """A tiny model with styles, trained 2 steps by the CLI on a dataset with genres."""
+    tmp = tmp_path_factory.mktemp("style")
+    data = _dataset(tmp / "data", ["waltz", "cha-cha", "waltz", "rumba"])
+    assert main(["train", "--config", "tiny", "--data", str(data), "--out", str(tmp / "run"), "--max-steps", "2",
+                 "--accelerator", "cpu", "--set", "style_dropout=0.2", "--set", "batch_size=2",
+                 "--set", "num_workers=0", "--set", "checkpoint_every=2", "--set", "val_every=2"]) == 0
+    return tmp / "run" / "models" / "last.pt"
+
+
+def test_trained_model_file_holds_its_styles(style_model, capsys):
+    _, cfg, _ = load_model_file(style_model)
+    assert cfg.styles == ("cha-cha", "waltz")
+    assert main(["config", "show", str(style_model)]) == 0
+    assert "styles: cha-cha, waltz (or auto)" in capsys.readouterr().out
+    assert main(["config", "show", str(style_model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["styles"] == ["cha-cha", "waltz"]
+    assert main(["config", "show", "default"]) == 0
+    assert "styles: none" in capsys.readouterr().out
+
+
+def test_dance_in_a_style(style_model, tmp_path):
+    assert main(["dance", str(SONG), "--checkpoint", str(style_model), "-o", str(tmp_path / "a"), "--seconds", "5",
+                 "--formats", "joints", "--style", "waltz", "--style-strength", "3"]) == 0
+    summary = json.loads((tmp_path / "a" / SONG.stem / "dance.json").read_text())
+    assert summary["options"]["style"] == "waltz" and summary["options"]["style_strength"] == 3.0
+    assert main(["dance", str(SONG), "--checkpoint", str(style_model), "-o", str(tmp_path / "b"), "--seconds", "5",
+                 "--formats", "joints"]) == 0
+    auto = json.loads((tmp_path / "b" / SONG.stem / "dance.json").read_text())
+    assert auto["options"]["style"] == "auto" and auto["options"]["style_strength"] == STYLE_STRENGTH
+    waltz = np.load(tmp_path / "a" / SONG.stem / "dance_joints.npy")
+    plain = np.load(tmp_path / "b" / SONG.stem / "dance_joints.npy")
+    assert waltz.shape == plain.shape and not np.allclose(waltz[120:], plain[120:])
+    assert np.allclose(waltz[:100, :, [0, 2]], plain[:100, :, [0, 2]], atol=1e-3)  # the same seed (its height
+    # follows the floor fit over the whole dance)
+
+
+def test_style_errors_are_one_line(style_model, tmp_path, capsys):
+    cases = [(["--checkpoint", str(style_model), "--style", "tango"], "unknown style 'tango'; this model knows "
+              "cha-cha, waltz (or auto)"),
+             (["--style", "waltz"], "has no styles"),  # the bundled default model
+             (["--checkpoint", str(style_model), "--style", "waltz", "--style-strength", "30"], "--style-strength")]
+    for extra, message in cases:
+        code = main(["dance", str(SONG), "-o", str(tmp_path / "x"), "--seconds", "5", "--formats", "joints", *extra])
+        err = capsys.readouterr().err.strip()
+        assert code != 0 and message in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert not (tmp_path / "x" / SONG.stem).exists()
+    with pytest.raises(SystemExit):
+        main(["dance", str(SONG), "-o", str(tmp_path / "x"), "--style-strength", "-1"])
+
+
+def test_generate_checks_style_labels():
+    torch.manual_seed(0)
+    model = build_model(_styled()).eval()
+    cfg = model.config
+    music, seed = np.zeros((300, 35), np.float32), np.zeros((120, 225), np.float32)
+    a = generate(model, music, seed, 20, frames_per_step=20, style=2, style_strength=2.0)
+    b = generate(model, music, seed, 20, frames_per_step=20)
+    assert a.shape == b.shape == (140, 225) and not np.allclose(a, b)
+    for bad, message in ((7, r"labels must be in \[0, 3\]"), ([1, 2], "one per song"), (1.5, "integer label")):
+        with pytest.raises(ValueError, match=message):
+            generate(model, music, seed, 20, frames_per_step=20, style=bad)
+    with pytest.raises(ValueError, match="style_strength"):
+        generate(model, music, seed, 20, frames_per_step=20, style=1, style_strength=-1.0)
+    with pytest.raises(ValueError, match="has no styles"):
+        generate(build_model(get_preset("tiny")), music, seed, 20, frames_per_step=20, style=1)
+    assert isinstance(model, FACT) and dataclasses.replace(cfg, style_dropout=0.2).styles == STYLES
+
+
+def _swing(n: int, hz: float, amplitude: float, seed: int) -> np.ndarray:
+    """Joints (n, 24, 3) of a body swinging its arms at ``hz``: a constructed 'style'."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None] / 60.0
+    pose = np.zeros((n, 24, 3))
+    pose[:, 16, 2] = amplitude * np.sin(2 * np.pi * hz * t[:, 0] + rng.uniform(0, 6))
+    pose[:, 17, 2] = -pose[:, 16, 2]
+    pose[:, 1, 0] = 0.2 * amplitude * np.sin(2 * np.pi * hz * t[:, 0])
+    transl = np.concatenate([0.05 * rng.standard_normal() + 0.1 * np.sin(0.3 * t), np.full_like(t, 0.9),
+                             0.1 * np.cos(0.3 * t)], axis=1)
+    return SMPLMotion(axis_angle_to_matrix(pose + 0.02 * rng.standard_normal(pose.shape)), transl).joints()
+
+
+def test_style_classifier_tells_constructed_styles_apart():
+    slow = [_swing(900, 0.5, 0.4, s) for s in range(3)]
+    fast = [_swing(900, 2.5, 1.0, s) for s in range(3, 6)]
+    clf = StyleClassifier.fit(slow + fast, ["slow"] * 3 + ["fast"] * 3)
+    assert clf.styles == ("fast", "slow")
+    assert clf.accuracy([_swing(900, 0.5, 0.4, 9)], "slow") == 1.0
+    assert clf.accuracy([_swing(900, 2.5, 1.0, 9)], "fast") == 1.0
+    assert clf.accuracy([_swing(900, 2.5, 1.0, 9)], "slow") == 0.0
+    assert len(clf.predict(_swing(900, 0.5, 0.4, 9))) == 5  # 5 s clips every 2.5 s
+    assert clf.predict(_swing(200, 0.5, 0.4, 9)) == [] and np.isnan(clf.accuracy([_swing(200, 0.5, 0.4, 9)], "slow"))
+    with pytest.raises(ValueError, match="knows fast, slow, not 'waltz'"):
+        clf.accuracy(slow, "waltz")
+    with pytest.raises(ValueError, match="two styles or more"):
+        StyleClassifier.fit(slow, ["slow"] * 3)
+
+
+def test_help_states_the_style_strength_default():
+    from aichoreo.cli import STYLE_STRENGTH_HELP_DEFAULT
+
+    assert STYLE_STRENGTH_HELP_DEFAULT == STYLE_STRENGTH
+
+
+def test_the_bundled_styles_model():
+    import aichoreo
+    from aichoreo.train import absolute_paths
+
+    model, cfg, meta = aichoreo.load_model("styles")
+    assert cfg.styles == STYLES and meta["preset"] == "fact-small-style"
+    assert meta["training"]["style_balance"] is True and meta["weights_dtype"] == "float16"
+    assert not absolute_paths({k: v for k, v in meta.items() if k != "conventions"})
+    assert len(meta["seed"]["pose_axis_angle"]) == 24  # the built-in seed pose, as the default model's
+    # Guided by a style, the bundled model's pass differs from the unconditioned one.
+    motion, audio = _inputs(cfg, b=1)
+    with torch.no_grad():
+        styled = model.guided(motion, audio, 20, torch.tensor([3]), STYLE_STRENGTH)
+        plain = model(motion, audio, n_out=20)
+    assert (styled - plain).abs().max() > 1e-3
