@@ -9,33 +9,18 @@ import math
 import numpy as np
 import pytest
 import torch
+from synthetic_data import swaying_dataset
 
 from aichoreo.cli import main
 from aichoreo.conventions import current_conventions
-from aichoreo.data.dataset import SequenceEntry, write_index, write_sequence
 from aichoreo.models import build_model, get_preset, save_model_file
-from aichoreo.motion import SMPLMotion
 from aichoreo.quality_report import format_report, seam_ratio
-from aichoreo.rotations import axis_angle_to_matrix
 
 SPLITS = ("train", "train", "test", "test", "test")
 
 
-def _dataset(root, frames=2760):  # 46 s: two 20 s fade windows after the 2 s seed
-    rng = np.random.default_rng(0)
-    entries = []
-    t = np.arange(frames)[:, None] / 60.0
-    for i, split in enumerate(SPLITS):
-        pose = 0.3 * np.sin(2 * np.pi * rng.uniform(0.5, 2.0, 72) * t + rng.uniform(0, 6, 72))
-        transl = np.concatenate([0.1 * np.sin(t), np.full_like(t, 0.9), 0.05 * np.cos(t)], axis=1)
-        motion = SMPLMotion(axis_angle_to_matrix(pose.reshape(frames, 24, 3)), transl).to_fact_vector()
-        music = rng.standard_normal((frames, 35)).astype(np.float32)
-        music[:, 0] = np.abs(music[:, 0])  # an onset envelope is not negative (the tempo estimate reads it)
-        music[:, 34] = (np.arange(frames) % 30 == 0)
-        write_sequence(root, f"d{i}", motion, music)
-        entries.append(SequenceEntry(name=f"d{i}", split=split, n_frames=frames))
-    write_index(root, entries, fps=60.0, music_spec={})
-    return root
+def _dataset(root):  # 46 s: two 20 s fade windows after the 2 s seed
+    return swaying_dataset(root, SPLITS, frames=2760)
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +61,8 @@ def test_report_writes_every_output_with_finite_numbers(report_run):
 
 def test_real_dance_scored_as_generated_gives_ratios_of_one(report_run):
     """The ratios divide by the real dance on the same song: the real dance itself scores 1."""
-    from aichoreo.evaluate import joints_of
     from aichoreo.data.dataset import PreparedDataset
+    from aichoreo.evaluate import joints_of
     from aichoreo.quality_report import QualityOptions, _song_scores
 
     data, _, _ = report_run

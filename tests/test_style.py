@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic_data import swaying_dataset
 
 from aichoreo.cli import main
-from aichoreo.data.dataset import PreparedDataset, SequenceEntry, write_index, write_sequence
+from aichoreo.data.dataset import PreparedDataset
 from aichoreo.data.windows import FixedWindows, RandomWindows
 from aichoreo.errors import InputError
 from aichoreo.generate import STYLE_STRENGTH, generate
@@ -129,19 +130,9 @@ def test_windows_carry_their_sequence_style():
         RandomWindows(seqs, window_len=260, motion_frames=140, audio_frames=240, balance=True)
 
 
-def _dataset(root: Path, genres: list[str], frames: int = 400) -> Path:
-    rng = np.random.default_rng(0)
-    entries = []
-    t = np.arange(frames)[:, None] / 60.0
-    for i, genre in enumerate(genres):
-        pose = 0.3 * np.sin(2 * np.pi * rng.uniform(0.5, 2.0, 72) * t + rng.uniform(0, 6, 72))
-        transl = np.concatenate([0.1 * np.sin(t), np.full_like(t, 0.9), 0.05 * np.cos(t)], axis=1)
-        motion = SMPLMotion(axis_angle_to_matrix(pose.reshape(frames, 24, 3)), transl).to_fact_vector()
-        write_sequence(root, f"d{i}", motion, rng.standard_normal((frames, 35)).astype(np.float32))
-        entries.append(SequenceEntry(name=f"d{i}", split="val" if i == len(genres) - 1 else "train",
-                                     n_frames=frames, genre=genre))
-    write_index(root, entries, fps=60.0, music_spec={})
-    return root
+def _dataset(root: Path, genres: list[str]) -> Path:
+    """The last sequence in val, the others in train."""
+    return swaying_dataset(root, ["train"] * (len(genres) - 1) + ["val"], genres=genres, frames=400)
 
 
 def test_training_names_the_styles_from_the_train_genres(tmp_path):
