@@ -267,3 +267,10 @@ def test_the_bundled_styles_model():
         styled = model.guided(motion, audio, 20, torch.tensor([3]), STYLE_STRENGTH)
         plain = model(motion, audio, n_out=20)
     assert (styled - plain).abs().max() > 1e-3
+
+
+def test_quality_report_refuses_a_style_the_model_lacks(tmp_path, capsys):
+    data = _dataset(tmp_path / "d", ["waltz", "rumba", "waltz"])
+    assert main(["quality", "--data", str(data), "-o", str(tmp_path / "q"), "--style", "waltz"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "default: this model has no styles" in err and len(err.splitlines()) == 1

@@ -30,6 +30,9 @@ the foot lock they are set again, so they equal the source exactly.
 become the seed, so the new dance starts where the old one ends. The model's first frames after a
 seed jump (its chunks do not join smoothly, issue 14): :func:`seam_edit` eases them in from the
 seed's last frame over ``SEAM_EASE_S``, and the model goes on from the eased frames.
+
+**Style** (:func:`style_label`): a model trained with styles (``fact-small-style``) dances the one
+named; the label and its guidance go to :func:`aichoreo.generate.generate_dances`.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed", "seam_edit",
-           "kept_joints", "keep_source", "keep_edit", "keep_parts", "DEFAULT_RAMP_S", "SEAM_EASE_S", "BODY_PARTS"]
+           "kept_joints", "keep_source", "keep_edit", "keep_parts", "style_label", "DEFAULT_RAMP_S", "SEAM_EASE_S",
+           "BODY_PARTS"]
 
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
 # Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
@@ -341,3 +345,19 @@ def keep_parts(motion: SMPLMotion, source: SMPLMotion, joints: list[int], root: 
     if root:
         trans[:n] = source.translation[:n]
     return SMPLMotion(rot, trans, motion.fps)
+
+
+def style_label(config: Any, style: str, model_file: str | os.PathLike | None = None) -> int:
+    """The label of style ``style`` for a model of ``config`` (0 for ``"auto"``: none), checked once
+    at the edge: an unknown style, or a style for a model without styles (the baselines, a FACT
+    trained without them), is an :class:`InputError` naming ``model_file``."""
+    if style == "auto":
+        return 0
+    label = getattr(config, "style_label", None)
+    try:
+        if label is None:
+            raise ValueError(f"this model has no styles (a {type(config).__name__.removesuffix('Config')} model), "
+                             f"so it cannot dance {style!r}")
+        return label(style)
+    except ValueError as exc:
+        raise InputError(model_file, str(exc)) from None

@@ -37,7 +37,7 @@ import numpy as np
 from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.direct import (continuation_seed, keep_edit, keep_parts, keep_source, kept_joints, keyframe_warp,
-                             read_keyframes, seam_edit)
+                             read_keyframes, seam_edit, style_label)
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all, write_character_html
 from aichoreo.fileio import (
@@ -338,7 +338,7 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
             raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
                                                 f"{cfg.motion_len}-frame seed")
         kept = (source, joints, keep_root)
-    style = _style_label(cfg, options.style, model_meta)
+    style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
     keys = None if options.keyframes is None else read_keyframes(options.keyframes)
     continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
     lead = cfg.motion_len if continued is not None else 0
@@ -374,20 +374,6 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
         for stem in stems:  # what a killed run left behind
             clean_stale_staging(out, f"{stem}.staging")
         return _generate_and_export(prepared, model, out, options, model_meta, progress, character, style)
-
-
-def _style_label(cfg: Any, style: str, model_meta: dict | None) -> int:
-    """The label of ``--style`` for this model (0: ``auto``), or an error naming the model file."""
-    if style == "auto":
-        return 0
-    label = getattr(cfg, "style_label", None)
-    try:
-        if label is None:
-            raise ValueError(f"this model has no styles (a {type(cfg).__name__.removesuffix('Config')} model), "
-                             f"so it cannot dance {style!r}")
-        return label(style)
-    except ValueError as exc:
-        raise InputError((model_meta or {}).get("checkpoint"), str(exc)) from None
 
 
 def _character_exports(smpl, character: Character, folder: Path, song: Path, options: DanceOptions,

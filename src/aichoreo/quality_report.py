@@ -44,6 +44,7 @@ from aichoreo import metrics
 from aichoreo.audio import BEATS, estimate_tempo
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
+from aichoreo.direct import style_label
 from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
@@ -132,6 +133,7 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     """Generate the split's songs whole, score them against the real dances, write the report into
     ``out``; returns the report as a dict (also ``out/report.json``)."""
     cfg = model.config
+    style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
     if cfg.motion_len != SEED_FRAMES:
         raise InputError(None, f"the report seeds with {SEED_FRAMES} frames; this model takes {cfg.motion_len}")
     data = PreparedDataset(data_root)
@@ -148,15 +150,6 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
         raise InputError(data.root, f"dances shorter than {need / FPS:.0f} s in the {options.split} split "
                                     f"({', '.join(short)}): fade needs more than the seed and one "
                                     f"{options.window_s:.0f} s window")
-    style = 0
-    if options.style != "auto":
-        if not hasattr(cfg, "style_label"):
-            raise InputError((model_meta or {}).get("checkpoint"), f"this model has no styles, so it cannot dance "
-                                                                  f"{options.style!r}")
-        try:
-            style = cfg.style_label(options.style)
-        except ValueError as exc:
-            raise InputError((model_meta or {}).get("checkpoint"), str(exc)) from None
     out = Path(out)
     _clear_earlier_report(out)
     k = cfg.default_frames_per_step if options.frames_per_step is None else min(options.frames_per_step, cfg.n_future)
