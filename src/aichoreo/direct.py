@@ -49,8 +49,8 @@ from aichoreo.data.aistpp import load_motion_smpl
 from aichoreo.data.motion_files import check_motion
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_json
-from aichoreo.motion import FACT_PAD, SMPLMotion
-from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, slerp_matrices
+from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion, ease_in
+from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed", "seam_edit",
@@ -61,8 +61,6 @@ DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and o
 # Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
 # benchmarks/directed_dance.py stayed above the real dances' 95th percentile of acceleration; with 1 s, one.
 SEAM_EASE_S = 1.0
-_ROT = slice(FACT_PAD + 3, FACT_PAD + 3 + 9 * N_JOINTS)  # the 24 row-major rotations in a 225-d frame
-_TRANS = slice(FACT_PAD, FACT_PAD + 3)
 
 
 @dataclass(frozen=True)
@@ -129,7 +127,7 @@ def read_keyframes(path: str | os.PathLike) -> list[Keyframe]:
     """The keyframes of a JSON file (see the module docstring), sorted by time.
 
     Raises :class:`InputError` naming the file for a malformed file or keyframe. Times are checked
-    against a dance by :func:`keyframe_edit`.
+    against a dance by :func:`keyframe_warp`.
     """
     path = Path(path)
     data = read_json(path)
@@ -257,10 +255,6 @@ def seam_edit(seed: np.ndarray, *, ease_s: float = SEAM_EASE_S, fps: float = FPS
     seed = np.asarray(seed, dtype=np.float64)
     start, n = len(seed), max(1, round(ease_s * fps))
     back = min(len(seed) - 1, max(1, round(fps / 6)))
-    last_rot = seed[-1, _ROT].reshape(N_JOINTS, 3, 3)
-    before = seed[-1 - back, _ROT].reshape(N_JOINTS, 3, 3)
-    spin = matrix_to_axis_angle(np.swapaxes(before, -1, -2) @ last_rot) / back  # (24, 3) per frame
-    last_pos, velocity = seed[-1, _TRANS], (seed[-1, _TRANS] - seed[-1 - back, _TRANS]) / back
 
     def edit(first: int, x: np.ndarray) -> np.ndarray:
         steps = first + np.arange(len(x)) - start + 1  # 1 = the first frame after the seed
@@ -268,14 +262,10 @@ def seam_edit(seed: np.ndarray, *, ease_s: float = SEAM_EASE_S, fps: float = FPS
         w = t * t * (3.0 - 2.0 * t)
         if np.all(w >= 1.0):
             return x
-        x = np.array(x, dtype=np.float64)
-        rot = x[:, _ROT].reshape(len(x), N_JOINTS, 3, 3)
-        for i in np.flatnonzero(w < 1.0):
-            carried = last_rot @ axis_angle_to_matrix(spin * steps[i])
-            rot[i] = slerp_matrices(carried, rot[i], w[i])
-            x[i, _TRANS] = (1 - w[i]) * (last_pos + velocity * steps[i]) + w[i] * x[i, _TRANS]
-        x[:, _ROT] = rot.reshape(len(x), -1)
-        return x.astype(np.float32)
+        x = np.array(x, dtype=np.float32)
+        easing = w < 1.0
+        x[easing] = ease_in(x[easing], seed[-1 - back], seed[-1], back, steps[easing], w[easing])
+        return x
 
     return edit
 
@@ -325,11 +315,11 @@ def keep_edit(source: SMPLMotion, joints: list[int], root: bool):
     def edit(first: int, x: np.ndarray) -> np.ndarray:
         frames = np.minimum(first + np.arange(len(x)), len(rot) - 1)
         x = np.array(x, dtype=np.float32)
-        r = x[:, _ROT].reshape(len(x), N_JOINTS, 3, 3)
+        r = x[:, FACT_ROTATIONS].reshape(len(x), N_JOINTS, 3, 3)
         r[:, joints] = rot[frames][:, joints]
-        x[:, _ROT] = r.reshape(len(x), -1)
+        x[:, FACT_ROTATIONS] = r.reshape(len(x), -1)
         if root:
-            x[:, _TRANS] = trans[frames]
+            x[:, FACT_TRANSLATION] = trans[frames]
         return x
 
     return edit

@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aichoreo.models import DanceModel
-from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
+from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion, ease_in
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
 from aichoreo.threads import ThreadTuner
@@ -44,8 +44,6 @@ __all__ = ["generate", "generate_motion", "generate_dances", "extend_music", "n_
 
 log = logging.getLogger(__name__)
 
-_TRANSLATION = slice(FACT_PAD, FACT_PAD + 3)  # 6:9 of the 225-d vector
-_ROTATIONS = slice(FACT_PAD + 3, FACT_PADDED_DIM)  # 9:225, 24 row-major 3x3 matrices
 
 
 def n_generable_frames(n_audio_frames: int, audio_len: int = 240) -> int:
@@ -199,31 +197,6 @@ STYLE_STRENGTH = 4.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
 
 
-def _exp(v: np.ndarray) -> np.ndarray:
-    """Axis-angle ``(..., 3)`` -> rotation matrices (Rodrigues). Written out rather than through scipy
-    (:mod:`aichoreo.rotations`): a pass eases about a hundred rotations, where scipy's per-call
-    overhead is most of the time (1.4 ms a pass against 0.1)."""
-    angle = np.linalg.norm(v, axis=-1)[..., None, None]
-    k = np.zeros(v.shape[:-1] + (3, 3))
-    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
-    k = k - np.swapaxes(k, -1, -2)
-    small = angle < 1e-8
-    a = np.where(small, 1.0, np.sin(angle) / np.where(small, 1.0, angle))
-    b = np.where(small, 0.5, (1 - np.cos(angle)) / np.where(small, 1.0, angle) ** 2)
-    return np.eye(3) + a * k + b * (k @ k)
-
-
-def _log(r: np.ndarray) -> np.ndarray:
-    """Rotation matrices ``(..., 3, 3)`` -> axis-angle ``(..., 3)`` for angles below pi (the turns
-    between neighbouring frames; near pi the axis is ill-defined and this is not used there)."""
-    cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
-    angle = np.arccos(cos)
-    axis = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
-    sin = np.sin(angle)
-    scale = np.where(sin > 1e-8, angle / (2 * np.where(sin > 1e-8, sin, 1.0)), 0.5)
-    return axis * scale[..., None]
-
-
 class SeamEaser:
     """Eases the first ``n`` frames of each predicted chunk in from the frames before it.
 
@@ -242,21 +215,9 @@ class SeamEaser:
 
     def ease(self, x: np.ndarray) -> np.ndarray:
         h, m = self.history, min(self.n, len(x))
-        back = len(h) - 1
-        last = h[-1, _ROTATIONS].reshape(N_JOINTS, 3, 3)
-        before = h[0, _ROTATIONS].reshape(N_JOINTS, 3, 3)
-        spin = _log(np.swapaxes(before, -1, -2) @ last) / back  # (24, 3) per frame
-        steps = np.arange(1, m + 1, dtype=np.float64)
-        carried = last[None] @ _exp(spin[None] * steps[:, None, None])  # (m, 24, 3, 3)
-        x = np.array(x, dtype=np.float64)
-        rot = x[:m, _ROTATIONS].reshape(m, N_JOINTS, 3, 3)
-        w = self.weight[:m, None]
-        # slerp(carried, predicted, w) = carried exp(w log(carried^T predicted))
-        turn = _log(np.swapaxes(carried, -1, -2) @ rot)  # (m, 24, 3)
-        x[:m, _ROTATIONS] = (carried @ _exp(w[..., None] * turn)).reshape(m, -1)
-        velocity = (h[-1, _TRANSLATION] - h[0, _TRANSLATION]) / back
-        x[:m, _TRANSLATION] = (1 - w) * (h[-1, _TRANSLATION] + velocity * steps[:, None]) + w * x[:m, _TRANSLATION]
-        return x.astype(np.float32)
+        x = np.array(x, dtype=np.float32)
+        x[:m] = ease_in(x[:m], h[0], h[-1], len(h) - 1, np.arange(1, m + 1), self.weight[:m])
+        return x
 
     def record(self, x: np.ndarray) -> None:
         self.history = np.concatenate([self.history, np.asarray(x, dtype=np.float64)])[-(_SPIN_FRAMES + 1):]
@@ -267,10 +228,10 @@ def clean_frames(x: torch.Tensor) -> torch.Tensor:
 
     Translation (dims 6:9) is kept as predicted.
     """
-    rot = x[..., _ROTATIONS].reshape(*x.shape[:-1], N_JOINTS, 3, 3)  # (..., 24, 3, 3) row-major
+    rot = x[..., FACT_ROTATIONS].reshape(*x.shape[:-1], N_JOINTS, 3, 3)  # (..., 24, 3, 3) row-major
     rot = project_to_so3(rot).reshape(*x.shape[:-1], N_JOINTS * 9)  # (..., 216)
     pad = x.new_zeros(*x.shape[:-1], FACT_PAD)
-    return torch.cat([pad, x[..., _TRANSLATION], rot], dim=-1)
+    return torch.cat([pad, x[..., FACT_TRANSLATION], rot], dim=-1)
 
 
 def _style_labels(cfg: Any, style: int | Sequence[int] | None, batch: int, strength: float) -> torch.Tensor | None:

@@ -21,11 +21,14 @@ import numpy as np
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, project_to_so3, slerp_matrices
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
-__all__ = ["FACT_DIM", "FACT_PADDED_DIM", "FACT_PAD", "SMPLMotion", "fact_vector_to_joints"]
+__all__ = ["FACT_DIM", "FACT_PADDED_DIM", "FACT_PAD", "FACT_TRANSLATION", "FACT_ROTATIONS", "SMPLMotion",
+           "fact_vector_to_joints", "ease_in"]
 
 FACT_DIM = 3 + N_JOINTS * 9  # 219: translation + 24 row-major rotation matrices
 FACT_PAD = 6  # zeros prepended at the model's input and output (mint inputs_util.py)
 FACT_PADDED_DIM = FACT_PAD + FACT_DIM  # 225
+FACT_TRANSLATION = slice(FACT_PAD, FACT_PAD + 3)  # 6:9 of the 225-d vector
+FACT_ROTATIONS = slice(FACT_PAD + 3, FACT_PADDED_DIM)  # 9:225, 24 row-major 3x3 matrices
 
 # Largest |R^T R - I| entry accepted as a rotation: float32 round-off passes, an
 # unprojected network output does not.
@@ -229,3 +232,72 @@ def fact_vector_to_joints(x) -> np.ndarray:
     Rotations are projected onto SO(3) first (reference.md §4.6).
     """
     return SMPLMotion.from_fact_vector(x).joints().copy()  # the caller's own, writable
+
+
+# --------------------------------------------------------------------------------------------
+# Easing generated frames in from the motion before them (seams between chunks, continuations)
+# --------------------------------------------------------------------------------------------
+
+
+def _exp(v: np.ndarray) -> np.ndarray:
+    """Axis-angle ``(..., 3)`` -> rotation matrices (Rodrigues). Written out rather than through scipy
+    (:mod:`aichoreo.rotations`): generation eases about a hundred rotations a pass, where scipy's
+    per-call overhead is most of the time (1.4 ms a pass against 0.1)."""
+    angle = np.linalg.norm(v, axis=-1)[..., None, None]
+    k = np.zeros(v.shape[:-1] + (3, 3))
+    k[..., 0, 1], k[..., 0, 2], k[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    k = k - np.swapaxes(k, -1, -2)
+    small = angle < 1e-8
+    a = np.where(small, 1.0, np.sin(angle) / np.where(small, 1.0, angle))
+    b = np.where(small, 0.5, (1 - np.cos(angle)) / np.where(small, 1.0, angle) ** 2)
+    return np.eye(3) + a * k + b * (k @ k)
+
+
+_NEAR_PI = 3.0  # radians: from here on the axis comes from scipy (the closed form loses it at pi)
+
+
+def _log(r: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``(..., 3, 3)`` -> axis-angle ``(..., 3)``, written out for speed as
+    :func:`_exp`; turns of more than ``_NEAR_PI``, where the closed form's axis is ill-defined, are
+    taken from :func:`aichoreo.rotations.matrix_to_axis_angle`."""
+    cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
+    angle = np.arccos(cos)
+    axis = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
+    sin = np.sin(angle)
+    scale = np.where(sin > 1e-8, angle / (2 * np.where(sin > 1e-8, sin, 1.0)), 0.5)
+    out = axis * scale[..., None]
+    wide = angle > _NEAR_PI
+    if wide.any():
+        out[wide] = matrix_to_axis_angle(r[wide])
+    return out
+
+
+def ease_in(x: np.ndarray, before: np.ndarray, last: np.ndarray, back: int, steps: np.ndarray,
+            weight: np.ndarray) -> np.ndarray:
+    """FACT frames ``x (m, 225)`` eased in from the motion before them.
+
+    That motion ends on frame ``last (225,)`` and was at ``before (225,)`` ``back`` frames earlier.
+    Frame ``i`` of ``x`` is blended, by ``weight[i]`` (0: all carried on, 1: as given), from that
+    motion carried on ``steps[i]`` frames past ``last`` (every joint turning on at its angular
+    velocity, the root moving on at its velocity) to the frame as given: the rotations by slerp, the
+    root linearly. Returns float32 ``(m, 225)``. Serves the seams between predicted chunks
+    (:class:`aichoreo.generate.SeamEaser`) and a continued dance's first second
+    (:func:`aichoreo.direct.seam_edit`).
+    """
+    last_rot = np.asarray(last, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
+    before_rot = np.asarray(before, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
+    spin = _log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
+    steps = np.asarray(steps, dtype=np.float64)
+    m = len(steps)
+    carried = last_rot[None] @ _exp(spin[None] * steps[:, None, None])  # (m, 24, 3, 3)
+    x = np.array(x, dtype=np.float64)
+    rot = x[:, FACT_ROTATIONS].reshape(m, N_JOINTS, 3, 3)
+    w = np.asarray(weight, dtype=np.float64)[:, None]
+    # slerp(carried, given, w) = carried exp(w log(carried^T given))
+    turn = _log(np.swapaxes(carried, -1, -2) @ rot)  # (m, 24, 3)
+    x[:, FACT_ROTATIONS] = (carried @ _exp(w[..., None] * turn)).reshape(m, -1)
+    last_pos = np.asarray(last, np.float64)[FACT_TRANSLATION]
+    velocity = (last_pos - np.asarray(before, np.float64)[FACT_TRANSLATION]) / back
+    x[:, FACT_TRANSLATION] = (1 - w) * (last_pos + velocity * steps[:, None]) + w * x[:, FACT_TRANSLATION]
+    return x.astype(np.float32)
+
