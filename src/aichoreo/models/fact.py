@@ -498,8 +498,6 @@ class FACT(SlidingContext, nn.Module):
             if cfg.style_dropout and self.training:
                 drop = torch.rand(style.shape, device=style.device) < cfg.style_dropout
                 style = style.masked_fill(drop, 0)
-        elif style is not None:
-            style = None  # windows of labelled data, a model without styles: the labels are not its input
         motion_input, audio_input, target = split_window(motion, audio, cfg)
         if cfg.root_frame == "last":
             origin, turn = heading_frame(motion_input[:, -1])
