@@ -9,12 +9,12 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "aichoreo"
 
 # Row of each top-level module or sub-package of aichoreo (docs/architecture.md).
 ROWS = {
-    "errors": 0, "jitcache": 0, "rotations": 0, "threads": 0, "fileio": 1,
+    "errors": 0, "jitcache": 0, "rotations": 0, "threads": 0, "fileio": 1, "featurestream": 1,
     "skeleton": 1, "smpl_model": 1,
     "audio": 2, "motion": 2,
     "metrics": 3, "models": 3, "reconstruct": 3, "conventions": 3, "footlock": 3,
     "render": 3, "seeds": 3, "data": 4, "export": 4,
-    "evaluate": 5, "generate": 5, "train": 5, "retarget": 5, "direct": 5, "pipeline": 6, "benchmark": 6,
+    "evaluate": 5, "generate": 5, "train": 5, "retarget": 5, "direct": 5, "pipeline": 6, "benchmark": 6, "live": 6,
     "config": 6, "quality_report": 6, "cli": 6, "__init__": 6, "__main__": 6,
 }
 # Row 3 'models' must stay free of aichoreo imports except row 0 (dims arrive as ints).

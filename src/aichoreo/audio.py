@@ -60,6 +60,7 @@ import soxr
 
 from aichoreo.jitcache import compile_lock
 from aichoreo.errors import InputError
+from aichoreo.featurestream import stream_features
 from aichoreo.fileio import save_npy
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class MusicFeatureSpec:
     n_octaves: int = 7  # CQT octaves above C1 (32.7 Hz)
     cens_window: int = 41  # frames, smoothing window of chroma_cens
     tightness: float = 100.0  # beat tracker: how strictly beats follow the tempo
+    stream: bool = False  # True: the features a live run computes as the audio arrives, each row final
+    # 2 frames after its time (aichoreo.featurestream); False: the reference's whole-song features
 
     def __post_init__(self) -> None:
         for name in ("sample_rate", "hop_length", "n_fft", "n_mels", "n_mfcc", "n_chroma",
@@ -119,6 +122,8 @@ class MusicFeatureSpec:
                              f"n_chroma {self.n_chroma}")
         if not self.tightness > 0:
             raise ValueError(f"MusicFeatureSpec.tightness must be > 0, got {self.tightness!r}")
+        if not isinstance(self.stream, bool):
+            raise ValueError(f"MusicFeatureSpec.stream must be True or False, got {self.stream!r}")
 
     @property
     def fps(self) -> int:
@@ -143,7 +148,12 @@ class MusicFeatureSpec:
         return 1 + n_samples // self.hop_length
 
     def to_dict(self) -> dict[str, int | float]:
-        return dataclasses.asdict(self)
+        """The fields; ``stream`` only when True, so that the reference spec's dict, cache keys and
+        model files stay those written before streaming features existed."""
+        values = dataclasses.asdict(self)
+        if not self.stream:
+            del values["stream"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict) -> MusicFeatureSpec:
@@ -161,6 +171,8 @@ DEFAULT_SPEC = MusicFeatureSpec()
 # EDGE's "baseline" features are the same steps at 30 fps: 15,360 Hz, hop 512
 # (Stanford-TML/EDGE data/audio_extraction/baseline_features.py).
 EDGE_SPEC = MusicFeatureSpec(sample_rate=15_360)
+# The features of a live run (issue 18): the same columns computed as the audio arrives.
+STREAM_SPEC = MusicFeatureSpec(stream=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -579,6 +591,9 @@ def _features_and_tempo(y: np.ndarray, bpm: float | None, spec: MusicFeatureSpec
     halved signals of the CQT's octaves)."""
     if bpm is not None:
         bpm = _check_bpm(bpm, path)
+    if spec.stream:
+        with _one_blas_thread():
+            return stream_features(y, spec, bpm=bpm, return_tempo=True)
     with _one_blas_thread(), warnings.catch_warnings():
         # Short clips make librosa warn once per CQT octave, silence once for the tuning;
         # neither changes the numbers and silence was reported already.

@@ -392,6 +392,29 @@ def cmd_dance(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    from aichoreo.live import live
+
+    def ready(url: str | None) -> None:
+        if url is not None:
+            print(f"live viewer: {url}  (open it in a browser; Ctrl-C stops)", file=sys.stderr, flush=True)
+        elif sys.stderr.isatty():
+            print("dancing (Ctrl-C stops)", file=sys.stderr, flush=True)
+
+    summary = live(args.song, stdin=args.stdin, device=args.input_device, model=args.checkpoint, serve=args.serve,
+                   vmc=args.vmc, record=args.record, realtime=not args.fast, rate=args.rate, channels=args.channels,
+                   bpm=args.bpm, delay_s=args.delay, stats=args.stats, style=args.style,
+                   style_strength=getattr(args, "style_strength", None), on_ready=ready)
+    latency = summary["latency_s"]
+    print(f"danced {summary['seconds']:.1f} s: {summary['late_frames']} late frames, latency p95 "
+          f"{latency['p95'] if latency['p95'] is not None else '-'} s"
+          + (" (stopped)" if summary["interrupted"] else ""), file=sys.stderr)
+    outputs = [Path(p) for p in (summary["recording"], args.stats) if p]
+    if outputs:
+        _print_outputs("written", outputs)
+    return 130 if summary["interrupted"] else 0
+
+
 def cmd_retarget(args: argparse.Namespace) -> int:
     from aichoreo.retarget import retarget
 
@@ -410,17 +433,22 @@ def cmd_retarget(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+MUSIC_FEATURES_HELP = ("reference: the paper's whole-song features; stream: the features a live run computes as the "
+                       "audio arrives, for models that dance live (fact-small-stream; docs/live.md)")
+
+
 def cmd_prepare_aistpp(args: argparse.Namespace) -> int:
-    from aichoreo.data.prepare import prepare_aistpp
+    from aichoreo.data.prepare import MUSIC_FEATURES, prepare_aistpp
 
     with _output_dir(Path(args.output)) as out:
-        ds = prepare_aistpp(args.src, args.music, out, workers=args.workers, progress=True, overwrite=args.overwrite)
+        ds = prepare_aistpp(args.src, args.music, out, workers=args.workers, progress=True, overwrite=args.overwrite,
+                            music_spec=MUSIC_FEATURES[args.music_features])
     counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
     _print_outputs(f"prepared {len(ds.names())} AIST++ sequences ({counts})", [out / "index.json"])
     return 0
 
 def cmd_prepare_dwm(args: argparse.Namespace) -> int:
-    from aichoreo.data.prepare import prepare_dwm
+    from aichoreo.data.prepare import MUSIC_FEATURES, prepare_dwm
 
     if args.src is None:
         data = config.default_data_dir()
@@ -429,7 +457,8 @@ def cmd_prepare_dwm(args: argparse.Namespace) -> int:
         args.src = data / "dance_with_melody"
     with _output_dir(Path(args.output)) as out:
         ds = prepare_dwm(args.src, out, fits=args.fits, fit_iterations=args.fit_iterations, progress=True,
-                         overwrite=args.overwrite)
+                         overwrite=args.overwrite, music_spec=MUSIC_FEATURES[args.music_features],
+                         motion_from=args.motion_from)
     counts = ", ".join(f"{s}: {len(ds.names(s))}" for s in ("train", "val", "test"))
     _print_outputs(f"prepared {len(ds.names())} Dance-with-Melody dances ({counts})", [out / "index.json"])
     return 0
@@ -650,6 +679,44 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     p = sub.add_parser(
+        "live", formatter_class=fmt, help="dance live while the music plays: to the browser, VMC apps or a file",
+        description="Dance to music as it plays (docs/live.md). The audio comes from a song file played in real time, "
+        "raw 16-bit PCM on stdin (e.g. ffmpeg -i URL -f s16le -ac 2 -ar 44100 - | aichoreo live --stdin ...), or an "
+        "audio input (--input-device, needs pip install 'aichoreo[live]'). Its music features are computed as it "
+        "arrives, a model trained on such features (the bundled 'stream' model) predicts 0.1 s of dance at a time "
+        "hearing 0.1 s ahead, and each frame leaves a fixed delay after its music arrived (about 0.27 s). The dance "
+        "goes to the browser (--serve: a page that draws it, and plays the song of a file source), to a VMC "
+        "receiver (--vmc: VSeeFace, Warudo, VNyan and Unity/Unreal VMC tools) and/or a recording (--record). "
+        "Ctrl-C stops and writes the recording.",
+    )
+    p.add_argument("song", nargs="?", default=None, help="a song file to play in real time")
+    p.add_argument("--stdin", action="store_true", help="read raw s16le PCM from stdin (see --rate, --channels)")
+    p.add_argument("--input-device", nargs="?", const="", default=None, metavar="NAME",
+                   help="record from an audio input (name or number; without one, the default input)")
+    p.add_argument("--rate", type=_positive_int, default=44_100, help="sample rate of --stdin PCM, Hz")
+    p.add_argument("--channels", type=_positive_int, default=2, help="channels of --stdin PCM")
+    p.add_argument("--checkpoint", default="stream",
+                   help="a model trained on streamed music features: the bundled 'stream', or a model file")
+    p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
+                   help="serve the live page on http://HOST:PORT/ (default host 127.0.0.1; port 0: any free port)")
+    p.add_argument("--vmc", default=None, metavar="[HOST:]PORT",
+                   help="send the dance over the VMC protocol (OSC/UDP) to HOST:PORT (VSeeFace listens on 39539)")
+    p.add_argument("--record", type=Path, default=None, metavar="FILE",
+                   help="write the session's dance to FILE (.npy FACT vectors, .bvh, or .pkl AIST++) when it ends")
+    p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the live beat tracker (120)")
+    p.add_argument("--delay", type=_non_negative_float, default=None,
+                   help="seconds from a frame's music arriving to the frame leaving (default: the model's latency "
+                        "+ 0.05 s)")
+    p.add_argument("--fast", action="store_true",
+                   help="take a song file as fast as it computes, not in real time (frames leave when computed)")
+    p.add_argument("--stats", type=Path, default=None, metavar="FILE",
+                   help="write per-frame timing, late frames, CPU and memory to this JSON file")
+    p.add_argument("--style", default=None, help="for a model with styles: the style to dance")
+    p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS,
+                   help="guidance of --style (as for aichoreo dance)")
+    p.set_defaults(func=cmd_live)
+
+    p = sub.add_parser(
         "dance", formatter_class=fmt, help="generate a dance for songs and export it (video, BVH, glTF, HTML, ...)",
         description="Dance for any song with a FACT or baseline model (default: the FACT model bundled with the "
         "package; --checkpoint takes any model file written by aichoreo train): the "
@@ -761,6 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", required=True, help="output folder")
     q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.add_argument("--music-features", choices=("reference", "stream"), default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_aistpp)
     q = psub.add_parser(
         "dwm", formatter_class=fmt, help="the Dance-with-Melody motion capture (fitted to SMPL)",
@@ -775,7 +843,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--fits", type=_existing_dir, default=None,
                    help="reuse earlier SMPL fits (<ID>.pkl AIST++ motion pickles) found in this folder")
     q.add_argument("--fit-iterations", type=_positive_int, default=400, help="optimiser steps per dance")
+    q.add_argument("--motion-from", type=_existing_dir, default=None,
+                   help="take each dance's motion from this folder prepared earlier (no fitting), e.g. to prepare "
+                   "the same dances with --music-features stream")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.add_argument("--music-features", choices=("reference", "stream"), default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_dwm)
 
 

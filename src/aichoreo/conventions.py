@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aichoreo.audio import DEFAULT_SPEC, MusicFeatureSpec
+from aichoreo.audio import DEFAULT_SPEC, STREAM_SPEC, MusicFeatureSpec
 from aichoreo.errors import InputError
 from aichoreo.motion import FACT_PADDED_DIM
 from aichoreo.skeleton import FPS, JOINT_NAMES, N_JOINTS
@@ -46,6 +46,15 @@ def conventions_of(*, fps: float, music_spec: MusicFeatureSpec | dict[str, Any])
 def current_conventions() -> dict[str, Any]:
     """What this aichoreo generates at and computes: 60 fps, SMPL-24, FACT 225-d, the default spec."""
     return conventions_of(fps=FPS, music_spec=DEFAULT_SPEC)
+
+
+def model_spec(meta: dict[str, Any] | None) -> MusicFeatureSpec:
+    """The music-feature spec a model file's ``meta`` records (the default spec when it records none:
+    format-1 files, or a model given as an object)."""
+    conventions = (meta or {}).get("conventions")
+    if not isinstance(conventions, dict) or not isinstance(conventions.get("music_features"), dict):
+        return DEFAULT_SPEC
+    return MusicFeatureSpec.from_dict(conventions["music_features"])
 
 
 def version1_conventions() -> dict[str, Any]:
@@ -103,7 +112,12 @@ def check_conventions(found: dict[str, Any] | None, path: str | os.PathLike, *,
     and every difference, on one line.
     """
     found = version1_conventions() if found is None else found
-    expected = current_conventions() if expected is None else expected
+    if expected is None:
+        expected = current_conventions()
+        if isinstance(found, dict) and found.get("music_features") == STREAM_SPEC.to_dict():
+            # A model trained on the features a live run streams (fact-small-stream): they are
+            # computed here too, whole song or live.
+            expected = conventions_of(fps=FPS, music_spec=STREAM_SPEC)
     if not isinstance(found, dict):
         raise InputError(path, f"its conventions entry is a {type(found).__name__}, not a dict: the file is damaged")
     problems = _differences(found, expected)

@@ -34,7 +34,17 @@ from typing import Any
 
 import numpy as np
 
-from aichoreo.audio import SAMPLE_RATE, FeatureCache, estimate_tempo, load_audio, music_features, resolve_bpm
+from aichoreo.audio import (
+    DEFAULT_SPEC,
+    SAMPLE_RATE,
+    FeatureCache,
+    MusicFeatureSpec,
+    estimate_tempo,
+    load_audio,
+    music_features,
+    resolve_bpm,
+)
+from aichoreo.conventions import model_spec
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.direct import (continuation_seed, keep_edit, keep_parts, keep_source, kept_joints, keyframe_warp,
                              read_keyframes, seam_edit, style_label)
@@ -126,8 +136,9 @@ class Song:
 
 
 def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
-                cache: FeatureCache | None = None, lead_s: float = 0.0) -> Song:
-    """Load and cut the song, compute its features; errors name the file.
+                cache: FeatureCache | None = None, lead_s: float = 0.0,
+                spec: MusicFeatureSpec = DEFAULT_SPEC) -> Song:
+    """Load and cut the song, compute its features (``spec``: the model's); errors name the file.
 
     ``lead_s``: the features start this many seconds before ``options.start`` (a continuation's
     seed sounds there), silence where that is before the song begins.
@@ -140,13 +151,13 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     prior = resolve_bpm(path, options.bpm)
     key = None
     if cache is not None:
-        key = cache.key(path, prior, cut=(options.start, options.seconds) if not lead_s else
+        key = cache.key(path, prior, spec, cut=(options.start, options.seconds) if not lead_s else
                         (options.start, options.seconds, lead_s))
-        feats = cache.load(key)
+        feats = cache.load(key, spec)
         if feats is not None:
             _check_long_enough(path, len(feats), motion_len)
             # The features' own estimate is this function of their envelope (column 0).
-            bpm = prior if prior is not None else estimate_tempo(feats[:, 0])
+            bpm = prior if prior is not None else estimate_tempo(feats[:, 0], spec=spec)
             return Song(path=path, features=feats, bpm=float(bpm))
     y = load_audio(path, SAMPLE_RATE)
     n_samples = len(y)
@@ -161,7 +172,7 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     _check_long_enough(path, len(y) // HOP + 1, motion_len)
     # load_audio warned already if the song is silent; a cut of it is checked again.
     cut = first > 0 or last < n_samples or lead > 0
-    feats, bpm = music_features(y, bpm=prior, path=path, warn_silent=cut, return_tempo=True)
+    feats, bpm = music_features(y, bpm=prior, path=path, warn_silent=cut, return_tempo=True, spec=spec)
     if cache is not None:
         cache.store(key, feats)
     return Song(path=path, features=feats, bpm=bpm)
@@ -350,7 +361,7 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
               leave=False) as bar:
         for i, path in enumerate(songs):
             t0 = time.perf_counter()
-            song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS)
+            song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS, spec=model_spec(model_meta))
             t1 = time.perf_counter()
             if continued is not None:  # the end of the given dance, where it stands: the new one starts there
                 song.seed, song.lead = continued.to_fact_vector(padded=True), lead

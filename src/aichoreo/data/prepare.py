@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from aichoreo.audio import DEFAULT_SPEC, FeatureCache, features_for_files
+from aichoreo.audio import DEFAULT_SPEC, STREAM_SPEC, FeatureCache, MusicFeatureSpec, features_for_files
 from aichoreo.data.aistpp import AISTPP, parse_sequence_name
 from aichoreo.data.dataset import (
     FORMAT_VERSION,
@@ -25,9 +25,14 @@ from aichoreo.data.dataset import (
     write_sequence,
 )
 from aichoreo.errors import InputError
+from aichoreo.motion import SMPLMotion
 from aichoreo.skeleton import FPS
 
 log = logging.getLogger(__name__)
+
+#: The music features a dataset can be prepared with: the reference's whole-song features, or those a
+#: live run computes as the audio arrives (aichoreo.featurestream; the fact-small-stream preset).
+MUSIC_FEATURES: dict[str, MusicFeatureSpec] = {"reference": DEFAULT_SPEC, "stream": STREAM_SPEC}
 
 
 def aistpp_cache_name(root: str | os.PathLike, music_dir: str | os.PathLike) -> str:
@@ -59,11 +64,13 @@ def _splits(ds: AISTPP) -> dict[str, list[str]]:
 
 def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: str | os.PathLike, *,
                    cache_dir: str | os.PathLike | None = None, workers: int = 2,
-                   progress: bool = True, overwrite: bool = False) -> PreparedDataset:
+                   progress: bool = True, overwrite: bool = False,
+                   music_spec: MusicFeatureSpec = DEFAULT_SPEC) -> PreparedDataset:
     """Write ``out`` in the common format from an AIST++ annotation folder and its music folder.
 
     An ``out`` already prepared from the same sequences is reused unless ``overwrite``.
-    ``cache_dir`` caches music features (default: ``out/.feature_cache``).
+    ``cache_dir`` caches music features (default: ``out/.feature_cache``). ``music_spec``: the
+    music features (:data:`MUSIC_FEATURES`).
     """
     ds = AISTPP(root, music_dir)
     splits = _splits(ds)
@@ -79,7 +86,8 @@ def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: s
     music_ids = sorted(one_sequence_per_song)
     music_paths = [ds.music_path(one_sequence_per_song[m]) for m in music_ids]
     cache = FeatureCache(cache_dir or out / ".feature_cache")
-    features = dict(zip(music_ids, features_for_files(music_paths, cache=cache, workers=workers, progress=progress)))
+    features = dict(zip(music_ids, features_for_files(music_paths, spec=music_spec, cache=cache, workers=workers,
+                                                      progress=progress)))
 
     from tqdm.auto import tqdm
 
@@ -90,7 +98,7 @@ def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: s
         write_sequence(out, name, motion.to_fact_vector(), features[seq.music_id])
         entries.append(SequenceEntry(name=name, split=wanted[name], n_frames=len(motion), genre=seq.genre,
                                      music=seq.music_id, source="aistpp"))
-    write_index(out, entries, fps=FPS, music_spec=DEFAULT_SPEC.to_dict(),
+    write_index(out, entries, fps=FPS, music_spec=music_spec.to_dict(),
                 description=f"AIST++ from {Path(root).resolve()} (music {Path(music_dir).resolve()})")
     log.info("prepared %d AIST++ sequences in %s (%s)", len(entries), out,
              ", ".join(f"{s}: {len(n)}" for s, n in splits.items()))
@@ -119,7 +127,8 @@ def dwm_split(name: str) -> str:
 
 def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iterations: int = 400,
                 fits: str | os.PathLike | None = None, progress: bool = True, overwrite: bool = False,
-                limit: int | None = None) -> PreparedDataset:
+                limit: int | None = None, music_spec: MusicFeatureSpec = DEFAULT_SPEC,
+                motion_from: str | os.PathLike | None = None) -> PreparedDataset:
     """Fit every Dance-with-Melody dance to SMPL, resample to 60 fps, pair it with its music.
 
     Per dance: markers with the floor normalised (:func:`aichoreo.data.dwm.normalise_floor`), SMPL
@@ -129,7 +138,9 @@ def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iteration
     features with an estimated tempo prior. ``fits`` is a folder of earlier fits to reuse,
     ``<ID>.pkl`` AIST++ motion pickles at 60 fps (as ``aichoreo fit`` and ``scripts/fit_dwm_report.py`` write;
     ``transl = smpl_trans / smpl_scaling`` at SMPL size); dances without one are fitted.
-    ``limit`` prepares only the first dances (for tests).
+    ``limit`` prepares only the first dances (for tests). ``music_spec``: the music features
+    (:data:`MUSIC_FEATURES`). ``motion_from``: a folder prepared earlier from the same dances whose
+    motion is taken as it is (no fitting), to prepare them again with other music features.
     """
     from tqdm.auto import tqdm
 
@@ -144,13 +155,21 @@ def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iteration
     existing = _reusable(out, wanted, overwrite)
     if existing is not None:
         return existing
+    source = None if motion_from is None else PreparedDataset(motion_from)
     entries = []
     for path in tqdm(files, desc="fitting dances", unit="dance", disable=not progress):
         dance = load_dwm(path)
         if dance.music_path is None:
             raise InputError(path.with_suffix(".mp3"), "the dance's music is missing")
         earlier = None if fits is None else Path(fits) / f"{dance.name}.pkl"
-        if earlier is not None and earlier.is_file():
+        if source is not None:
+            if dance.name not in source.names():
+                raise InputError(source.root, f"holds no dance {dance.name}: prepare it from the same dances")
+            motion = SMPLMotion.from_fact_vector(source.load(dance.name).motion, fps=source.fps)
+            fit_error = source.entry(dance.name).extra.get("fit_mean_error_m")
+            fit_scale = source.entry(dance.name).extra.get("fit_scale")
+            earlier = source.entry(dance.name).extra.get("fit_file")
+        elif earlier is not None and earlier.is_file():
             from aichoreo.data.aistpp import load_motion_smpl
 
             motion, fit_error, fit_scale = load_motion_smpl(earlier), None, None
@@ -164,14 +183,14 @@ def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iteration
         first = int(round(dance.music_offset_s * SAMPLE_RATE))
         if first >= len(y):
             raise InputError(dance.music_path, f"is shorter than the dance's music offset {dance.music_offset_s} s")
-        music = music_features(y[first:], path=dance.music_path)
+        music = music_features(y[first:], path=dance.music_path, spec=music_spec)
         write_sequence(out, dance.name, motion.to_fact_vector(), music)
         entries.append(SequenceEntry(
             name=dance.name, split=wanted[dance.name], n_frames=len(motion), genre=dance.genre, music=dance.name,
             source="dance_with_melody",
             extra={"fit_mean_error_m": fit_error, "fit_scale": fit_scale, "music_offset_s": dance.music_offset_s,
-                   "fit_file": None if fit_error is not None else str(earlier)}))
-    write_index(out, entries, fps=FPS, music_spec=DEFAULT_SPEC.to_dict(),
+                   "fit_file": None if fit_error is not None or earlier is None else str(earlier)}))
+    write_index(out, entries, fps=FPS, music_spec=music_spec.to_dict(),
                 description=f"Dance with Melody (Tang, Jia, Mao, ACM MM 2018) from {Path(src).resolve()}, "
                             "fitted to SMPL-24 by aichoreo; research data without a license: do not redistribute")
     return PreparedDataset(out)

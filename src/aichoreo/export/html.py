@@ -38,7 +38,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.render import BODY_RADII_M, FIGURES, HEAD_LIFT, HEAD_RADIUS_M, TORSO_RADIUS_M, ffmpeg_exe
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
-__all__ = ["write_html", "write_character_html", "viewer_data", "BROWSER_AUDIO_TYPES"]
+__all__ = ["write_html", "write_character_html", "viewer_data", "live_page", "BROWSER_AUDIO_TYPES"]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,29 @@ def write_character_html(
                        licenses=_asset("character.LICENSES.txt"))
 
 
+def _page_values(data_id: str, script: str, data: dict, title: str, hint: str, licenses: str) -> dict[str, str]:
+    """The text of each placeholder of ``viewer/viewer.html`` but the music."""
+    # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
+    data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    return {"TITLE": html.escape(title), "HINT": hint, "DATA_ID": data_id, "DATA": data, "SCRIPT": script,
+            "LICENSES": f'\n<script type="text/plain" id="licenses">\n{licenses}\n</script>' if licenses else ""}
+
+
+def live_page(*, title: str, fps: float, music: bool) -> str:
+    """The viewer page in live mode (``aichoreo live --serve``): no frames embedded; the page opens
+    a WebSocket to ``/ws`` of the server that sent it and draws the frames as they arrive (binary
+    float32: frame number, then ``(24, 3)`` joints). With ``music`` it plays ``/music`` of the same
+    server from when frame 0 arrives."""
+    data = {"version": 1, "live": True, "fps": float(fps), "frames": 0, "names": list(JOINT_NAMES),
+            "parents": [int(p) for p in PARENTS], "audio_offset": 0.0, "figure": "body",
+            "body": {"radii": [BODY_RADII_M.get(n, 0.0) for n in JOINT_NAMES], "torso": TORSO_RADIUS_M,
+                     "head": HEAD_RADIUS_M, "head_lift": HEAD_LIFT}, "joints": ""}
+    values = _page_values("motion-data", _asset("viewer.js") + "\n" + _asset("live.js"), data, title,
+                          " &middot; b: body/stick", "")
+    values["AUDIO"] = '<audio id="music" preload="auto" src="/music"></audio>' if music else ""
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], _asset("viewer.html"))
+
+
 def _write_page(path: str | os.PathLike, data_id: str, script_name: str, data: dict,
                 audio_path: str | os.PathLike | None, title: str, *, hint: str = "", licenses: str = "") -> Path:
     """The page (``viewer/viewer.html``) with ``data`` as the JSON of the script element ``data_id``,
@@ -174,10 +197,7 @@ def _write_page(path: str | os.PathLike, data_id: str, script_name: str, data: d
         if "</script" in text.lower():  # would end the inline <script> early
             raise RuntimeError(f"{name} must not contain '</script'")
     audio = None if audio_path is None else _audio_bytes(Path(audio_path))
-    # "</" inside the JSON could close its <script> element; "<\/" is the same JSON string.
-    data = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    values = {"TITLE": html.escape(title), "HINT": hint, "DATA_ID": data_id, "DATA": data, "SCRIPT": script,
-              "LICENSES": f'\n<script type="text/plain" id="licenses">\n{licenses}\n</script>' if licenses else ""}
+    values = _page_values(data_id, script, data, title, hint, licenses)
     template = _asset("viewer.html")
     path = Path(path)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:

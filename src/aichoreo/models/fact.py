@@ -236,6 +236,13 @@ class FACTConfig(ModelConfig):
         return 1 + self.styles.index(name)
 
     @property
+    def music_lookahead(self) -> int:
+        """Frames of music after the last frame one pass predicts (``audio_len - motion_len -
+        n_future``): how far ahead of the dance the model must hear. 100 for the paper's windows
+        (2 s); what a live run waits for beyond the chunk (``fact-small-stream``: 6 = 100 ms)."""
+        return self.audio_len - self.motion_len - self.n_future
+
+    @property
     def first_future_token(self) -> int:
         """Output token predicting the frame right after the context (0, or T - 1 when causal)."""
         return self.motion_len - 1 if self.attention == "causal" else 0
@@ -259,6 +266,8 @@ RELEASED_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4, "lr_milestone
 _SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
                              motion_layers=1, audio_layers=1, cross_layers=4)
 _SMALL_TRAINING = {**RELEASED_TRAINING, **SMALL_TRAINING}
+STREAM_CHUNK = 6  # frames predicted per pass by fact-small-stream (0.1 s)
+STREAM_LOOKAHEAD = 6  # frames of music fact-small-stream hears past its chunk (0.1 s)
 _V2_TRAINING = {**_SMALL_TRAINING, "mirror": True, "tempo_stretch": 0.15}
 
 _ARCHITECTURES: dict[str, FACTConfig] = {
@@ -300,7 +309,13 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     "fact-small-nofusion": dataclasses.replace(_SMALL, fusion="none", motion_layers=5, audio_layers=0, cross_layers=0),
     "fact-small-latefusion": dataclasses.replace(_SMALL, fusion="late", motion_layers=4, audio_layers=4,
                                                  cross_layers=1),
-    # For tests: the paper's window lengths at width 16.
+    # Live dancing (issue 18, docs/live.md): fact-small predicting 6 frames (0.1 s) per pass and hearing only
+# STREAM_LOOKAHEAD frames of music past them, so that a pose leaves at most 6 - 1 + 6 frames (plus the
+# streamed features' own 2) after its music arrives: about 0.22 s. Trained on a dataset prepared with
+# `--music-features stream`, the features a live run computes as the audio arrives.
+    "fact-small-stream": dataclasses.replace(_SMALL, target_len=STREAM_CHUNK,
+                                             audio_len=_SMALL.motion_len + STREAM_CHUNK + STREAM_LOOKAHEAD),
+# For tests: the paper's window lengths at width 16.
     "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
                                 motion_layers=1, audio_layers=1, cross_layers=1),
 }

@@ -24,11 +24,14 @@
 
   const data = JSON.parse(document.getElementById("motion-data").textContent);
   const fps = data.fps;
-  const nFrames = data.frames;
+  // Live mode (aichoreo live --serve): no frames embedded; the live page's second script (live.js) hands
+  // them in as they arrive from the server, and the page shows the newest one (the server paces them).
+  const live = data.live === true;
+  let nFrames = data.frames;
   const parents = data.parents;
   const nJoints = parents.length;
-  const joints = decodeFloat32(data.joints);
-  const duration = (nFrames - 1) / fps; // time of the last frame
+  let joints = live ? new Float32Array(0) : decodeFloat32(data.joints);
+  let duration = (nFrames - 1) / fps; // time of the last frame
   const audioOffset = data.audio_offset || 0;
   const head = data.names.indexOf("head");
   const neck = data.names.indexOf("neck");
@@ -65,9 +68,10 @@
       hi[a] = Math.max(hi[a], joints[i + a]);
     }
   }
-  const floorY = lo[1];
-  const centre = [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2];
-  const extent = Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 1.8);
+  // Live, the dance is not known yet: a floor at y = 0 and a view of a dancer's size.
+  const floorY = live ? 0 : lo[1];
+  const centre = live ? [0, 0.9, 0] : [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2];
+  const extent = live ? 2.4 : Math.max(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2], 1.8);
 
   // ---------------------------------------------------------------- small vector and matrix helpers
   const sub = (a, b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
@@ -212,6 +216,7 @@
 
   // ---------------------------------------------------------------- the pose at a time
   function pose(t) { // joint positions at time t (seconds), linear between frames
+    if (nFrames < 1) return null;
     const f = clamp(t * fps, 0, nFrames - 1);
     const i0 = Math.floor(f);
     const i1 = Math.min(i0 + 1, nFrames - 1);
@@ -298,7 +303,13 @@
   function render() {
     resize();
     const cam = camera();
-    buildFigure(pose(time), cam);
+    const points = pose(time);
+    if (!points) return; // live, before the first frame
+    if (live) { // follow the dancer across the floor
+      centre[0] += 0.1 * (points[0][0] - centre[0]);
+      centre[2] += 0.1 * (points[0][2] - centre[2]);
+    }
+    buildFigure(points, cam);
     gl.viewport(0, 0, canvas.width, canvas.height);
     gl.clearColor(...BACKGROUND);
     gl.clear(gl.COLOR_BUFFER_BIT | gl.DEPTH_BUFFER_BIT);
@@ -428,7 +439,38 @@
   window.addEventListener("hashchange", showHashTime);
   if (audio) audio.addEventListener("ended", () => { if (playing) clockStart = now() - time; });
 
+  if (live) {
+    startLive();
+    return;
+  }
   window.aichoreoViewer = { seek, play, pause, get time() { return time; }, duration };
   seek(0);
   showHashTime();
+
+  // ---------------------------------------------------------------- live: frames handed in by live.js
+  // (the live page's second script, which holds the connection: this file opens none).
+  function startLive() {
+    document.getElementById("bar").hidden = true;
+    const state = { frames: 0, received: 0, first: null, last: null };
+    let capacity = 0;
+    function addFrame(index, values) { // values: the joints (nJoints x 3 floats) of frame index
+      if (index + 1 > capacity) { // grow by doubling: frames arrive one at a time
+        capacity = Math.max(2 * capacity, index + 1, 1024);
+        const grown = new Float32Array(capacity * nJoints * 3);
+        grown.set(joints.subarray(0, nFrames * nJoints * 3));
+        joints = grown;
+      }
+      joints.set(values.subarray(0, nJoints * 3), index * nJoints * 3);
+      nFrames = Math.max(nFrames, index + 1);
+      duration = (nFrames - 1) / fps;
+      time = duration;
+      state.frames = nFrames;
+      state.received += 1;
+      state.last = Array.from(values.subarray(0, 3)); // the pelvis, for tests and debugging
+      if (state.first === null) state.first = state.last;
+    }
+    window.aichoreoViewer = { live: true, state, addFrame, fps, audio, get time() { return time; } };
+    const loop = () => { render(); requestAnimationFrame(loop); };
+    requestAnimationFrame(loop);
+  }
 })();

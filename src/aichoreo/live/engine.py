@@ -1,0 +1,187 @@
+"""The live dancer: audio blocks in, dance frames out, as the music plays (issue 18).
+
+:class:`LiveDancer` holds what a live run carries from block to block: the streamed music
+features (:class:`aichoreo.featurestream.StreamFeatures`), the last ``motion_len`` frames of
+dance, and when each sample arrived. Feeding it a block returns every frame that the audio heard
+so far allows, each with the times a latency measurement needs.
+
+Time alignment is the offline loop's (:mod:`aichoreo.generate`): frame ``f`` of the dance sounds at
+music time ``f / 60`` s, the first ``motion_len`` frames (2 s) are the seed, and the pass that
+predicts frames ``t .. t + K - 1`` reads the music rows ``[t - motion_len, t - motion_len +
+audio_len)``, which end ``music_lookahead`` rows after ``t + K - 1``. A row is final
+``LOOKAHEAD_FRAMES`` (2) rows after its time, so frame ``t`` can leave once the audio of music
+time ``(t + K - 1 + music_lookahead + 2) / 60`` s has arrived: 13 frames (0.22 s) for
+``fact-small-stream``, plus the pass itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from aichoreo.errors import InputError
+from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
+from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames
+from aichoreo.motion import SMPLMotion
+
+__all__ = ["LiveDancer", "LiveFrame"]
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One frame of the live dance.
+
+    ``index``: frame number (music time ``index / fps`` s); ``vector``: ``(225,)`` FACT motion vector
+    (rotations on SO(3)); ``heard``: wall time (``time.monotonic()``) at which the audio of the
+    frame's own music time had arrived; ``needed``: wall time at which the last audio the frame
+    depends on arrived; ``ready``: wall time at which the frame was computed.
+    """
+
+    index: int
+    vector: np.ndarray
+    heard: float
+    needed: float
+    ready: float
+
+
+class LiveDancer:
+    """Dance to audio as it arrives: ``push(samples) -> [LiveFrame, ...]``.
+
+    Args:
+        model: a FACT model trained on streamed features (``fact-small-stream``), in eval mode.
+        spec: its :class:`aichoreo.audio.MusicFeatureSpec` (``stream=True``).
+        seed: ``(motion_len, 225)`` FACT vectors the dance starts with (the built-in seed).
+        bpm: the beat tracker's tempo prior (None: 120).
+        frames_per_step: frames kept per pass (default and most: the model's ``n_future``).
+        threads: torch's intra-op threads for the passes (1 leaves the other core to the audio and
+            the sinks, and is the fastest for one small model on this 2-core CPU: docs/live.md).
+        style, style_strength: as :func:`aichoreo.generate.generate` (a model with styles).
+    """
+
+    def __init__(self, model: torch.nn.Module, spec, seed: np.ndarray, *, bpm: float | None = None,
+                 frames_per_step: int | None = None, threads: int = 1, style: int | None = None,
+                 style_strength: float = 1.0):
+        cfg = model.config
+        if not getattr(spec, "stream", False):
+            raise InputError(None, "this model was trained on whole-song music features; dancing live needs a "
+                                   "model trained on streamed ones (the bundled 'stream' model, or fact-small-stream "
+                                   "trained on data prepared with --music-features stream; docs/live.md)")
+        self.model, self.cfg, self.spec = model, cfg, spec
+        self.k = cfg.n_future if frames_per_step is None else int(frames_per_step)
+        if not 1 <= self.k <= cfg.n_future:
+            raise ValueError(f"frames_per_step must be in [1, {cfg.n_future}], got {frames_per_step!r}")
+        seed = np.asarray(seed, dtype=np.float32)
+        if seed.shape != (cfg.motion_len, cfg.motion_dim):
+            raise ValueError(f"seed must be ({cfg.motion_len}, {cfg.motion_dim}), got {seed.shape}")
+        self.fps = spec.fps
+        self.threads = int(threads)
+        self.features = StreamFeatures(spec, bpm=bpm)
+        self.context = seed.copy()  # (motion_len, 225): the last frames of the dance
+        self.seed = seed
+        self.rows = np.zeros((0, cfg.audio_dim), dtype=np.float32)  # music rows self.first_row ..
+        self.first_row = 0
+        self.row_arrival = np.zeros(0)  # wall time each kept row became final
+        self.sample_arrival: list[tuple[int, float]] = []  # (samples received after a block, its arrival)
+        self.next_frame = 0  # the next frame to emit
+        # As generate_dances eases chunk seams (not with one frame per pass: every step is a seam).
+        self.easer = SeamEaser(seed, SEAM_EASE_FRAMES) if self.k > 1 else None
+        self.passes = 0
+        self.pass_seconds = 0.0
+        self.style = None if style is None else torch.tensor([int(style)])
+        self.style_strength = float(style_strength)
+
+    @property
+    def latency_frames(self) -> int:
+        """Frames between a frame's music time and the audio it waits for (chunk, lookahead, rows)."""
+        return self.k - 1 + self.cfg.music_lookahead + LOOKAHEAD_FRAMES
+
+    def _arrival_of_sample(self, sample: int) -> float:
+        """Wall time at which absolute sample ``sample`` had arrived (the block that brought it)."""
+        for end, arrival in self.sample_arrival:
+            if end > sample:
+                return arrival
+        return self.sample_arrival[-1][1] if self.sample_arrival else time.monotonic()
+
+    def push(self, samples: np.ndarray, arrival: float | None = None) -> list[LiveFrame]:
+        """Feed mono samples ``(n,)`` at ``spec.sample_rate`` that arrived at wall time ``arrival``
+        (default now); return the frames they complete."""
+        arrival = time.monotonic() if arrival is None else float(arrival)
+        new = self.features.push(samples)
+        self.sample_arrival.append((self.features.n_samples, arrival))
+        return self._take(new, arrival)
+
+    def finish(self) -> list[LiveFrame]:
+        """The end of the stream: the last rows (the audio after it taken as silence) and the frames
+        they allow."""
+        arrival = time.monotonic()
+        return self._take(self.features.finish(), arrival)
+
+    def _take(self, new: np.ndarray, arrival: float) -> list[LiveFrame]:
+        cfg = self.cfg
+        if len(new):
+            self.rows = np.concatenate([self.rows, new])
+            self.row_arrival = np.concatenate([self.row_arrival, np.full(len(new), arrival)])
+        n_rows = self.first_row + len(self.rows)  # rows known
+        out = []
+        hop = self.spec.hop_length
+        while True:
+            f = self.next_frame
+            if f < cfg.motion_len:  # the seed: out as soon as its own row is final
+                if f >= n_rows:
+                    break
+                heard = self._arrival_of_sample(f * hop)
+                out.append(LiveFrame(f, self.seed[f], heard, self.row_arrival[f - self.first_row], time.monotonic()))
+                self.next_frame += 1
+                continue
+            last_row = f - cfg.motion_len + cfg.audio_len  # exclusive end of the pass's music window
+            if last_row > n_rows:
+                break
+            t0 = time.perf_counter()
+            frames = self._pass(f)
+            self.pass_seconds += time.perf_counter() - t0
+            self.passes += 1
+            ready = time.monotonic()
+            needed = float(self.row_arrival[last_row - 1 - self.first_row])
+            for i, vector in enumerate(frames):
+                out.append(LiveFrame(f + i, vector, self._arrival_of_sample((f + i) * hop), needed, ready))
+            self.next_frame += len(frames)
+        # Keep the rows the next pass reads, and the arrivals of samples not yet reached.
+        keep_from = max(0, self.next_frame - cfg.motion_len)
+        drop = keep_from - self.first_row
+        if drop > 0:
+            self.rows, self.row_arrival = self.rows[drop:], self.row_arrival[drop:]
+            self.first_row = keep_from
+        first_sample = self.next_frame * hop
+        while len(self.sample_arrival) > 1 and self.sample_arrival[0][0] <= first_sample:
+            self.sample_arrival.pop(0)
+        return out
+
+    def _pass(self, f: int) -> np.ndarray:
+        """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music."""
+        cfg = self.cfg
+        start = f - cfg.motion_len - self.first_row
+        window = torch.from_numpy(self.rows[start:start + cfg.audio_len])[None]  # (1, A, 35)
+        context = torch.from_numpy(self.context)[None]  # (1, T, 225)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                state = self.model.start(context, window)
+                if self.style is not None:
+                    state["style"], state["guidance"] = self.style, self.style_strength
+                pred = clean_frames(self.model.predict(state, self.k))[0].numpy()  # (K, 225)
+        finally:
+            torch.set_num_threads(previous)
+        if self.easer is not None:
+            pred = self.easer.ease(pred)
+            self.easer.record(pred)
+        self.context = np.concatenate([self.context[len(pred):], pred])
+        return pred
+
+
+def frames_to_motion(vectors: list[np.ndarray] | np.ndarray, fps: float) -> SMPLMotion:
+    """The dance of ``(n, 225)`` FACT vectors as an :class:`SMPLMotion` (rotations projected)."""
+    return SMPLMotion.from_fact_vector(np.asarray(vectors, dtype=np.float32), fps=fps)
