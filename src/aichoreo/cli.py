@@ -336,6 +336,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     options = QualityOptions(split=args.split, seed_motion=args.seed_motion, frames_per_step=args.frames_per_step,
                              lock_feet=not args.no_foot_lock, random_seed=args.random_seed,
                              window_s=args.window_seconds, style=args.style,
+                             beats_from=None if args.beats_from is None else str(args.beats_from),
                              **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}),
                              **({"style_strength": args.style_strength} if "style_strength" in args else {}))
     with _output_dir(Path(args.output)) as out:
@@ -635,6 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dance every song in this style of the model (as aichoreo dance --style); auto: none")
     p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
                    help=f"classifier-free guidance of --style (default: {STYLE_STRENGTH_HELP_DEFAULT:g})")
+    p.add_argument("--beats-from", type=_existing_dir, default=None, metavar="DATA",
+                   help="score BeatAlign against the beats of this prepared dataset of the same dances (for a model "
+                        "of streamed features: the reference's beats)")
     p.add_argument("--label", default=None, help="name of the model in the report (default: the file's stem)")
     p.set_defaults(func=cmd_quality)
 

@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from aichoreo import metrics
-from aichoreo.audio import BEATS, estimate_tempo
+from aichoreo.audio import BEATS, MusicFeatureSpec, estimate_tempo
+from aichoreo.conventions import model_spec
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.errors import InputError
 from aichoreo.direct import style_label
@@ -82,6 +83,8 @@ class QualityOptions:
     # after 2 s of context (the paper's protocol: 20 s)
     style: str = "auto"  # every song danced in this style of the model (aichoreo dance --style); auto: none
     style_strength: float = STYLE_STRENGTH  # its classifier-free guidance
+    beats_from: str | None = None  # a prepared dataset of the same dances whose beats BeatAlign is scored
+    # against (None: the data's own): the reference beats for a model that reads streamed features
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.window_s) and self.window_s > 0):
@@ -137,6 +140,7 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     if cfg.motion_len != SEED_FRAMES:
         raise InputError(None, f"the report seeds with {SEED_FRAMES} frames; this model takes {cfg.motion_len}")
     data = PreparedDataset(data_root)
+    _check_features(model_meta, data)
     songs = data.load_split(options.split)
     train = data.load_split("train")
     if len(songs) < 2:
@@ -171,7 +175,14 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     for name, j in generated.items():
         save_npy(out / "dances" / f"{name}.npy", j)
 
-    rows = {s.name: _song_scores(generated[s.name], real[s.name], s.music[:, BEATS], k, options) for s in songs}
+    beats = {s.name: s.music[:, BEATS] for s in songs}
+    if options.beats_from is not None:
+        other = PreparedDataset(options.beats_from)
+        missing = [s.name for s in songs if s.name not in other.names()]
+        if missing:
+            raise InputError(other.root, f"holds no {', '.join(missing)}: --beats-from needs the same dances")
+        beats = {s.name: other.load(s.name).music[:, BEATS] for s in songs}
+    rows = {s.name: _song_scores(generated[s.name], real[s.name], beats[s.name], k, options) for s in songs}
 
     # --- across songs ---------------------------------------------------------------------------
     gen_feats = np.stack([metrics.kinetic_features(j[SEED_FRAMES:], fps=FPS) for j in generated.values()])
@@ -202,6 +213,17 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
 
 
 OUTPUTS = ("report.md", "report.csv", "report.json", "speed.png", "dances", "clips")
+
+
+def _check_features(model_meta: dict | None, data: PreparedDataset) -> None:
+    """Refuse data whose music features are not those the model was trained on (a model of
+    streamed features on data of the reference's, or the other way round). A dataset that records no
+    spec is read as the reference's, as a model file that records none is."""
+    wanted = model_spec(model_meta)
+    if MusicFeatureSpec.from_dict(data.music_spec or {}) != wanted:
+        kind = "streamed" if wanted.stream else "reference (whole-song)"
+        raise InputError(data.root, f"holds other music features than the model reads ({kind}): prepare the "
+                                    f"dances with --music-features {'stream' if wanted.stream else 'reference'}")
 
 
 def _clear_earlier_report(out: Path) -> None:

@@ -120,6 +120,9 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         if on_ready is not None:
             on_ready(viewer.url if viewer is not None else None)
         summary = _run(dancer, blocks, sinks, delay if realtime else None, progress)
+        if dancer.features.n_samples == 0 and not summary["interrupted"]:
+            where = "stdin" if stdin else ("the input device" if song is None else str(song))
+            raise InputError(None, f"{where}: no audio arrived before the stream ended (nothing to dance to)")
     finally:
         written = None
         for sink in sinks:

@@ -1,0 +1,278 @@
+"""aichoreo live: the streamed dance equals the offline loop on the same features, every source and
+sink works (a VMC receiver and headless Chromium read what is sent), and bad input gets one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from aichoreo.audio import SAMPLE_RATE, STREAM_SPEC
+from aichoreo.cli import main
+from aichoreo.conventions import conventions_of, current_conventions
+from aichoreo.errors import InputError
+from aichoreo.featurestream import LOOKAHEAD_FRAMES, stream_features
+from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, generate
+from aichoreo.live import live
+from aichoreo.live.engine import LiveDancer
+from aichoreo.live.sinks import VMC_BONES, parse_address
+from aichoreo.live.sources import file_source, pcm_source
+from aichoreo.models import build_model, get_preset, save_model_file
+from aichoreo.retarget.bvh_io import read_bvh
+from aichoreo.seeds import bounce_seed
+from test_featurestream import song
+
+K, LOOKAHEAD = 4, 3
+
+
+def tiny_stream_config():
+    cfg = get_preset("tiny")
+    return dataclasses.replace(cfg, target_len=K, audio_len=cfg.motion_len + K + LOOKAHEAD)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    cfg = tiny_stream_config()
+    path = tmp_path_factory.mktemp("model") / "tiny-stream.pt"
+    save_model_file(path, build_model(cfg), cfg, conventions=conventions_of(fps=60.0, music_spec=STREAM_SPEC),
+                    preset="tiny")
+    return path
+
+
+@pytest.fixture(scope="module")
+def song_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("songs") / "beat.wav"
+    soundfile.write(path, song(4.0), SAMPLE_RATE, subtype="FLOAT")
+    return path
+
+
+def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file):
+    """Block by block, the live dancer makes the frames generate() makes from the whole song's
+    streamed features (same seed, same chunks, same seam easing)."""
+    from aichoreo.models import load_model
+
+    model, cfg, _ = load_model(model_file)
+    audio = song(5.0)
+    seed = bounce_seed(cfg.motion_len, 120.0, 0).to_fact_vector(padded=True)
+    dancer = LiveDancer(model, STREAM_SPEC, seed)
+    assert dancer.latency_frames == K - 1 + LOOKAHEAD + LOOKAHEAD_FRAMES == cfg.music_lookahead + K - 1 + 2
+    frames = []
+    for first in range(0, audio.size, 700):  # blocks of any size
+        frames += dancer.push(audio[first:first + 700])
+    frames += dancer.finish()
+    live_dance = np.stack([f.vector for f in frames])
+    assert [f.index for f in frames] == list(range(len(frames)))
+
+    features = stream_features(audio, STREAM_SPEC)
+    easer = SeamEaser(seed, SEAM_EASE_FRAMES)
+
+    def ease(first, x):
+        y = easer.ease(x[0])
+        easer.record(y)
+        return y[None]
+
+    offline = generate(model, features, seed, frames_per_step=K, edit=ease, threads=1)
+    n = min(len(offline), len(live_dance))
+    assert n >= len(features) - cfg.audio_len + cfg.motion_len - K
+    np.testing.assert_allclose(live_dance[:n], offline[:n], atol=2e-4)
+    # Each frame waited for the music it depends on, and no more.
+    for f in frames:
+        assert f.heard <= f.needed <= f.ready
+
+
+def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):
+    stats = tmp_path / "stats.json"
+    summary = live(song_file, model=model_file, record=tmp_path / "dance.npy", realtime=False, stats=stats,
+                   progress=False)
+    n = 1 + soundfile.info(song_file).frames // 512
+    assert summary["frames"] == np.load(tmp_path / "dance.npy").shape[0]
+    assert n - 10 <= summary["frames"] <= n  # the dance ends with the song
+    assert np.load(tmp_path / "dance.npy").shape[1] == 219
+    timing = json.loads(stats.read_text())
+    assert len(timing["frames_timing"]) == summary["frames"] and timing["late_frames"] == 0
+    live(song_file, model=model_file, record=tmp_path / "dance.bvh", realtime=False, progress=False)
+    assert len(read_bvh(tmp_path / "dance.bvh")["rotations"]) == summary["frames"]
+
+
+def test_real_time_frames_reach_a_vmc_receiver_at_60_fps(model_file, tmp_path):
+    """A VMC receiver (python-osc on 127.0.0.1) gets one well-formed bundle per frame: every
+    humanoid bone SMPL has, each a name, a position and a unit quaternion, at 60 per second."""
+    from pythonosc.dispatcher import Dispatcher
+    from pythonosc.osc_server import ThreadingOSCUDPServer
+
+    path = tmp_path / "short.wav"
+    soundfile.write(path, song(3.5), SAMPLE_RATE, subtype="FLOAT")
+    bones, oks, times = [], [], []
+    dispatcher = Dispatcher()
+    dispatcher.map("/VMC/Ext/Bone/Pos", lambda address, *args: bones.append((time.monotonic(), args)))
+    dispatcher.map("/VMC/Ext/OK", lambda address, *args: oks.append(args))
+    dispatcher.map("/VMC/Ext/T", lambda address, *args: times.append(args[0]))
+    server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        summary = live(path, model=model_file, vmc=f"127.0.0.1:{server.server_address[1]}", progress=False)
+        time.sleep(0.3)
+    finally:
+        server.shutdown()
+    assert summary["frames"] == len(oks) == len(times) and len(bones) == len(oks) * len(VMC_BONES)
+    assert {args[0] for _, args in bones} == set(VMC_BONES) and "Hips" in VMC_BONES
+    for _, args in bones[:200]:
+        assert len(args) == 8 and isinstance(args[0], str)
+        assert abs(np.linalg.norm(args[4:8]) - 1.0) < 1e-4
+    assert np.allclose(np.diff(times), 1 / 60, atol=1e-5)  # OSC floats are float32
+    hips = np.array([t for t, args in bones if args[0] == "Hips"])
+    generated = hips[summary["frames"] // 2:]  # paced: one frame per 1/60 s, not in bursts of K
+    assert abs(np.median(np.diff(generated)) - 1 / 60) < 0.004
+    assert summary["latency_s"]["p50"] == pytest.approx(summary["delay_s"], abs=0.02)
+
+
+@pytest.mark.skipif(not any(map(__import__("shutil").which, ("chromium", "chromium-browser", "google-chrome"))),
+                    reason="no Chromium to open the live page")
+def test_the_browser_page_shows_the_dancer_moving(model_file, tmp_path):
+    """Headless Chromium opens the page of a running `aichoreo live --serve` and draws the frames
+    that arrive: more arrive while it watches, the dancer's pelvis moves, and the song plays."""
+    from test_export_html import evaluate_in_page
+
+    path = tmp_path / "song.wav"
+    soundfile.write(path, song(7.0), SAMPLE_RATE, subtype="FLOAT")
+    seen = {}
+
+    def watch(url: str | None) -> None:
+        def run() -> None:
+            expression = ("new Promise(done => setTimeout(() => { const a = JSON.stringify(window.aichoreoViewer.state);"
+                          " setTimeout(() => done([a, JSON.stringify(window.aichoreoViewer.state)]), 1500); }, 3500))")
+            seen["states"] = evaluate_in_page(url, expression, profile=tmp_path / "profile")
+        seen["url"] = url
+        seen["thread"] = threading.Thread(target=run)
+        seen["thread"].start()
+
+    summary = live(path, model=model_file, serve="127.0.0.1:0", progress=False, on_ready=watch)
+    seen["thread"].join()
+    assert seen["url"].startswith("http://127.0.0.1:")
+    first, second = (json.loads(s) for s in seen["states"])
+    assert first["connected"] and 0 < first["frames"] < second["frames"] <= summary["frames"]
+    assert second["received"] - first["received"] >= 60  # 1.5 s at 60 fps, give or take the pacing
+    assert np.linalg.norm(np.subtract(second["last"], second["first"])) > 1e-3
+    assert second["music"] is True
+
+
+def test_pcm_on_stdin_is_mixed_resampled_and_danced(model_file, tmp_path):
+    """s16le stereo at 44.1 kHz, as `ffmpeg -f s16le -` writes it, in odd-sized reads."""
+    audio = song(3.0)
+    import soxr
+
+    stereo = soxr.resample(audio, SAMPLE_RATE, 44_100)
+    pcm = (np.stack([stereo, stereo], axis=1) * 32767).astype("<i2").tobytes()
+    blocks = list(pcm_source(io.BufferedReader(io.BytesIO(pcm), buffer_size=1001), rate=44_100, channels=2))
+    got = np.concatenate([b for b, _ in blocks])
+    assert abs(got.size - audio.size) <= 64
+    n = min(got.size, audio.size) - 2000
+    assert np.corrcoef(got[1000:n], audio[1000:n])[0, 1] > 0.99
+    # The CLI on a pipe: the dance of the stream, recorded.
+    out = tmp_path / "stdin.npy"
+    proc = subprocess.run([sys.executable, "-m", "aichoreo", "live", "--stdin", "--checkpoint", str(model_file),
+                           "--record", str(out)], input=pcm, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert np.load(out).shape[0] >= audio.size // 512 - 10
+
+
+def test_stopping_with_ctrl_c_keeps_the_recording(model_file, song_file, tmp_path, monkeypatch):
+    from aichoreo.live import sources
+
+    def interrupted(path, *, realtime=True, **kwargs):
+        for i, block in enumerate(file_source(path, realtime=False, **kwargs)):
+            if i == 200:
+                raise KeyboardInterrupt
+            yield block
+
+    import aichoreo.live as live_module
+
+    monkeypatch.setattr(live_module, "file_source", interrupted)
+    summary = live(song_file, model=model_file, record=tmp_path / "cut.npy", realtime=False, progress=False)
+    assert summary["interrupted"] and summary["recording"] == str(tmp_path / "cut.npy")
+    assert np.load(tmp_path / "cut.npy").shape[0] == summary["frames"] > 150
+    assert sources.BLOCK == 512
+
+
+def _error(capsys, *argv) -> str:
+    assert main(list(argv)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("aichoreo: error:") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_bad_input_gets_one_line(model_file, song_file, tmp_path, capsys):
+    assert "one audio source" in _error(capsys, "live", "--record", str(tmp_path / "x.npy"))
+    assert "one audio source" in _error(capsys, "live", str(song_file), "--stdin", "--record", str(tmp_path / "x.npy"))
+    assert "somewhere to send" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file))
+    assert "no such song" in _error(capsys, "live", str(tmp_path / "none.wav"), "--record", str(tmp_path / "x.npy"))
+    assert "recording is" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
+                                    "--record", str(tmp_path / "x.mp4"))
+    assert "port must be a number" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
+                                             "--serve", "localhost:web")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        err = _error(capsys, "live", str(song_file), "--checkpoint", str(model_file), "--serve",
+                     f"127.0.0.1:{busy.getsockname()[1]}")
+        assert "in use" in err
+    finally:
+        busy.close()
+    # A model of whole-song features cannot dance live.
+    torch.manual_seed(0)
+    cfg = tiny_stream_config()
+    offline = save_model_file(tmp_path / "offline.pt", build_model(cfg), cfg, conventions=current_conventions())
+    assert "streamed" in _error(capsys, "live", str(song_file), "--checkpoint", str(offline), "--record",
+                                str(tmp_path / "x.npy"))
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_a_closed_stdin_and_a_missing_device_get_one_line(model_file, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "aichoreo", "live", "--stdin", "--checkpoint", str(model_file),
+                           "--record", str(tmp_path / "y.npy")], input=b"", capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "stdin" in lines[0] and "no audio" in lines[0], lines
+    proc = subprocess.run([sys.executable, "-m", "aichoreo", "live", "--input-device", "no such microphone 42",
+                           "--checkpoint", str(model_file), "--record", str(tmp_path / "y.npy")],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and ("sounddevice" in lines[0] or "no audio input device" in lines[0]
+                                or "PortAudio" in lines[0]), lines
+
+
+def test_addresses():
+    assert parse_address("9000", 1, "--vmc") == ("127.0.0.1", 9000)
+    assert parse_address(":9000", 1, "--vmc") == ("127.0.0.1", 9000)
+    assert parse_address("0.0.0.0:39539", 1, "--vmc") == ("0.0.0.0", 39539)
+    assert parse_address("[::1]:8765", 1, "--serve") == ("::1", 8765)
+    with pytest.raises(InputError, match="outside"):
+        parse_address("70000", 1, "--vmc")
+
+
+def test_the_quality_report_refuses_features_the_model_does_not_read(model_file, tmp_path):
+    """A model of streamed features scored on a dataset of reference features would dance to music
+    it never heard; the report says so in one line before generating anything."""
+    from aichoreo.models import load_model
+    from aichoreo.quality_report import quality_report
+    from synthetic_data import swaying_dataset
+
+    data = swaying_dataset(tmp_path / "data", ("train", "test", "test"), frames=1500)
+    model, _, meta = load_model(model_file)
+    with pytest.raises(InputError, match="--music-features stream"):
+        quality_report(model, data, tmp_path / "q", model_meta=meta, progress=False)
+    assert not (tmp_path / "q" / "report.json").exists()
