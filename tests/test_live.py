@@ -104,6 +104,7 @@ def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):
     assert len(timing["frames_timing"]) == summary["frames"] and timing["late_frames"] == 0
     live(song_file, model=model_file, record=tmp_path / "dance.bvh", realtime=False, progress=False)
     assert len(read_bvh(tmp_path / "dance.bvh")["rotations"]) == summary["frames"]
+    assert not list(tmp_path.glob(".*.partial"))  # the frames spooled to disk as they came, then removed
 
 
 def test_real_time_frames_reach_a_vmc_receiver_at_60_fps(model_file, tmp_path):
@@ -203,6 +204,7 @@ def test_stopping_with_ctrl_c_keeps_the_recording(model_file, song_file, tmp_pat
     summary = live(song_file, model=model_file, record=tmp_path / "cut.npy", realtime=False, progress=False)
     assert summary["interrupted"] and summary["recording"] == str(tmp_path / "cut.npy")
     assert np.load(tmp_path / "cut.npy").shape[0] == summary["frames"] > 150
+    assert not list(tmp_path.glob(".*.partial"))
     assert sources.BLOCK == 512
 
 

@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -52,7 +53,9 @@ class Recorder:
     """Keeps every frame and writes them when closed (also after Ctrl-C): ``.npy`` = the FACT
     motion vectors ``(T, 219)`` (``aichoreo dance``'s ``.npy`` layout, readable by
     ``--continue``/``--seed-motion``), ``.bvh`` = the SMPL skeleton's BVH, ``.pkl`` = AIST++'s
-    motion pickle. Written atomically (a temporary file renamed)."""
+    motion pickle. The frames go to a hidden temporary file beside the recording as they come (the
+    session's memory stays flat, however long it runs); the recording is written from it at the end,
+    atomically (a temporary file renamed), and the temporary file removed."""
 
     SUFFIXES = (".npy", ".bvh", ".pkl")
 
@@ -63,22 +66,34 @@ class Recorder:
         if not self.path.parent.is_dir():
             raise InputError(self.path, "its folder does not exist")
         self.fps = fps
-        self.vectors: list[np.ndarray] = []
+        self.sent = 0
+        try:
+            self._spool = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                                      suffix=".partial", delete=False)
+        except OSError as exc:
+            raise InputError(self.path, f"cannot write beside it: {exc.strerror or exc}") from None
 
     def send(self, index: int, motion: SMPLMotion) -> None:
-        self.vectors.append(motion.to_fact_vector())
+        self._spool.write(np.ascontiguousarray(motion.to_fact_vector(), dtype="<f4").tobytes())
+        self.sent += len(motion)
 
     def close(self) -> Path | None:
-        if not self.vectors:
-            return None
-        motion = SMPLMotion.from_fact_vector(np.concatenate(self.vectors), fps=self.fps)
-        if self.path.suffix == ".npy":
-            save_npy(self.path, motion.to_fact_vector())
-        elif self.path.suffix == ".bvh":
-            write_bvh(motion, self.path)
-        else:
-            write_aistpp(motion, self.path)
-        return self.path
+        spool = Path(self._spool.name)
+        self._spool.close()
+        try:
+            if not self.sent:
+                return None
+            vectors = np.fromfile(spool, dtype="<f4").reshape(self.sent, -1)
+            motion = SMPLMotion.from_fact_vector(vectors, fps=self.fps)
+            if self.path.suffix == ".npy":
+                save_npy(self.path, motion.to_fact_vector())
+            elif self.path.suffix == ".bvh":
+                write_bvh(motion, self.path)
+            else:
+                write_aistpp(motion, self.path)
+            return self.path
+        finally:
+            spool.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
