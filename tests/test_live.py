@@ -37,8 +37,21 @@ K, LOOKAHEAD = 4, 3
 
 
 def tiny_stream_config():
+    """fact-small-stream's layout at width 16: K frames kept of the 20 predicted, music up to
+    LOOKAHEAD frames past them."""
     cfg = get_preset("tiny")
-    return dataclasses.replace(cfg, target_len=K, audio_len=cfg.motion_len + K + LOOKAHEAD)
+    return dataclasses.replace(cfg, frames_per_step=K, audio_len=cfg.motion_len + K + LOOKAHEAD)
+
+
+def test_the_stream_layout_is_checked():
+    cfg = tiny_stream_config()
+    assert cfg.default_frames_per_step == K and cfg.music_lookahead == LOOKAHEAD and cfg.n_future == 20
+    assert get_preset("fact-small-stream").music_lookahead == 6 == get_preset("fact-small-stream").frames_per_step
+    assert get_preset("fact").music_lookahead == 100
+    with pytest.raises(ValueError, match="exceeds"):
+        dataclasses.replace(cfg, frames_per_step=21)
+    with pytest.raises(ValueError, match="no music"):
+        dataclasses.replace(cfg, audio_len=cfg.motion_len + K - 1)
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +291,26 @@ def test_the_quality_report_refuses_features_the_model_does_not_read(model_file,
     with pytest.raises(InputError, match="--music-features stream"):
         quality_report(model, data, tmp_path / "q", model_meta=meta, progress=False)
     assert not (tmp_path / "q" / "report.json").exists()
+
+
+def test_the_bundled_stream_model_dances_live(tmp_path):
+    """The bundled `stream` model: fact-small-stream, trained on streamed features (which its file
+    records), with the built-in seed pose; `aichoreo live` (its default model) dances with it and the
+    dancer moves after the seed."""
+    import aichoreo
+    from aichoreo.conventions import model_spec
+    from aichoreo.train import absolute_paths
+
+    model, cfg, meta = aichoreo.load_model("stream")
+    assert meta["preset"] == "fact-small-stream" and cfg.music_lookahead == 6 and cfg.default_frames_per_step == 6
+    assert model_spec(meta) == STREAM_SPEC and meta["weights_dtype"] == "float16"
+    assert not absolute_paths({k: v for k, v in meta.items() if k != "conventions"})
+    assert len(meta["seed"]["pose_axis_angle"]) == 24
+    path = tmp_path / "song.wav"
+    soundfile.write(path, song(6.0), SAMPLE_RATE, subtype="FLOAT")
+    summary = live(path, record=tmp_path / "d.npy", realtime=False, progress=False)
+    from aichoreo.motion import SMPLMotion
+
+    joints = SMPLMotion.from_fact_vector(np.load(tmp_path / "d.npy")).joints()
+    speed = np.linalg.norm(np.diff(joints[120:], axis=0), axis=-1).mean() * 60
+    assert summary["frames"] == len(joints) and 0.1 < speed < 5.0, speed

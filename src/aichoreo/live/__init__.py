@@ -173,6 +173,9 @@ def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress:
     except KeyboardInterrupt:
         interrupted = True
         sender.close(wait=False)
+    except BaseException:  # a source or sink that failed: stop the sender too, then say why
+        sender.close(wait=False)
+        raise
     if progress and sys.stderr.isatty():
         sys.stderr.write("\n")
     sender.check()

@@ -55,7 +55,8 @@ class LiveDancer:
         spec: its :class:`aichoreo.audio.MusicFeatureSpec` (``stream=True``).
         seed: ``(motion_len, 225)`` FACT vectors the dance starts with (the built-in seed).
         bpm: the beat tracker's tempo prior (None: 120).
-        frames_per_step: frames kept per pass (default and most: the model's ``n_future``).
+        frames_per_step: frames kept per pass (default: the model's ``default_frames_per_step``, 6 for
+            ``fact-small-stream``; more hear less music ahead).
         threads: torch's intra-op threads for the passes (1 leaves the other core to the audio and
             the sinks, and is the fastest for one small model on this 2-core CPU: docs/live.md).
         style, style_strength: as :func:`aichoreo.generate.generate` (a model with styles).
@@ -70,7 +71,7 @@ class LiveDancer:
                                    "model trained on streamed ones (the bundled 'stream' model, or fact-small-stream "
                                    "trained on data prepared with --music-features stream; docs/live.md)")
         self.model, self.cfg, self.spec = model, cfg, spec
-        self.k = cfg.n_future if frames_per_step is None else int(frames_per_step)
+        self.k = cfg.default_frames_per_step if frames_per_step is None else int(frames_per_step)
         if not 1 <= self.k <= cfg.n_future:
             raise ValueError(f"frames_per_step must be in [1, {cfg.n_future}], got {frames_per_step!r}")
         seed = np.asarray(seed, dtype=np.float32)

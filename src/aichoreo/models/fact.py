@@ -90,6 +90,8 @@ class FACTConfig(ModelConfig):
     motion_len: int = 120  # frames of motion context at 60 fps (2 s seed)
     audio_len: int = 240  # frames of music at 60 fps (4 s: the context's 2 s plus the next 2 s)
     target_len: int = 20  # frames supervised per window (future-N); = motion_len when causal
+    frames_per_step: int = 0  # frames generation keeps per pass unless told (0: every predicted frame); fewer
+    # than target_len when the music window is cut short after them (fact-small-stream)
     # --- network -------------------------------------------------------------------------
     d_model: int = 800  # token width, shared by all three transformers
     n_heads: int = 10  # attention heads (head width d_model / n_heads = 80)
@@ -145,6 +147,13 @@ class FACTConfig(ModelConfig):
         if self.attention == "causal" and self.target_len != self.motion_len:
             raise ValueError("causal attention supervises every motion token: target_len must equal "
                              f"motion_len ({self.motion_len}), got {self.target_len}")
+        check_int("frames_per_step", self.frames_per_step, minimum=0)
+        if self.frames_per_step > self.n_future:
+            raise ValueError(f"frames_per_step ({self.frames_per_step}) exceeds the {self.n_future} frames a pass "
+                             "predicts")
+        if self.fusion != "none" and self.audio_len < self.motion_len + self.default_frames_per_step:
+            raise ValueError(f"audio_len ({self.audio_len}) ends before the frames a pass keeps (motion_len "
+                             f"{self.motion_len} + {self.default_frames_per_step}): they would have no music")
         if self.attention == "full" and self.target_len > self.n_tokens:
             raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
         for name in ("layernorm_eps", "init_std"):
@@ -217,9 +226,10 @@ class FACTConfig(ModelConfig):
         """Frames kept per generation step by default: every predicted future frame.
 
         For ``fact-small`` on Dance with Melody, K = 20 was both the fastest and the best
-        setting measured (docs/generation.md); causal models predict one frame per pass.
+        setting measured (docs/generation.md); causal models predict one frame per pass;
+        ``frames_per_step`` sets fewer (``fact-small-stream``: 6).
         """
-        return self.n_future
+        return self.frames_per_step or self.n_future
 
     def style_label(self, name: str) -> int:
         """The label of style ``name`` (1 + its index in :attr:`styles`); ``"auto"`` is 0, no style.
@@ -237,10 +247,10 @@ class FACTConfig(ModelConfig):
 
     @property
     def music_lookahead(self) -> int:
-        """Frames of music after the last frame one pass predicts (``audio_len - motion_len -
-        n_future``): how far ahead of the dance the model must hear. 100 for the paper's windows
-        (2 s); what a live run waits for beyond the chunk (``fact-small-stream``: 6 = 100 ms)."""
-        return self.audio_len - self.motion_len - self.n_future
+        """Frames of music after the last frame a pass keeps by default (``audio_len - motion_len -
+        default_frames_per_step``): how far ahead of the dance the model hears. 100 for the paper's
+        windows (2 s); what a live run waits for beyond the chunk (``fact-small-stream``: 6 = 100 ms)."""
+        return self.audio_len - self.motion_len - self.default_frames_per_step
 
     @property
     def first_future_token(self) -> int:
@@ -266,7 +276,7 @@ RELEASED_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4, "lr_milestone
 _SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
                              motion_layers=1, audio_layers=1, cross_layers=4)
 _SMALL_TRAINING = {**RELEASED_TRAINING, **SMALL_TRAINING}
-STREAM_CHUNK = 6  # frames predicted per pass by fact-small-stream (0.1 s)
+STREAM_CHUNK = 6  # frames fact-small-stream keeps per pass (0.1 s)
 STREAM_LOOKAHEAD = 6  # frames of music fact-small-stream hears past its chunk (0.1 s)
 _V2_TRAINING = {**_SMALL_TRAINING, "mirror": True, "tempo_stretch": 0.15}
 
@@ -309,13 +319,16 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     "fact-small-nofusion": dataclasses.replace(_SMALL, fusion="none", motion_layers=5, audio_layers=0, cross_layers=0),
     "fact-small-latefusion": dataclasses.replace(_SMALL, fusion="late", motion_layers=4, audio_layers=4,
                                                  cross_layers=1),
-    # Live dancing (issue 18, docs/live.md): fact-small predicting 6 frames (0.1 s) per pass and hearing only
-# STREAM_LOOKAHEAD frames of music past them, so that a pose leaves at most 6 - 1 + 6 frames (plus the
-# streamed features' own 2) after its music arrives: about 0.22 s. Trained on a dataset prepared with
-# `--music-features stream`, the features a live run computes as the audio arrives.
-    "fact-small-stream": dataclasses.replace(_SMALL, target_len=STREAM_CHUNK,
+    # Live dancing (issue 18, docs/live.md): fact-small keeping 6 frames (0.1 s) per pass and hearing only
+    # STREAM_LOOKAHEAD frames of music past them, so that a pose leaves at most 6 - 1 + 6 frames (plus the
+    # streamed features' own 2) after its music arrives: about 0.22 s. Still supervised on 20 future frames
+    # (the later ones predicted from less music): trained on 6 (target_len 6), it faded to 0.29 of its
+    # speed on an unheard cha-cha, as the paper's future-1 and future-10 ablations freeze (docs/live.md).
+    # Noise on the context, as fact-small-v2's, against its own mistakes over 3x more passes than K = 20.
+    # Trained on a dataset prepared with `--music-features stream`: what a live run computes.
+    "fact-small-stream": dataclasses.replace(_SMALL, frames_per_step=STREAM_CHUNK, context_noise=0.02,
                                              audio_len=_SMALL.motion_len + STREAM_CHUNK + STREAM_LOOKAHEAD),
-# For tests: the paper's window lengths at width 16.
+    # For tests: the paper's window lengths at width 16.
     "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
                                 motion_layers=1, audio_layers=1, cross_layers=1),
 }
