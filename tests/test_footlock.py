@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aichoreo.footlock import foot_contacts, lock_feet
+from aichoreo.footlock import FootLocker, foot_contacts, lock_feet
 from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import PARENTS, REST_OFFSETS
@@ -371,3 +371,47 @@ def test_keep_on_floor_removes_slow_drift_and_keeps_the_bounce():
     np.testing.assert_array_equal(out.rotations, floating.rotations)
     with pytest.raises(ValueError):
         keep_on_floor(floating, float("nan"))
+
+
+# --------------------------------------------------------------------------- FootLocker (live)
+
+
+def _in_chunks(motion: SMPLMotion, sizes) -> SMPLMotion:
+    """``motion`` through one FootLocker, a chunk of each size in turn (cycled), joined again."""
+    locker = FootLocker(FPS)
+    parts, start, i = [], 0, 0
+    while start < len(motion):
+        stop = min(len(motion), start + sizes[i % len(sizes)])
+        parts.append(locker(motion.slice(start, stop)))
+        start, i = stop, i + 1
+    return SMPLMotion(np.concatenate([p.rotations for p in parts]), np.concatenate([p.translation for p in parts]), FPS)
+
+
+def test_the_live_locker_holds_a_skating_foot_from_the_frames_so_far():
+    motion = _sliding_stance()
+    before, after = motion.joints(), _in_chunks(motion, [6]).joints()
+    for ankle in ANKLE:
+        assert np.ptp(before[:, ankle, 0]) > 0.1
+        assert np.abs(after[:, ankle] - before[0, ankle]).max() < CM  # held where it landed, frame 0
+    np.testing.assert_array_equal(_in_chunks(motion, [6]).translation, motion.translation)  # the root is never moved
+
+
+def test_the_live_locker_leaves_the_swinging_foot_and_the_body_alone_and_releases_without_a_pop():
+    motion = _step()
+    before, out = motion.joints(), _in_chunks(motion, [6])
+    after = out.joints()
+    held = before[STANCE, 7]
+    assert np.ptp(held[:, 2]) > 0.05
+    # Held from the first frame the stance is low and slow (its landing), within a cm.
+    assert np.abs(after[STANCE.start + 3:STANCE.stop, 7] - after[STANCE.start + 3, 7]).max() < CM
+    assert np.abs(after[:, 8] - before[:, 8]).max() < MM  # the foot in the air
+    others = [j for j in range(24) if j not in LEG_JOINTS]
+    np.testing.assert_array_equal(out.rotations[:, others], motion.rotations[:, others])
+    assert _max_step(after[:, 7]) < 2 * _max_step(before[:, 7]) + MM  # released over blend frames, no pop
+
+
+def test_the_live_locker_gives_the_same_frames_in_any_chunks():
+    motion = _step()
+    whole = _in_chunks(motion, [len(motion)])
+    for sizes in ([1], [6], [5, 7, 1]):
+        np.testing.assert_allclose(_in_chunks(motion, sizes).rotations, whole.rotations, atol=1e-6)

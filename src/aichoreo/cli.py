@@ -404,7 +404,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     summary = live(args.song, stdin=args.stdin, device=args.input_device, model=args.checkpoint, serve=args.serve,
                    vmc=args.vmc, record=args.record, realtime=not args.fast, rate=args.rate, channels=args.channels,
-                   bpm=args.bpm, delay_s=args.delay, stats=args.stats, style=args.style,
+                   bpm=args.bpm, delay_s=args.delay, stats=args.stats, style=args.style, lock_feet=not args.no_foot_lock,
                    style_strength=getattr(args, "style_strength", None), on_ready=ready)
     latency = summary["latency_s"]
     print(f"danced {summary['seconds']:.1f} s: {summary['late_frames']} late frames, latency p95 "
@@ -713,6 +713,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "+ 0.05 s)")
     p.add_argument("--fast", action="store_true",
                    help="take a song file as fast as it computes, not in real time (frames leave when computed)")
+    p.add_argument("--no-foot-lock", action="store_true",
+                   help="send the model's frames as they are: planted feet not held still (docs/live.md)")
     p.add_argument("--stats", type=Path, default=None, metavar="FILE",
                    help="write per-frame timing, late frames, CPU and memory to this JSON file")
     p.add_argument("--style", default=None, help="for a model with styles: the style to dance")

@@ -26,7 +26,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix
 from aichoreo.skeleton import J0, N_JOINTS, REST_OFFSETS, UP_AXIS
 
-__all__ = ["foot_contacts", "lock_feet", "keep_on_floor", "lowest_foot"]
+__all__ = ["foot_contacts", "lock_feet", "keep_on_floor", "lowest_foot", "FootLocker"]
 
 ANKLES = (7, 8)  # left, right
 FOOT_JOINTS = (10, 11)  # left_foot, right_foot (ball of the foot)
@@ -448,3 +448,100 @@ def keep_on_floor(motion: SMPLMotion, floor_m: float, *, sigma_s: float = 1.0) -
     translation = motion.translation.astype(np.float64).copy()
     translation[:, UP_AXIS] -= drift
     return SMPLMotion(motion.rotations, translation.astype(motion.translation.dtype), motion.fps)
+
+
+class FootLocker:
+    """:func:`lock_feet` for a dance that arrives a few frames at a time (``aichoreo live``).
+
+    ``locker(chunk)`` returns the chunk (an :class:`SMPLMotion` of the next frames) with planted
+    ankles held, deciding from the frames so far only: the offline clean-up looks at whole contact
+    runs, their neighbours and a whole song's floor, which a live dance does not have yet. Per frame
+    and foot, as :func:`foot_contacts` labels it (both joints within ``height_m`` / ``ankle_height_m``
+    of the floor and slower than ``speed_m_s``; the floor the 5th percentile of the lowest foot
+    joint over the last ``floor_window_s``; speeds from the frame before): a contact holds the ankle
+    where it landed (on a leash of ``max_slip_m``, as :func:`lock_feet`), a contact ends after two
+    frames without one (a one-frame gap is filled), and the hold's last offset fades out over
+    ``blend_frames`` frames. The legs reach the targets by the same two-bone IK; the root is never
+    moved (its smoothing would need the frames ahead), so a target beyond the leg's reach is met as
+    far as the leg goes. Any split of a dance into chunks gives the same frames.
+    """
+
+    def __init__(self, fps: float, *, height_m: float = 0.06, ankle_height_m: float = 0.12,
+                 speed_m_s: float = 0.3, blend_frames: int = 8, max_slip_m: float = 0.15,
+                 reach_margin_m: float = 0.005, floor_window_s: float = 10.0):
+        self.fps = _positive("fps", fps)
+        self.height_m, self.ankle_height_m = _positive("height_m", height_m), _positive("ankle_height_m", ankle_height_m)
+        self.speed_m_s, self.max_slip_m = _positive("speed_m_s", speed_m_s), _positive("max_slip_m", max_slip_m)
+        if int(blend_frames) != blend_frames or blend_frames < 0:
+            raise ValueError(f"blend_frames must be a whole number >= 0, got {blend_frames!r}")
+        self.blend_frames = int(blend_frames)
+        self.cap = _STRAIGHT_LEG_M - float(reach_margin_m)  # (2,)
+        self._lows = np.full(max(1, int(round(floor_window_s * self.fps))), np.nan)  # ring of lowest-foot heights
+        self._seen = 0
+        self._previous: np.ndarray | None = None  # (4, 3) the last frame's foot joints
+        self._planted = [False, False]
+        self._missed = [0, 0]  # frames without contact while planted
+        self._anchor = np.zeros((2, 3))
+        self._fade = np.zeros((2, 3))  # the offset being faded out after a hold
+        self._since = [self.blend_frames + 1] * 2  # frames since a hold ended
+
+    def __call__(self, motion: SMPLMotion) -> SMPLMotion:
+        joints = motion.joints().astype(np.float64)  # (k, 24, 3)
+        rot = motion.rotations.astype(np.float64)
+        trans = motion.translation.astype(np.float64)
+        legs = _leg_chain(rot, trans)
+        k = len(motion)
+        target, weight = legs["ankle"].copy(), np.zeros((k, 2))  # (k, 2, 3), (k, 2)
+        flat = [a for a in range(3) if a != UP_AXIS]
+        for i in range(k):
+            feet = joints[i, list(ANKLES + FOOT_JOINTS)]  # (4, 3)
+            self._lows[self._seen % len(self._lows)] = feet[:, UP_AXIS].min()
+            self._seen += 1
+            height = feet[:, UP_AXIS] - np.nanpercentile(self._lows, 5.0)
+            low = (height[:2] < self.ankle_height_m) & (height[2:] < self.height_m)
+            if self._previous is None:  # no speed yet: no contact decided on the first frame
+                slow = np.zeros(2, dtype=bool)
+            else:
+                speed = np.linalg.norm((feet - self._previous)[:, flat], axis=-1) * self.fps  # (4,)
+                slow = (speed[:2] < self.speed_m_s) & (speed[2:] < self.speed_m_s)
+            self._previous = feet
+            for foot in range(2):
+                ankle = legs["ankle"][i, foot]
+                contact = bool(low[foot] and slow[foot])
+                if self._planted[foot]:
+                    self._missed[foot] = 0 if contact else self._missed[foot] + 1
+                    if self._missed[foot] >= 2:  # released: fade out the hold's offset from here
+                        self._planted[foot] = False
+                        self._fade[foot] = self._anchor[foot] - ankle
+                        self._since[foot] = 0
+                elif contact:  # landed: hold it here
+                    self._planted[foot], self._missed[foot] = True, 0
+                    self._anchor[foot] = ankle
+                if self._planted[foot]:
+                    slip = ankle - self._anchor[foot]
+                    distance = float(np.linalg.norm(slip))
+                    if distance > self.max_slip_m:  # the leash of lock_feet: follow, never drag far
+                        self._anchor[foot] += (1.0 - self.max_slip_m / distance) * slip
+                    target[i, foot], weight[i, foot] = self._anchor[foot], 1.0
+                elif self._since[foot] <= self.blend_frames:
+                    self._since[foot] += 1
+                    w = float(_smoothstep(np.array(1.0 - self._since[foot] / (self.blend_frames + 1))))
+                    target[i, foot], weight[i, foot] = ankle + w * self._fade[foot], w
+        if not weight.any():
+            return motion
+        reach = np.maximum(self.cap, np.linalg.norm(legs["ankle"] - legs["hip"], axis=-1))  # (k, 2)
+        rotations = motion.rotations.copy()
+        for leg in range(2):
+            frames = np.flatnonzero(weight[:, leg] > 0.0)
+            if len(frames) == 0:
+                continue
+            hip_j, knee_j, ankle_j = _LEGS[leg]
+            r_hip, r_knee, r_ankle = _two_bone_ik(
+                hip=legs["hip"][frames, leg], knee=legs["knee"][frames, leg], ankle=legs["ankle"][frames, leg],
+                g_root=rot[frames, 0], g_hip=legs["g_hip"][frames, leg], g_knee=legs["g_knee"][frames, leg],
+                r_knee=rot[frames, knee_j], g_ankle=legs["g_ankle"][frames, leg], target=target[frames, leg],
+                max_reach=reach[frames, leg])
+            rotations[frames, hip_j] = r_hip
+            rotations[frames, knee_j] = r_knee
+            rotations[frames, ankle_j] = r_ankle
+        return SMPLMotion(rotations, motion.translation, motion.fps)

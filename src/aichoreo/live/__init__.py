@@ -44,7 +44,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
          record: str | os.PathLike | None = None, realtime: bool = True, rate: int = 44_100, channels: int = 2,
          bpm: float | None = None, delay_s: float | None = None, threads: int = 1,
          stats: str | os.PathLike | None = None, progress: bool = True, style: str | None = None,
-         style_strength: float | None = None, on_ready=None) -> dict[str, Any]:
+         style_strength: float | None = None, lock_feet: bool = True, on_ready=None) -> dict[str, Any]:
     """Dance to one audio source as it plays and send the frames to every sink given.
 
     Args:
@@ -61,6 +61,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         delay_s: seconds between a frame's music arriving and the frame leaving (default: the
             model's latency plus :data:`DELAY_MARGIN_S`).
         threads: torch threads for the passes.
+        lock_feet: hold planted feet still (:class:`aichoreo.footlock.FootLocker`); False sends the
+            model's frames as they are.
         stats: a JSON file for the per-frame timing (latencies, late frames, CPU, memory).
         on_ready: called with the summary's ``"viewer"`` URL (or None) once the sinks are up,
             before the music starts (tests; the CLI prints it).
@@ -92,7 +94,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     seed = builtin_seed("neutral", meta, n_frames=cfg.motion_len, bpm=120.0 if bpm is None else bpm,
                         random_seed=0).to_fact_vector(padded=True)
     dancer = LiveDancer(net, spec, seed, bpm=bpm, threads=threads, style=label or None,
-                        style_strength=strength)
+                        style_strength=strength, lock_feet=lock_feet)
     fps = spec.fps
     delay = dancer.latency_frames / fps + DELAY_MARGIN_S if delay_s is None else float(delay_s)
     if not 0 <= delay <= 10:

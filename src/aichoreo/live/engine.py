@@ -24,6 +24,7 @@ import torch
 
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
+from aichoreo.footlock import FootLocker
 from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames
 from aichoreo.motion import SMPLMotion
 
@@ -60,11 +61,14 @@ class LiveDancer:
         threads: torch's intra-op threads for the passes (1 leaves the other core to the audio and
             the sinks, and is the fastest for one small model on this 2-core CPU: docs/live.md).
         style, style_strength: as :func:`aichoreo.generate.generate` (a model with styles).
+        lock_feet: hold planted feet still in the frames sent (:class:`aichoreo.footlock.FootLocker`,
+            the live form of ``aichoreo dance``'s clean-up); the model reads its own frames back
+            unlocked, as offline.
     """
 
     def __init__(self, model: torch.nn.Module, spec, seed: np.ndarray, *, bpm: float | None = None,
                  frames_per_step: int | None = None, threads: int = 1, style: int | None = None,
-                 style_strength: float = 1.0):
+                 style_strength: float = 1.0, lock_feet: bool = True):
         cfg = model.config
         if not getattr(spec, "stream", False):
             raise InputError(None, "this model was trained on whole-song music features; dancing live needs a "
@@ -91,6 +95,7 @@ class LiveDancer:
         self.easer = SeamEaser(seed, SEAM_EASE_FRAMES) if self.k > 1 else None
         self.passes = 0
         self.pass_seconds = 0.0
+        self.locker = FootLocker(self.fps) if lock_feet else None
         self.style = None if style is None else torch.tensor([int(style)])
         self.style_strength = float(style_strength)
 
@@ -134,14 +139,15 @@ class LiveDancer:
                 if f >= n_rows:
                     break
                 heard = self._arrival_of_sample(f * hop)
-                out.append(LiveFrame(f, self.seed[f], heard, self.row_arrival[f - self.first_row], time.monotonic()))
+                vector = self._locked(self.seed[f:f + 1])[0]
+                out.append(LiveFrame(f, vector, heard, self.row_arrival[f - self.first_row], time.monotonic()))
                 self.next_frame += 1
                 continue
             last_row = f - cfg.motion_len + cfg.audio_len  # exclusive end of the pass's music window
             if last_row > n_rows:
                 break
             t0 = time.perf_counter()
-            frames = self._pass(f)
+            frames = self._locked(self._pass(f))
             self.pass_seconds += time.perf_counter() - t0
             self.passes += 1
             ready = time.monotonic()
@@ -159,6 +165,12 @@ class LiveDancer:
         while len(self.sample_arrival) > 1 and self.sample_arrival[0][0] <= first_sample:
             self.sample_arrival.pop(0)
         return out
+
+    def _locked(self, frames: np.ndarray) -> np.ndarray:
+        """``frames (k, 225)`` as sent: planted feet held (when locking), rotations on SO(3)."""
+        if self.locker is None:
+            return frames
+        return self.locker(SMPLMotion.from_fact_vector(frames, fps=self.fps)).to_fact_vector(padded=True)
 
     def _pass(self, f: int) -> np.ndarray:
         """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music."""
