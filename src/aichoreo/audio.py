@@ -79,7 +79,7 @@ ONSET_PEAKS = 33
 BEATS = 34
 
 SILENCE_DBFS = -80.0  # peak level (dB re full scale) below which audio counts as silent
-FEATURES_FORMAT = 1  # bump when this module changes the numbers it computes: invalidates caches
+FEATURES_FORMAT = 1  # bump when this module (or aichoreo.featurestream) changes the numbers it computes: invalidates caches
 # Frames per block of STFT, CQT and tempogram columns (68 s at 60 fps): sets the working memory
 # (about 200 MB at the default spec), not the numbers.
 CHUNK_FRAMES = 4096

@@ -310,11 +310,12 @@ def load_model_file(path: str | os.PathLike, map_location: str | torch.device = 
 # --------------------------------------------------------------------------------------------
 
 #: Name -> file inside ``aichoreo/assets/models`` (see its MODEL_CARD.md).
-BUNDLED_MODELS: dict[str, str] = {"default": "default.pt", "styles": "styles.pt"}
+BUNDLED_MODELS: dict[str, str] = {"default": "default.pt", "styles": "styles.pt", "stream": "stream.pt"}
 
 
 def bundled_model_path(name: str) -> Path:
-    """The file of a model shipped with the package (``"default"``, or ``"styles"``: ``fact-small-style``)."""
+    """The file of a model shipped with the package (``"default"``; ``"styles"``: ``fact-small-style``; ``"stream"``:
+    ``fact-small-stream``, for ``aichoreo live``)."""
     from importlib.resources import files
 
     if name not in BUNDLED_MODELS:

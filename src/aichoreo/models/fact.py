@@ -276,7 +276,7 @@ RELEASED_TRAINING: dict[str, Any] = {"batch_size": 32, "lr": 1e-4, "lr_milestone
 _SMALL = dataclasses.replace(FACT_RELEASED, d_model=128, n_heads=4, d_mlp=512,
                              motion_layers=1, audio_layers=1, cross_layers=4)
 _SMALL_TRAINING = {**RELEASED_TRAINING, **SMALL_TRAINING}
-STREAM_CHUNK = 6  # frames fact-small-stream keeps per pass (0.1 s)
+STREAM_CHUNK = 6  # frames fact-small-stream predicts per pass (0.1 s)
 STREAM_LOOKAHEAD = 6  # frames of music fact-small-stream hears past its chunk (0.1 s)
 _V2_TRAINING = {**_SMALL_TRAINING, "mirror": True, "tempo_stretch": 0.15}
 
@@ -319,14 +319,13 @@ _ARCHITECTURES: dict[str, FACTConfig] = {
     "fact-small-nofusion": dataclasses.replace(_SMALL, fusion="none", motion_layers=5, audio_layers=0, cross_layers=0),
     "fact-small-latefusion": dataclasses.replace(_SMALL, fusion="late", motion_layers=4, audio_layers=4,
                                                  cross_layers=1),
-    # Live dancing (issue 18, docs/live.md): fact-small keeping 6 frames (0.1 s) per pass and hearing only
+    # Live dancing (issue 18, docs/live.md): fact-small predicting 6 frames (0.1 s) per pass and hearing only
     # STREAM_LOOKAHEAD frames of music past them, so that a pose leaves at most 6 - 1 + 6 frames (plus the
-    # streamed features' own 2) after its music arrives: about 0.22 s. Still supervised on 20 future frames
-    # (the later ones predicted from less music): trained on 6 (target_len 6), it faded to 0.29 of its
-    # speed on an unheard cha-cha, as the paper's future-1 and future-10 ablations freeze (docs/live.md).
-    # Noise on the context, as fact-small-v2's, against its own mistakes over 3x more passes than K = 20.
-    # Trained on a dataset prepared with `--music-features stream`: what a live run computes.
-    "fact-small-stream": dataclasses.replace(_SMALL, frames_per_step=STREAM_CHUNK, context_noise=0.02,
+    # streamed features' own 2) after its music arrives: about 0.22 s. Trained on a dataset prepared with
+    # `--music-features stream`: what a live run computes. Supervised on 20 frames of which generation
+    # keeps 6 (frames_per_step=6), with context noise 0.02, it faded less but shook twice as much
+    # (docs/live.md).
+    "fact-small-stream": dataclasses.replace(_SMALL, target_len=STREAM_CHUNK,
                                              audio_len=_SMALL.motion_len + STREAM_CHUNK + STREAM_LOOKAHEAD),
     # For tests: the paper's window lengths at width 16.
     "tiny": dataclasses.replace(FACT_RELEASED, d_model=16, n_heads=2, d_mlp=64,
