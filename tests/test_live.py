@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from test_featurestream import song
 
 from aichoreo.audio import SAMPLE_RATE, STREAM_SPEC
 from aichoreo.cli import main
@@ -31,7 +32,6 @@ from aichoreo.live.sources import file_source, pcm_source
 from aichoreo.models import build_model, get_preset, save_model_file
 from aichoreo.retarget.bvh_io import read_bvh
 from aichoreo.seeds import bounce_seed
-from test_featurestream import song
 
 K, LOOKAHEAD = 4, 3
 
@@ -282,9 +282,10 @@ def test_addresses():
 def test_the_quality_report_refuses_features_the_model_does_not_read(model_file, tmp_path):
     """A model of streamed features scored on a dataset of reference features would dance to music
     it never heard; the report says so in one line before generating anything."""
+    from synthetic_data import swaying_dataset
+
     from aichoreo.models import load_model
     from aichoreo.quality_report import quality_report
-    from synthetic_data import swaying_dataset
 
     data = swaying_dataset(tmp_path / "data", ("train", "test", "test"), frames=1500)
     model, _, meta = load_model(model_file)

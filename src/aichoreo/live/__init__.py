@@ -26,7 +26,7 @@ import numpy as np
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
 from aichoreo.live.engine import LiveDancer, LiveFrame
-from aichoreo.live.sinks import Recorder, VMCSender, ViewerServer, parse_address
+from aichoreo.live.sinks import Recorder, ViewerServer, VMCSender, parse_address
 from aichoreo.live.sources import check_song, device_source, file_source, pcm_source
 from aichoreo.motion import SMPLMotion
 
