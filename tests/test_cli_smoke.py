@@ -135,7 +135,14 @@ def _check_default_dance(out: Path, printed: str, inputs: Inputs) -> None:
 
 RunCase = tuple[Callable[[Path, Inputs], list[str]], Callable[[Path, str, Inputs], None]]
 
+def _check_live(out: Path, printed: str, inputs: Inputs) -> None:
+    vectors = np.load(out / "live.npy")  # the bundled stream model, as fast as it computes
+    assert vectors.shape[1] == 219 and 1 + 4 * 30720 // 512 - 13 <= len(vectors) <= 1 + 4 * 30720 // 512
+    assert str(out / "live.npy") in printed
+
+
 RUNS: dict[tuple[str, ...], RunCase] = {
+    ("live",): (lambda out, i: [str(i.song), "--fast", "--record", str(out / "live.npy")], _check_live),
     ("features",): (
         lambda out, i: [str(i.song), "-o", str(out / "f.npy"), "--bpm", "120", "--no-cache"],
         lambda out, printed, i: np.testing.assert_array_equal(np.load(out / "f.npy").shape, (241, 35)),

@@ -46,7 +46,8 @@ def tiny_stream_config():
 def test_the_stream_layout_is_checked():
     cfg = tiny_stream_config()
     assert cfg.default_frames_per_step == K and cfg.music_lookahead == LOOKAHEAD and cfg.n_future == 20
-    assert get_preset("fact-small-stream").music_lookahead == 6 == get_preset("fact-small-stream").frames_per_step
+    stream = get_preset("fact-small-stream")
+    assert stream.music_lookahead == 6 == stream.default_frames_per_step == stream.target_len
     assert get_preset("fact").music_lookahead == 100
     with pytest.raises(ValueError, match="exceeds"):
         dataclasses.replace(cfg, frames_per_step=21)

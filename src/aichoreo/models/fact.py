@@ -147,6 +147,8 @@ class FACTConfig(ModelConfig):
         if self.attention == "causal" and self.target_len != self.motion_len:
             raise ValueError("causal attention supervises every motion token: target_len must equal "
                              f"motion_len ({self.motion_len}), got {self.target_len}")
+        if self.attention == "full" and self.target_len > self.n_tokens:
+            raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
         check_int("frames_per_step", self.frames_per_step, minimum=0)
         if self.frames_per_step > self.n_future:
             raise ValueError(f"frames_per_step ({self.frames_per_step}) exceeds the {self.n_future} frames a pass "
@@ -154,8 +156,6 @@ class FACTConfig(ModelConfig):
         if self.fusion != "none" and self.audio_len < self.motion_len + self.default_frames_per_step:
             raise ValueError(f"audio_len ({self.audio_len}) ends before the frames a pass keeps (motion_len "
                              f"{self.motion_len} + {self.default_frames_per_step}): they would have no music")
-        if self.attention == "full" and self.target_len > self.n_tokens:
-            raise ValueError(f"target_len ({self.target_len}) exceeds the {self.n_tokens} output tokens")
         for name in ("layernorm_eps", "init_std"):
             check_positive(name, getattr(self, name))
         if isinstance(self.context_noise, bool) or not isinstance(self.context_noise, (int, float)) \
