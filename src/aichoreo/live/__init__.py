@@ -64,8 +64,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         lock_feet: hold planted feet still (:class:`aichoreo.footlock.FootLocker`); False sends the
             model's frames as they are.
         stats: a JSON file for the per-frame timing (latencies, late frames, CPU, memory).
-        on_ready: called with the summary's ``"viewer"`` URL (or None) once the sinks are up,
-            before the music starts (tests; the CLI prints it).
+        on_ready: called with the live page's URL (None without ``serve``) once the sinks are up,
+            before the music starts (the CLI prints it; tests open it).
 
     Returns:
         The session's summary: frames, seconds, passes, late frames, latency percentiles (s),
