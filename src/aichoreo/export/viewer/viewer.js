@@ -450,7 +450,8 @@
   // ---------------------------------------------------------------- live: frames handed in by live.js
   // (the live page's second script, which holds the connection: this file opens none).
   function startLive() {
-    document.getElementById("bar").hidden = true;
+    document.getElementById("bar").style.display = "none"; // no play, pause or scrub: the dance is live
+    document.getElementById("hint").textContent = "drag: orbit \u00b7 wheel: zoom \u00b7 b: body/stick";
     const state = { frames: 0, received: 0, first: null, last: null };
     let capacity = 0;
     function addFrame(index, values) { // values: the joints (nJoints x 3 floats) of frame index
