@@ -221,8 +221,19 @@ def lock_feet(
     reach = np.maximum(cap, np.linalg.norm(legs["ankle"] - legs["hip"], axis=-1))  # (T, 2)
     shift = _root_shift(legs["hip"], target, reach + float(reach_slack_m), float(root_sigma_frames))  # (T, 3)
 
+    rotations = _solve_legs(motion.rotations, rot, legs, target, weight, reach, shift)
+    return SMPLMotion(rotations, trans + shift, motion.fps)
+
+
+def _solve_legs(rotations: np.ndarray, rot: np.ndarray, legs: dict[str, np.ndarray], target: np.ndarray,
+                weight: np.ndarray, reach: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+    """``rotations (T, 24, 3, 3)`` (float32, not modified) with each leg's hip, knee and ankle solved
+    by :func:`_two_bone_ik` toward ``target (T, 2, 3)`` in the frames where its ``weight (T, 2)`` is
+    above 0 or the root moves by ``shift (T, 3)`` (None: it does not); ``rot`` the float64 rotations,
+    ``legs`` their :func:`_leg_chain`, ``reach (T, 2)`` metres. Other frames keep their bits."""
+    shift = np.zeros((len(rot), 3)) if shift is None else shift
     moved = np.any(shift != 0.0, axis=1)  # (T,)
-    rotations = motion.rotations.copy()  # float32; frames that need nothing keep their bits
+    rotations = rotations.copy()
     for leg in range(2):
         frames = np.flatnonzero((weight[:, leg] > 0.0) | moved)
         if len(frames) == 0:
@@ -244,7 +255,7 @@ def lock_feet(
         rotations[frames, hip_j] = r_hip
         rotations[frames, knee_j] = r_knee
         rotations[frames, ankle_j] = r_ankle
-    return SMPLMotion(rotations, trans + shift, motion.fps)
+    return rotations
 
 
 def _leg_chain(rot: np.ndarray, trans: np.ndarray) -> dict[str, np.ndarray]:
@@ -530,18 +541,5 @@ class FootLocker:
         if not weight.any():
             return motion
         reach = np.maximum(self.cap, np.linalg.norm(legs["ankle"] - legs["hip"], axis=-1))  # (k, 2)
-        rotations = motion.rotations.copy()
-        for leg in range(2):
-            frames = np.flatnonzero(weight[:, leg] > 0.0)
-            if len(frames) == 0:
-                continue
-            hip_j, knee_j, ankle_j = _LEGS[leg]
-            r_hip, r_knee, r_ankle = _two_bone_ik(
-                hip=legs["hip"][frames, leg], knee=legs["knee"][frames, leg], ankle=legs["ankle"][frames, leg],
-                g_root=rot[frames, 0], g_hip=legs["g_hip"][frames, leg], g_knee=legs["g_knee"][frames, leg],
-                r_knee=rot[frames, knee_j], g_ankle=legs["g_ankle"][frames, leg], target=target[frames, leg],
-                max_reach=reach[frames, leg])
-            rotations[frames, hip_j] = r_hip
-            rotations[frames, knee_j] = r_knee
-            rotations[frames, ankle_j] = r_ankle
-        return SMPLMotion(rotations, motion.translation, motion.fps)
+        return SMPLMotion(_solve_legs(motion.rotations, rot, legs, target, weight, reach), motion.translation,
+                          motion.fps)
