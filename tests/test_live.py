@@ -137,7 +137,8 @@ def test_real_time_frames_reach_a_vmc_receiver_at_60_fps(model_file, tmp_path):
     server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        summary = live(path, model=model_file, vmc=f"127.0.0.1:{server.server_address[1]}", progress=False)
+        summary = live(path, model=model_file, vmc=f"127.0.0.1:{server.server_address[1]}", progress=False,
+                       record=tmp_path / "sent.npy")
         time.sleep(0.3)
     finally:
         server.shutdown()
@@ -147,6 +148,12 @@ def test_real_time_frames_reach_a_vmc_receiver_at_60_fps(model_file, tmp_path):
         assert len(args) == 8 and isinstance(args[0], str)
         assert abs(np.linalg.norm(args[4:8]) - 1.0) < 1e-4
     assert np.allclose(np.diff(times), 1 / 60, atol=1e-5)  # OSC floats are float32
+    # Hips carries the pelvis (x negated: Unity is left-handed), frame by frame as sent.
+    from aichoreo.motion import SMPLMotion
+
+    pelvis = SMPLMotion.from_fact_vector(np.load(tmp_path / "sent.npy")).joints()[:, 0]
+    sent = np.array([args[1:4] for _, args in bones if args[0] == "Hips"])
+    np.testing.assert_allclose(sent, pelvis * [-1, 1, 1], atol=1e-4)
     hips = np.array([t for t, args in bones if args[0] == "Hips"])
     generated = hips[summary["frames"] // 2:]  # paced: one frame per 1/60 s, not in bursts of K
     assert abs(np.median(np.diff(generated)) - 1 / 60) < 0.004

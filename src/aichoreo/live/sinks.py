@@ -20,12 +20,12 @@ import numpy as np
 
 from aichoreo.errors import InputError
 from aichoreo.export import write_aistpp, write_bvh
-from aichoreo.export.html import live_page
+from aichoreo.export.html import BROWSER_AUDIO_TYPES, live_page
 from aichoreo.fileio import save_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.humanoid import SMPL_OF
 from aichoreo.rotations import matrix_to_quaternion
-from aichoreo.skeleton import JOINT_NAMES
+from aichoreo.skeleton import J0, JOINT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class VMCSender:
         from pythonosc.osc_message_builder import OscMessageBuilder
 
         quats = matrix_to_quaternion(np.asarray(motion.rotations, dtype=np.float64))  # (T, 24, 4) w, x, y, z
-        hips = np.asarray(motion.translation, dtype=np.float64) + np.asarray(_pelvis_rest())
+        hips = np.asarray(motion.translation, dtype=np.float64) + J0  # the pelvis (smplx transl + rest root)
         for i in range(len(motion)):
             bundle = OscBundleBuilder(IMMEDIATELY)
             bundle.add_content(_message(OscMessageBuilder, "/VMC/Ext/Root/Pos", ["root", 0.0, 0.0, 0.0,
@@ -159,12 +159,6 @@ def _message(builder_class, address: str, values: list):
     for value in values:
         builder.add_arg(value)
     return builder.build()
-
-
-def _pelvis_rest() -> np.ndarray:
-    from aichoreo.skeleton import J0
-
-    return np.asarray(J0[0], dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,7 +226,8 @@ class ViewerServer:
         if request.path in ("/", "/index.html"):
             body, kind = self.page, "text/html; charset=utf-8"
         elif request.path == "/music" and self.music is not None:
-            body, kind = self.music.read_bytes(), _audio_type(self.music)
+            body = self.music.read_bytes()
+            kind = BROWSER_AUDIO_TYPES.get(self.music.suffix.lower(), "application/octet-stream")
         else:
             return connection.respond(404, "not found\n")
         return Response(200, "OK", Headers([("Content-Type", kind), ("Content-Length", str(len(body))),
@@ -278,8 +273,3 @@ async def _quiet_send(websocket, message: bytes) -> None:
     except Exception:  # the page went away between frames
         pass
 
-
-def _audio_type(path: Path) -> str:
-    from aichoreo.export.html import BROWSER_AUDIO_TYPES
-
-    return BROWSER_AUDIO_TYPES.get(path.suffix.lower(), "application/octet-stream")
