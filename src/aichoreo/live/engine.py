@@ -101,8 +101,10 @@ class LiveDancer:
 
     @property
     def latency_frames(self) -> int:
-        """Frames between a frame's music time and the audio it waits for (chunk, lookahead, rows)."""
-        return self.k - 1 + self.cfg.music_lookahead + LOOKAHEAD_FRAMES
+        """Frames between a chunk's first frame's music time and the last audio its pass reads: the
+        music window past the context (chunk and lookahead, ``audio_len - motion_len``) and the
+        rows' own lookahead; whatever the frames kept per pass."""
+        return self.cfg.audio_len - self.cfg.motion_len - 1 + LOOKAHEAD_FRAMES
 
     def _arrival_of_sample(self, sample: int) -> float:
         """Wall time at which absolute sample ``sample`` had arrived (the block that brought it)."""
@@ -193,8 +195,3 @@ class LiveDancer:
             self.easer.record(pred)
         self.context = np.concatenate([self.context[len(pred):], pred])
         return pred
-
-
-def frames_to_motion(vectors: list[np.ndarray] | np.ndarray, fps: float) -> SMPLMotion:
-    """The dance of ``(n, 225)`` FACT vectors as an :class:`SMPLMotion` (rotations projected)."""
-    return SMPLMotion.from_fact_vector(np.asarray(vectors, dtype=np.float32), fps=fps)
