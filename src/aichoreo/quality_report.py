@@ -154,6 +154,13 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
         raise InputError(data.root, f"dances shorter than {need / FPS:.0f} s in the {options.split} split "
                                     f"({', '.join(short)}): fade needs more than the seed and one "
                                     f"{options.window_s:.0f} s window")
+    beats = {s.name: s.music[:, BEATS] for s in songs}
+    if options.beats_from is not None:  # read before the long generation, so that a wrong folder fails first
+        other = PreparedDataset(options.beats_from)
+        missing = [s.name for s in songs if s.name not in other.names()]
+        if missing:
+            raise InputError(other.root, f"holds no {', '.join(missing)}: --beats-from needs the same dances")
+        beats = {s.name: other.load(s.name).music[:, BEATS] for s in songs}
     out = Path(out)
     _clear_earlier_report(out)
     k = cfg.default_frames_per_step if options.frames_per_step is None else min(options.frames_per_step, cfg.n_future)
@@ -175,13 +182,6 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     for name, j in generated.items():
         save_npy(out / "dances" / f"{name}.npy", j)
 
-    beats = {s.name: s.music[:, BEATS] for s in songs}
-    if options.beats_from is not None:
-        other = PreparedDataset(options.beats_from)
-        missing = [s.name for s in songs if s.name not in other.names()]
-        if missing:
-            raise InputError(other.root, f"holds no {', '.join(missing)}: --beats-from needs the same dances")
-        beats = {s.name: other.load(s.name).music[:, BEATS] for s in songs}
     rows = {s.name: _song_scores(generated[s.name], real[s.name], beats[s.name], k, options) for s in songs}
 
     # --- across songs ---------------------------------------------------------------------------
