@@ -90,17 +90,24 @@ def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0, figure: str 
     if figure not in FIGURES:
         raise ValueError(f"figure must be one of {', '.join(FIGURES)}, got {figure!r}")
     joints = motion.joints().astype("<f4")
+    return _viewer_json(fps=motion.fps, frames=len(motion), audio_offset_s=audio_offset_s, figure=figure,
+                        joints=base64.b64encode(np.ascontiguousarray(joints).tobytes()).decode("ascii"))
+
+
+def _viewer_json(*, fps: float, frames: int, audio_offset_s: float, figure: str, joints: str, **more) -> dict:
+    """The viewer's JSON (:func:`viewer_data`): the skeleton and body of the page, and what is given."""
     return {
         "version": 1,
-        "fps": motion.fps,
-        "frames": len(motion),
+        **more,
+        "fps": fps,
+        "frames": frames,
         "names": list(JOINT_NAMES),
         "parents": [int(p) for p in PARENTS],
         "audio_offset": float(audio_offset_s),
         "figure": figure,
         "body": {"radii": [BODY_RADII_M.get(n, 0.0) for n in JOINT_NAMES], "torso": TORSO_RADIUS_M,
                  "head": HEAD_RADIUS_M, "head_lift": HEAD_LIFT},
-        "joints": base64.b64encode(np.ascontiguousarray(joints).tobytes()).decode("ascii"),
+        "joints": joints,
     }
 
 
@@ -177,10 +184,7 @@ def live_page(*, title: str, fps: float, music: bool) -> str:
     a WebSocket to ``/ws`` of the server that sent it and draws the frames as they arrive (binary
     float32: frame number, then ``(24, 3)`` joints). With ``music`` it plays ``/music`` of the same
     server from when frame 0 arrives."""
-    data = {"version": 1, "live": True, "fps": float(fps), "frames": 0, "names": list(JOINT_NAMES),
-            "parents": [int(p) for p in PARENTS], "audio_offset": 0.0, "figure": "body",
-            "body": {"radii": [BODY_RADII_M.get(n, 0.0) for n in JOINT_NAMES], "torso": TORSO_RADIUS_M,
-                     "head": HEAD_RADIUS_M, "head_lift": HEAD_LIFT}, "joints": ""}
+    data = _viewer_json(fps=float(fps), frames=0, audio_offset_s=0.0, figure="body", joints="", live=True)
     values = _page_values("motion-data", _asset("viewer.js") + "\n" + _asset("live.js"), data, title,
                           " &middot; b: body/stick", "")
     values["AUDIO"] = '<audio id="music" preload="auto" src="/music"></audio>' if music else ""
