@@ -278,6 +278,13 @@ def test_a_closed_stdin_and_a_missing_device_get_one_line(model_file, tmp_path):
                                 or "PortAudio" in lines[0]), lines
 
 
+def test_the_cli_offers_every_music_feature_set_prepare_knows():
+    from aichoreo.cli import MUSIC_FEATURE_CHOICES
+    from aichoreo.data.prepare import MUSIC_FEATURES
+
+    assert set(MUSIC_FEATURE_CHOICES) == set(MUSIC_FEATURES)
+
+
 def test_addresses():
     assert parse_address("9000", 1, "--vmc") == ("127.0.0.1", 9000)
     assert parse_address(":9000", 1, "--vmc") == ("127.0.0.1", 9000)

@@ -434,6 +434,9 @@ def cmd_retarget(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+# aichoreo.data.prepare.MUSIC_FEATURES' names, written here so that --help does not import librosa (a test
+# checks they agree).
+MUSIC_FEATURE_CHOICES = ("reference", "stream")
 MUSIC_FEATURES_HELP = ("reference: the paper's whole-song features; stream: the features a live run computes as the "
                        "audio arrives, for models that dance live (fact-small-stream; docs/live.md)")
 
@@ -834,7 +837,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", required=True, help="output folder")
     q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
-    q.add_argument("--music-features", choices=("reference", "stream"), default="reference", help=MUSIC_FEATURES_HELP)
+    q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_aistpp)
     q = psub.add_parser(
         "dwm", formatter_class=fmt, help="the Dance-with-Melody motion capture (fitted to SMPL)",
@@ -853,7 +856,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take each dance's motion from this folder prepared earlier (no fitting), e.g. to prepare "
                    "the same dances with --music-features stream")
     q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
-    q.add_argument("--music-features", choices=("reference", "stream"), default="reference", help=MUSIC_FEATURES_HELP)
+    q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_dwm)
 
 
