@@ -269,3 +269,59 @@ def test_seam_easer_joins_a_jumping_chunk_to_the_frames_before():
     np.testing.assert_allclose(rot @ np.swapaxes(rot, -1, -2), np.broadcast_to(np.eye(3), rot.shape), atol=1e-5)
     easer.record(eased)
     np.testing.assert_array_equal(easer.history[-1], eased[-1])
+
+
+def test_seam_easer_over_the_whole_chunk_keeps_position_and_speed_and_the_chunks_own_motion():
+    from aichoreo.data.fixtures import dance_pose
+    from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    poses, transl = dance_pose(160, 120.0, np.random.default_rng(2), fps=60.0)
+    x = SMPLMotion(axis_angle_to_matrix(poses), transl, 60.0).to_fact_vector(padded=True).astype(np.float64)
+    seed, truth = x[:120], x[120:140]
+    chunk = truth.copy()
+    chunk[:, 6:9] += np.array([0.1, 0.0, -0.05])  # the next chunk starts 11 cm off, a still offset
+    chunk[:, 6:9] += np.arange(20)[:, None] * np.array([0.0, 0.0, 0.004])  # and moves 24 cm/s faster
+    eased = SeamEaser(seed, SEAM_EASE_FRAMES).ease(chunk.astype(np.float32)).astype(np.float64)
+    root = np.concatenate([seed[-3:, 6:9], eased[:, 6:9]])
+    velocity = np.diff(root, axis=0)  # m per frame
+    # continuous: the first steps are the seed's own (the motion carried on), no jump, no kink
+    np.testing.assert_allclose(velocity[2], truth[0, 6:9] - seed[-1, 6:9], atol=2e-3)
+    np.testing.assert_allclose(velocity[3], truth[1, 6:9] - truth[0, 6:9], atol=2e-3)
+    assert np.abs(np.diff(velocity, axis=0)).max() < 0.004  # the 11 cm spread over 20 frames
+    # the correction fades to none: the last frame is the prediction's, the chunk's own motion kept
+    np.testing.assert_allclose(eased[-1, 6:9], chunk[-1, 6:9], atol=2e-3)
+    # rotations join the same way: the eased first frame is the seed's last turned on one frame at
+    # its angular velocity over the last 6 frames, and the last frame is the prediction's
+    from aichoreo.motion import rotation_exp, rotation_log
+
+    last, before = seed[-1, 9:].reshape(24, 3, 3), seed[-7, 9:].reshape(24, 3, 3)
+    carried = last @ rotation_exp(rotation_log(np.swapaxes(before, -1, -2) @ last) / 6)
+    rot = eased[:, 9:].reshape(20, 24, 3, 3)
+    np.testing.assert_allclose(rot[0], carried, atol=1e-5)
+    np.testing.assert_allclose(rot[-1], chunk[-1, 9:].reshape(24, 3, 3), atol=0.01)
+
+
+def test_room_keeper_shows_the_model_its_root_within_the_radius():
+    torch.manual_seed(0)
+    model = build_model(get_preset("tiny"))
+    music = song(400)
+    seed = seed_motion(4)
+    seed[:, 6:9] = 0.0
+    seed[:, 6] = np.linspace(0.0, 5.0, 120)  # the seed travels 5 m along x
+    k = model.config.n_future
+    kept = generate(model, music, seed, n_frames=k, frames_per_step=k, room_radius=3.0)
+    # the model was shown the context 2 m back (last frame at the radius) and its frames moved on by 2 m
+    moved = seed.copy()
+    moved[:, 6] -= 2.0
+    shown = generate(model, music, moved, n_frames=k, frames_per_step=k)
+    np.testing.assert_allclose(kept[120:, 6], shown[120:, 6] + 2.0, atol=1e-5)
+    np.testing.assert_allclose(kept[120:, 7:], shown[120:, 7:], atol=1e-5)
+    # within the radius nothing changes, bit for bit
+    near = seed.copy()
+    near[:, 6] *= 0.5  # 2.5 m
+    np.testing.assert_array_equal(generate(model, music, near, n_frames=2 * k, frames_per_step=k, room_radius=3.0),
+                                  generate(model, music, near, n_frames=2 * k, frames_per_step=k))
+    with pytest.raises(ValueError, match="room_radius"):
+        generate(model, music, seed, n_frames=k, room_radius=-1.0)

@@ -62,7 +62,8 @@ def _positive_int(text: str) -> int:
 
 # aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
 # checks that the two agree).
-SEAM_EASE_HELP_DEFAULT = 4
+SEAM_EASE_HELP_DEFAULT = 20
+ROOM_RADIUS_HELP_DEFAULT = 3.0  # aichoreo.generate.ROOM_RADIUS_M, likewise
 STYLE_STRENGTH_HELP_DEFAULT = 4.0  # aichoreo.generate.STYLE_STRENGTH, likewise
 
 
@@ -338,6 +339,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
                              window_s=args.window_seconds, style=args.style,
                              beats_from=None if args.beats_from is None else str(args.beats_from),
                              **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}),
+                             **({"room_radius": args.room_radius} if "room_radius" in args else {}),
                              **({"style_strength": args.style_strength} if "style_strength" in args else {}))
     with _output_dir(Path(args.output)) as out:
         report = quality_report(model, args.data, out, options, model_meta=meta,
@@ -385,6 +387,7 @@ def cmd_dance(args: argparse.Namespace) -> int:
                            figure=args.figure, keyframes=args.keyframes, continue_from=args.continue_from,
                            keep=args.keep, keep_from=args.keep_from, style=args.style,
                            **({"seam_ease": args.seam_ease} if "seam_ease" in args else {}),
+                           **({"room_radius": args.room_radius} if "room_radius" in args else {}),
                            **({"style_strength": args.style_strength} if "style_strength" in args else {}))
     cache = None if args.no_cache else FeatureCache(args.cache_dir or config.default_cache_dir() / "features")
     summaries = dance(args.songs, args.checkpoint, out, options, aistpp_root=args.aistpp, cache=cache, progress=True)
@@ -633,8 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window-seconds", type=_positive_float, default=20.0,
                    help="fade compares the first and last this many seconds after the seed; FID clips are this long")
     p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
-                   help=f"frames each predicted chunk eases in over, as aichoreo dance (default: "
-                        f"{SEAM_EASE_HELP_DEFAULT}; 0: none)")
+                   help=f"frames over which each predicted chunk is joined to the frames before it, as aichoreo "
+                        f"dance (default: {SEAM_EASE_HELP_DEFAULT}; 0: none)")
+    p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
+                   help=f"as aichoreo dance (default: {ROOM_RADIUS_HELP_DEFAULT:g}; 0: none)")
     p.add_argument("--style", default="auto",
                    help="dance every song in this style of the model (as aichoreo dance --style); auto: none")
     p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
@@ -757,9 +762,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "and the baselines); 1 is the paper's loop; 20 was best for the default model and is 30x "
                         "faster (docs/generation.md); capped at what the model predicts")
     p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
-                   help=f"frames at the start of each predicted chunk eased in from the frames before it, so the "
-                        f"chunks join without a jump (default: {SEAM_EASE_HELP_DEFAULT}; 0: as the model predicts "
-                        "them; docs/generation.md)")
+                   help=f"frames over which each predicted chunk is joined to the frames before it (position and "
+                        f"speed), so the chunks meet without a jump (default: {SEAM_EASE_HELP_DEFAULT}, at most the "
+                        "frames per pass; 0: as the model predicts them; docs/generation.md)")
+    p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
+                   help=f"show the model its dancer no further than this from where the dance started, so that it "
+                        f"stays on the positions it was trained on (default: {ROOM_RADIUS_HELP_DEFAULT:g}; 0: "
+                        "wherever the dancer is; the dancer itself still travels; docs/generation.md)")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="songs generated together")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs")
     p.add_argument("--formats", type=_formats, default="all",

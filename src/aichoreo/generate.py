@@ -35,7 +35,17 @@ import torch
 from tqdm.auto import tqdm
 
 from aichoreo.models import DanceModel
-from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion, ease_in
+from aichoreo.models.common import SlidingContext
+from aichoreo.motion import (
+    FACT_DIM,
+    FACT_PAD,
+    FACT_PADDED_DIM,
+    FACT_ROTATIONS,
+    FACT_TRANSLATION,
+    SMPLMotion,
+    rotation_exp,
+    rotation_log,
+)
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
 from aichoreo.threads import ThreadTuner
@@ -70,6 +80,7 @@ def generate(
     edit: Callable[[int, np.ndarray], np.ndarray] | None = None,
     style: int | Sequence[int] | None = None,
     style_strength: float = 1.0,
+    room_radius: float | None = None,
 ) -> np.ndarray:
     """Continue ``seed_motion`` as a dance to ``music_features``; return seed + generated frames.
 
@@ -103,6 +114,9 @@ def generate(
             unconditioned), one per song for a batch; ``None`` = none.
         style_strength: classifier-free guidance of the style (``FACT.guided``): 1 = the styled
             prediction alone; more pushes further from the unconditioned dance (two passes each).
+        room_radius: metres; a model that reads world root positions is shown its root no
+            further than this from where the seed starts (:class:`RoomKeeper`); ``None`` = as
+            the released loop (:func:`generate_dances` uses :data:`ROOM_RADIUS_M`).
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -121,6 +135,9 @@ def generate(
         raise ValueError(f"frames_per_step must be an integer in [1, {cfg.n_future}] for this model "
                          f"(its target_len / attention), got {frames_per_step!r}")
     styles = _style_labels(cfg, style, audio.shape[0], style_strength)
+    if room_radius is not None and (isinstance(room_radius, bool) or not isinstance(room_radius, (int, float))
+                                    or not room_radius > 0):
+        raise ValueError(f"room_radius must be a positive number of metres or None, got {room_radius!r}")
     n = available if n_frames is None else min(n_frames, available)
     if n_frames is not None and n_frames > available:
         log.info("music allows %d generated frames, not %d: stopping there", available, n_frames)
@@ -148,7 +165,8 @@ def generate(
             with tuner.run():
                 _autoregress(model, audio.to(run_device), out[:, :seed.shape[1]], out[:, seed.shape[1]:],
                              frames_per_step, project_rotations, progress, generator, tuner, edit,
-                             None if styles is None else (styles.to(run_device), float(style_strength)))
+                             None if styles is None else (styles.to(run_device), float(style_strength)),
+                             room_radius)
             log.info("generation passes per thread count: %s", tuner.passes)
     finally:
         model.train(was_training)
@@ -159,19 +177,21 @@ def generate(
 def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out: torch.Tensor, k_max: int,
                  project: bool, progress: bool, generator: torch.Generator | None, tuner: ThreadTuner,
                  edit: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                 style: tuple[torch.Tensor, float] | None = None) -> None:
+                 style: tuple[torch.Tensor, float] | None = None, room_radius: float | None = None) -> None:
     """The loop: ``audio (B, T_audio, 35)``, ``seed (B, T, 225)`` -> the generated frames written into
     ``out (B, n, 225)``; ``style``: the labels ``(B,)`` and the guidance, for a model with styles."""
     state = model.start(seed, audio, generator)
     if style is not None:
         state["style"], state["guidance"] = style
+    keeper = room_keeper(model, seed, room_radius)
+    predict = model.predict if keeper is None else (lambda s, k: keeper.predict(model, s, k))
     n = out.shape[1]
     done = 0
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
         while done < n:
             k = min(k_max, n - done)
             with tuner.timed(k):
-                pred = model.predict(state, k)  # (B, k, F): motion frames T + done ...
+                pred = predict(state, k)  # (B, k, F): motion frames T + done ...
                 if project:
                     pred = clean_frames(pred)
                 if edit is not None:
@@ -183,11 +203,12 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
             bar.update(k)
 
 
-# Frames at the start of each predicted chunk eased in from the frames before it. Chosen on the
-# validation split among 0, 4, 6 and 8 (docs/results.md): 4 removes the bundled model's seam
-# jumps (worst seam 16.9x the largest step inside a chunk -> 0.43x) and keeps the energy within
-# the quality report's bounds (0.81 -> 0.76); 6 and 8 smooth more and move less (0.73, 0.71).
-SEAM_EASE_FRAMES = 4
+# Frames over which each predicted chunk is joined to the frames before it (SeamEaser; K = 20 in
+# the default mode, so the whole chunk). Chosen on the validation split (docs/results.md, "Seams
+# and shaking"): spread over the whole chunk, the join leaves no step of its own (worst jitter
+# 5.85x the real dancers' with the old 4-frame blend -> 1.0x); what the bundled model's chunks
+# moved besides jumping back at each seam is about half of the real dancers' speed.
+SEAM_EASE_FRAMES = 20
 # Classifier-free guidance of a requested style (--style-strength), for models with styles. Chosen
 # for the bundled styles model on the validation songs among 2, 4 and 6 (docs/results.md, "Style"):
 # the style was recognised 0.40, 0.55 and 0.75 times as often as in real dances; 4 is the strongest
@@ -195,32 +216,108 @@ SEAM_EASE_FRAMES = 4
 # dancers' for the cha-cha against 8.1x unconditioned; at 6 the cha-cha reached 11.4x).
 STYLE_STRENGTH = 4.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
+# How far from where the dance started (metres, horizontally) a world-frame model is shown its
+# root: Dance with Melody's dancers stay within 3.4 m of their own mean position (median over the
+# training dances), and the bundled model, shown itself further out than it was trained, falls
+# into a loop of one chunk that shakes (docs/results.md, "Seams and shaking"). Chosen on the
+# validation split between 3 and 5 m.
+ROOM_RADIUS_M = 3.0
 
 
 class SeamEaser:
-    """Eases the first ``n`` frames of each predicted chunk in from the frames before it.
+    """Joins each predicted chunk to the frames before it by a correction spread over ``n`` frames.
 
-    A chunk-predicting model's chunks do not join smoothly: each pass predicts its frames afresh,
-    and the first can jump (the bundled model's root by several cm, issue 14). Each joint carries
-    on from the last frames at its angular velocity (over the last 0.1 s), the root at its
-    velocity, and a smoothstep blends from that to the prediction over the first ``n`` frames;
-    the eased frames are what the model reads back. Frames are ``(k, 225)`` FACT vectors.
+    A chunk-predicting model's chunks do not join: each pass predicts its frames afresh, and the
+    bundled model's first frame jumps back toward where its previous chunk started (a sawtooth at
+    the chunk rate, 3 Hz with K = 20: docs/results.md). The last frames carried on one frame (each
+    joint at its angular velocity over the last 0.1 s, the root at its velocity) give where the
+    chunk should start and how fast; the chunk keeps its own motion, plus a correction that is the
+    whole offset (rotations: per joint, in the joint's frame; root: in metres) and the velocity
+    mismatch at its first frame and fades to none at frame ``n`` along a cubic Hermite curve, so
+    position and velocity are continuous and the correction's own acceleration is small. Frames
+    are ``(k, 225)`` FACT vectors; the eased frames are what the model reads back.
     """
 
     def __init__(self, seed: np.ndarray, n: int):
         self.n = int(n)
         self.history = np.asarray(seed, dtype=np.float64)[-(_SPIN_FRAMES + 1):]
-        t = np.arange(1, self.n + 1) / (self.n + 1)
-        self.weight = t * t * (3.0 - 2.0 * t)
 
     def ease(self, x: np.ndarray) -> np.ndarray:
-        h, m = self.history, min(self.n, len(x))
-        x = np.array(x, dtype=np.float32)
-        x[:m] = ease_in(x[:m], h[0], h[-1], len(h) - 1, np.arange(1, m + 1), self.weight[:m])
-        return x
+        """The chunk ``x (k, 225)`` joined to the history; float32 ``(k, 225)``."""
+        h, k = self.history, len(x)
+        x = np.array(x, dtype=np.float64)
+        if self.n < 1 or k == 0:
+            return x.astype(np.float32)
+        back = len(h) - 1
+        last_rot, before_rot = (f[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3) for f in (h[-1], h[0]))
+        spin = rotation_log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
+        rot = x[:, FACT_ROTATIONS].reshape(k, N_JOINTS, 3, 3)
+        offset = rotation_log(np.swapaxes(rot[0], -1, -2) @ last_rot @ rotation_exp(spin))  # rot[0] exp(it) = carried
+        velocity = (h[-1, FACT_TRANSLATION] - h[0, FACT_TRANSLATION]) / back
+        shift = h[-1, FACT_TRANSLATION] + velocity - x[0, FACT_TRANSLATION]
+        if k > 1:  # the velocity mismatch at the first frame
+            spin_gap = spin - rotation_log(np.swapaxes(rot[0], -1, -2) @ rot[1])
+            velocity_gap = velocity - (x[1, FACT_TRANSLATION] - x[0, FACT_TRANSLATION])
+        else:
+            spin_gap, velocity_gap = np.zeros_like(spin), np.zeros(3)
+        s = np.minimum(np.arange(k) / self.n, 1.0)
+        h00 = (2 * s - 3) * s * s + 1  # Hermite basis: 1 -> 0, flat at both ends
+        h10 = ((s - 2) * s + 1) * s * self.n  # 0 -> 0, slope 1 per frame at the start, flat at the end
+        turn = offset[None] * h00[:, None, None] + spin_gap[None] * h10[:, None, None]  # (k, 24, 3)
+        x[:, FACT_ROTATIONS] = (rot @ rotation_exp(turn)).reshape(k, -1)
+        x[:, FACT_TRANSLATION] += shift[None] * h00[:, None] + velocity_gap[None] * h10[:, None]
+        return x.astype(np.float32)
 
     def record(self, x: np.ndarray) -> None:
         self.history = np.concatenate([self.history, np.asarray(x, dtype=np.float64)])[-(_SPIN_FRAMES + 1):]
+
+
+class RoomKeeper:
+    """Shows a world-frame model its root no further than ``radius`` m (horizontally) from where the
+    dance started, by shifting the whole context before each pass and the prediction back after.
+
+    The music does not depend on where the dancer stands, but a model trained on root positions
+    in one room reads them: the bundled model, once its dancer had travelled past the positions
+    it was trained on, fell into a loop of one chunk that shakes. Within ``radius`` nothing
+    changes; beyond it the model sees itself at the radius, in the direction it went, while the
+    dance itself goes on where it is (continuous: the shift changes only as the dancer moves).
+    ``start (B, 2)``: the first seed frame's horizontal root (x, z), y up.
+    """
+
+    def __init__(self, start: torch.Tensor, radius: float):
+        self.start, self.radius = start, float(radius)
+
+    def predict(self, model: DanceModel, state: dict, k: int) -> torch.Tensor:
+        """``model.predict(state, k)`` with the shift: ``(B, k, F)`` in the dance's own coordinates."""
+        context = state["context"]
+        away = context[:, -1, _GROUND] - self.start  # (B, 2)
+        distance = away.norm(dim=-1, keepdim=True)
+        shift = away * (distance - self.radius).clamp(min=0) / distance.clamp(min=1e-9)
+        if not bool((shift != 0).any()):
+            return model.predict(state, k)
+        state["context"] = context.clone()
+        state["context"][..., _GROUND] -= shift[:, None]
+        try:
+            pred = model.predict(state, k)
+        finally:
+            state["context"] = context
+        pred = pred.clone()
+        pred[..., _GROUND] += shift[:, None]
+        return pred
+
+
+_GROUND = [FACT_TRANSLATION.start, FACT_TRANSLATION.start + 2]  # the root's x and z in a 225-d frame (y up)
+
+
+def room_keeper(model: DanceModel, seed: torch.Tensor, radius: float | None) -> RoomKeeper | None:
+    """A :class:`RoomKeeper` for ``model`` from ``seed (B, T, 225)``, or None where none applies: no
+    radius, or a model that does not read world root positions from a sliding context (FACT seen
+    from its last frame, ``root_frame="last"``, already reads none; DanceRevolution keeps no context)."""
+    if radius is None or not isinstance(model, SlidingContext):
+        return None
+    if getattr(model.config, "root_frame", "world") != "world":
+        return None
+    return RoomKeeper(seed[:, 0, _GROUND].clone(), radius)
 
 
 def clean_frames(x: torch.Tensor) -> torch.Tensor:
@@ -352,6 +449,7 @@ def generate_dances(
     seam_ease: int = SEAM_EASE_FRAMES,
     styles: Sequence[int] | None = None,
     style_strength: float = 1.0,
+    room_radius: float | None = ROOM_RADIUS_M,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -376,8 +474,11 @@ def generate_dances(
             :mod:`aichoreo.direct`).
         warps: per song ``None`` or ``warp(motion) -> motion``, applied to the generated dance
             before the foot lock (keyframes, :func:`aichoreo.direct.keyframe_warp`).
-        seam_ease: frames at the start of every predicted chunk eased in from the frames before
-            it (:class:`SeamEaser`; 0: the model's chunks as predicted). Not with one frame per pass.
+        seam_ease: frames over which every predicted chunk is joined to the frames before it, at
+            most the frames kept per pass (:class:`SeamEaser`; 0: the model's chunks as predicted).
+            Not with one frame per pass.
+        room_radius: metres from the start within which a world-frame model is shown its root
+            (:class:`RoomKeeper`; ``None``: wherever the dancer is, as the released loop).
         styles: per song a style label of a model with styles (0: none), or None;
             ``style_strength`` its guidance (:func:`generate`).
 
@@ -402,7 +503,7 @@ def generate_dances(
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
         edit = None
-        easers = {i: SeamEaser(seed_vectors[i], seam_ease) for i in idx} if seam_ease > 0 and k > 1 else {}
+        easers = {i: SeamEaser(seed_vectors[i], min(seam_ease, k)) for i in idx} if seam_ease > 0 and k > 1 else {}
         if easers or (edits is not None and any(edits[i] is not None for i in idx)):
             def edit(first: int, x: np.ndarray, idx=idx, easers=easers) -> np.ndarray:
                 out = []
@@ -417,14 +518,15 @@ def generate_dances(
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
                      frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
                      threads=tuner, edit=edit, style=None if styles is None else [styles[i] for i in idx],
-                     style_strength=style_strength)
+                     style_strength=style_strength, room_radius=room_radius)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
     motions = [SMPLMotion.from_fact_vector(x, fps=fps, project=False) for x in raw]  # projected already
     if warps is not None:
         motions = [m if w is None else w(m) for m, w in zip(motions, warps)]
     t1 = time.perf_counter()
     if lock_feet:
-        from aichoreo.footlock import keep_on_floor, lock_feet as lock, lowest_foot
+        from aichoreo.footlock import keep_on_floor, lowest_foot
+        from aichoreo.footlock import lock_feet as lock
 
         # The floor is where the seed stands: its lowest foot joint, averaged over the seed.
         motions = [lock(keep_on_floor(m, float(lowest_foot(m.joints()[: cfg.motion_len]).mean())))

@@ -22,7 +22,7 @@ from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, proje
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["FACT_DIM", "FACT_PADDED_DIM", "FACT_PAD", "FACT_TRANSLATION", "FACT_ROTATIONS", "SMPLMotion",
-           "fact_vector_to_joints", "ease_in"]
+           "fact_vector_to_joints", "ease_in", "rotation_exp", "rotation_log"]
 
 FACT_DIM = 3 + N_JOINTS * 9  # 219: translation + 24 row-major rotation matrices
 FACT_PAD = 6  # zeros prepended at the model's input and output (mint inputs_util.py)
@@ -239,7 +239,7 @@ def fact_vector_to_joints(x) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _exp(v: np.ndarray) -> np.ndarray:
+def rotation_exp(v: np.ndarray) -> np.ndarray:
     """Axis-angle ``(..., 3)`` -> rotation matrices (Rodrigues). Written out rather than through scipy
     (:mod:`aichoreo.rotations`): generation eases about a hundred rotations a pass, where scipy's
     per-call overhead is most of the time (1.4 ms a pass against 0.1)."""
@@ -256,9 +256,9 @@ def _exp(v: np.ndarray) -> np.ndarray:
 _NEAR_PI = 3.0  # radians: from here on the axis comes from scipy (the closed form loses it at pi)
 
 
-def _log(r: np.ndarray) -> np.ndarray:
+def rotation_log(r: np.ndarray) -> np.ndarray:
     """Rotation matrices ``(..., 3, 3)`` -> axis-angle ``(..., 3)``, written out for speed as
-    :func:`_exp`; turns of more than ``_NEAR_PI``, where the closed form's axis is ill-defined, are
+    :func:`rotation_exp`; turns of more than ``_NEAR_PI``, where the closed form's axis is ill-defined, are
     taken from :func:`aichoreo.rotations.matrix_to_axis_angle`."""
     cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
     angle = np.arccos(cos)
@@ -280,22 +280,21 @@ def ease_in(x: np.ndarray, before: np.ndarray, last: np.ndarray, back: int, step
     Frame ``i`` of ``x`` is blended, by ``weight[i]`` (0: all carried on, 1: as given), from that
     motion carried on ``steps[i]`` frames past ``last`` (every joint turning on at its angular
     velocity, the root moving on at its velocity) to the frame as given: the rotations by slerp, the
-    root linearly. Returns float32 ``(m, 225)``. Serves the seams between predicted chunks
-    (:class:`aichoreo.generate.SeamEaser`) and a continued dance's first second
+    root linearly. Returns float32 ``(m, 225)``. Serves a continued dance's first second
     (:func:`aichoreo.direct.seam_edit`).
     """
     last_rot = np.asarray(last, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
     before_rot = np.asarray(before, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
-    spin = _log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
+    spin = rotation_log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
     steps = np.asarray(steps, dtype=np.float64)
     m = len(steps)
-    carried = last_rot[None] @ _exp(spin[None] * steps[:, None, None])  # (m, 24, 3, 3)
+    carried = last_rot[None] @ rotation_exp(spin[None] * steps[:, None, None])  # (m, 24, 3, 3)
     x = np.array(x, dtype=np.float64)
     rot = x[:, FACT_ROTATIONS].reshape(m, N_JOINTS, 3, 3)
     w = np.asarray(weight, dtype=np.float64)[:, None]
     # slerp(carried, given, w) = carried exp(w log(carried^T given))
-    turn = _log(np.swapaxes(carried, -1, -2) @ rot)  # (m, 24, 3)
-    x[:, FACT_ROTATIONS] = (carried @ _exp(w[..., None] * turn)).reshape(m, -1)
+    turn = rotation_log(np.swapaxes(carried, -1, -2) @ rot)  # (m, 24, 3)
+    x[:, FACT_ROTATIONS] = (carried @ rotation_exp(w[..., None] * turn)).reshape(m, -1)
     last_pos = np.asarray(last, np.float64)[FACT_TRANSLATION]
     velocity = (last_pos - np.asarray(before, np.float64)[FACT_TRANSLATION]) / back
     x[:, FACT_TRANSLATION] = (1 - w) * (last_pos + velocity * steps[:, None]) + w * x[:, FACT_TRANSLATION]

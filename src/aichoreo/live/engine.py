@@ -25,7 +25,7 @@ import torch
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
-from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames
+from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES, SeamEaser, clean_frames, room_keeper
 from aichoreo.motion import SMPLMotion
 
 __all__ = ["LiveDancer", "LiveFrame"]
@@ -91,8 +91,10 @@ class LiveDancer:
         self.row_arrival = np.zeros(0)  # wall time each kept row became final
         self.sample_arrival: list[tuple[int, float]] = []  # (samples received after a block, its arrival)
         self.next_frame = 0  # the next frame to emit
-        # As generate_dances eases chunk seams (not with one frame per pass: every step is a seam).
-        self.easer = SeamEaser(seed, SEAM_EASE_FRAMES) if self.k > 1 else None
+        # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
+        # and keeps the model's view of the root within the room it was trained in.
+        self.easer = SeamEaser(seed, min(SEAM_EASE_FRAMES, self.k)) if self.k > 1 else None
+        self.room = room_keeper(model, torch.from_numpy(seed)[None], ROOM_RADIUS_M)
         self.passes = 0
         self.pass_seconds = 0.0
         self.locker = FootLocker(self.fps) if lock_feet else None
@@ -187,7 +189,9 @@ class LiveDancer:
                 state = self.model.start(context, window)
                 if self.style is not None:
                     state["style"], state["guidance"] = self.style, self.style_strength
-                pred = clean_frames(self.model.predict(state, self.k))[0].numpy()  # (K, 225)
+                pred = self.model.predict(state, self.k) if self.room is None else \
+                    self.room.predict(self.model, state, self.k)
+                pred = clean_frames(pred)[0].numpy()  # (K, 225)
         finally:
             torch.set_num_threads(previous)
         if self.easer is not None:
