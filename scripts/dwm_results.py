@@ -126,7 +126,7 @@ def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
             motions = generate_dances(model, [m.music[: SEED + n_gen] for _, m in pairs],
                                       [s.motion[:SEED] for s, _ in pairs], frames=[SEED + n_gen] * len(pairs),
                                       frames_per_step=k, lock_feet=False, batch_size=1, seam_ease=0,
-                                      room_radius=None)  # the model's own motion, as the released loop
+                                      room_radius=0)  # the model's own motion, as the released loop
             dances = {f"{s.name}_{m.name}": mo.joints() for (s, m), mo in zip(pairs, motions)}
             speeds[name] = len(pairs) * n_gen / FPS / (time.perf_counter() - t0)
             sets[name] = write_set(name, dances)
@@ -135,7 +135,7 @@ def make_sets(args, out, data, test, train, pairs, sets, rng, n_gen):
             for s in test[: args.energy_dances]:
                 length = min(len(s.motion), len(s.music))
                 j = generate_dances(model, [s.music[:length]], [s.motion[:SEED]], frames_per_step=k,
-                                    lock_feet=False, seam_ease=0, room_radius=None)[0].joints()
+                                    lock_feet=False, seam_ease=0, room_radius=0)[0].joints()
                 energies[name][s.name] = energy_windows(j)
                 if s is test[0]:
                     render_frames_png(j, out / f"frames_{label}_K{k}.png", fps=FPS,

@@ -5,7 +5,9 @@
 
 ``--seed-data`` stores the built-in seed pose in the file (``meta["seed"]``, :mod:`aichoreo.seeds`):
 the mean pose of the prepared dataset's train split, heading removed; 72 numbers, a statistic of
-the data and no dancer's motion.
+the data and no dancer's motion. ``--room-radius M`` sets ``config.room_radius``: how far from the
+start generation shows this model its root (:class:`aichoreo.generate.RoomKeeper`), chosen for the
+weights on the validation split (3 for the bundled default, docs/results.md).
 
 float16 halves the file (a few MB instead of twice that); ``load_model_file`` loads the weights
 back into the float32 model, and generation runs in float32. The meta of the source file is kept,
@@ -23,6 +25,7 @@ Re-shipping a float16 file (the bundled one) keeps every tensor bit-identical; t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -46,8 +49,11 @@ def seed_pose(data: str) -> dict:
 
 
 def main(src: str, dst: str, data: str | None = None, data_description: str | None = None,
-         seed_data: str | None = None) -> None:
+         seed_data: str | None = None, room_radius: float | None = None) -> None:
     model, config, meta = load_model_file(src, check_conventions=check_conventions)
+    if room_radius is not None:
+        # A generation setting, not the network's: the same weights under the new config.
+        config = model.config = dataclasses.replace(config, room_radius=room_radius)  # checked by the config
     if seed_data is not None:
         meta["seed"] = seed_pose(seed_data)
     source = torch.load(src, map_location="cpu", weights_only=True)["state_dict"]  # before dst may replace src
@@ -88,5 +94,6 @@ if __name__ == "__main__":
     parser.add_argument("--data-description", help="replaces meta 'data_description'")
     parser.add_argument("--seed-data", help="a prepared dataset: store the mean pose of its train split as the "
                                             "built-in seed pose")
+    parser.add_argument("--room-radius", type=float, help="metres: config.room_radius (0: none)")
     args = parser.parse_args()
-    main(args.src, args.dst, args.data, args.data_description, args.seed_data)
+    main(args.src, args.dst, args.data, args.data_description, args.seed_data, args.room_radius)

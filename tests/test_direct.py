@@ -243,8 +243,7 @@ def test_keyframes_past_a_kept_motion_are_refused(tmp_path, first_dance):
 
 
 def test_the_help_states_the_seam_ease_generation_uses():
-    from aichoreo.cli import ROOM_RADIUS_HELP_DEFAULT, SEAM_EASE_HELP_DEFAULT
-    from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES
+    from aichoreo.cli import SEAM_EASE_HELP_DEFAULT
+    from aichoreo.generate import SEAM_EASE_FRAMES
 
     assert SEAM_EASE_HELP_DEFAULT == SEAM_EASE_FRAMES
-    assert ROOM_RADIUS_HELP_DEFAULT == ROOM_RADIUS_M

@@ -325,3 +325,37 @@ def test_room_keeper_shows_the_model_its_root_within_the_radius():
                                   generate(model, music, near, n_frames=2 * k, frames_per_step=k))
     with pytest.raises(ValueError, match="room_radius"):
         generate(model, music, seed, n_frames=k, room_radius=-1.0)
+
+
+def test_the_room_is_the_models_own_unless_told():
+    from aichoreo.generate import generate_dances, model_room
+    from aichoreo.models import FACTConfig
+    from aichoreo.models.fact import FACT
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(get_preset("tiny"), room_radius=3.0)
+    model = build_model(cfg)
+    seed = seed_motion(4)
+    seed[:, 6:9] = 0.0
+    seed[:, 6] = np.linspace(0.0, 5.0, 120)  # ends 5 m from where it starts
+    music = [song(200)]
+
+    def dance(**kw):
+        return generate_dances(model, music, [seed], lock_feet=False, **kw)[0].translation
+
+    own = dance()
+    np.testing.assert_array_equal(own, dance(room_radius=3.0))
+    assert np.abs(own - dance(room_radius=0)).max() > 1e-3  # 0: shown wherever it is
+    assert model_room(cfg) == 3.0 and model_room(cfg, 0) is None and model_room(get_preset("tiny")) is None
+    with pytest.raises(ValueError, match="room_radius"):
+        FACTConfig(room_radius=-1.0)
+    with pytest.raises(ValueError, match="root_frame 'world'"):
+        dataclasses.replace(get_preset("fact-small-v2"), room_radius=3.0)
+    assert isinstance(model, FACT)
+
+
+def test_the_bundled_default_model_keeps_its_room():
+    from aichoreo.models import load_model
+
+    _, cfg, _ = load_model("default")
+    assert cfg.room_radius == 3.0  # chosen on the validation songs (docs/results.md, "Seams and shaking")

@@ -24,7 +24,7 @@ from aichoreo.cli import main
 from aichoreo.conventions import conventions_of, current_conventions
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, stream_features
-from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES, SeamEaser, generate
+from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, generate, model_room
 from aichoreo.live import live
 from aichoreo.live.engine import LiveDancer
 from aichoreo.live.sinks import VMC_BONES, parse_address
@@ -97,7 +97,8 @@ def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file)
         easer.record(y)
         return y[None]
 
-    offline = generate(model, features, seed, frames_per_step=K, edit=ease, threads=1, room_radius=ROOM_RADIUS_M)
+    offline = generate(model, features, seed, frames_per_step=K, edit=ease, threads=1,
+                       room_radius=model_room(cfg))
     n = min(len(offline), len(live_dance))
     assert n >= len(features) - cfg.audio_len + cfg.motion_len - K
     np.testing.assert_allclose(live_dance[:n], offline[:n], atol=2e-4)

@@ -118,7 +118,7 @@ def model_set(model, cfg, pairs: list, n_gen: int, frames_per_step: int | None, 
     motions = generate_dances(model, [m.music[: SEED_FRAMES + n_gen] for _, m in pairs],
                               [s.motion[:SEED_FRAMES] for s, _ in pairs], frames=[SEED_FRAMES + n_gen] * len(pairs),
                               frames_per_step=k, lock_feet=lock_feet, batch_size=batch, progress=progress,
-                              random_seed=random_seed, seam_ease=0, room_radius=None)
+                              random_seed=random_seed, seam_ease=0, room_radius=0)
     dances = {f"{s.name}_{m.name}": motion.joints().copy() for (s, m), motion in zip(pairs, motions)}
     speed = len(pairs) * n_gen / FPS / (time.perf_counter() - t0)
     return dances, speed, k

@@ -63,7 +63,6 @@ def _positive_int(text: str) -> int:
 # aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
 # checks that the two agree).
 SEAM_EASE_HELP_DEFAULT = 20
-ROOM_RADIUS_HELP_DEFAULT = 3.0  # aichoreo.generate.ROOM_RADIUS_M, likewise
 STYLE_STRENGTH_HELP_DEFAULT = 4.0  # aichoreo.generate.STYLE_STRENGTH, likewise
 
 
@@ -639,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"frames over which each predicted chunk is joined to the frames before it, as aichoreo "
                         f"dance (default: {SEAM_EASE_HELP_DEFAULT}; 0: none)")
     p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
-                   help=f"as aichoreo dance (default: {ROOM_RADIUS_HELP_DEFAULT:g}; 0: none)")
+                   help="as aichoreo dance (default: the model's own; 0: none)")
     p.add_argument("--style", default="auto",
                    help="dance every song in this style of the model (as aichoreo dance --style); auto: none")
     p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
@@ -766,9 +765,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"speed), so the chunks meet without a jump (default: {SEAM_EASE_HELP_DEFAULT}, at most the "
                         "frames per pass; 0: as the model predicts them; docs/generation.md)")
     p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
-                   help=f"show the model its dancer no further than this from where the dance started, so that it "
-                        f"stays on the positions it was trained on (default: {ROOM_RADIUS_HELP_DEFAULT:g}; 0: "
-                        "wherever the dancer is; the dancer itself still travels; docs/generation.md)")
+                   help="show the model its dancer no further than this from where the dance started, so that it "
+                        "stays on the positions it was trained on (default: the model's own, 3 for the default "
+                        "model, none for the others; 0: wherever the dancer is; the dancer itself still travels; "
+                        "docs/generation.md)")
     p.add_argument("--batch-size", type=_positive_int, default=4, help="songs generated together")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs")
     p.add_argument("--formats", type=_formats, default="all",

@@ -116,7 +116,7 @@ def generate(
             prediction alone; more pushes further from the unconditioned dance (two passes each).
         room_radius: metres; a model that reads world root positions is shown its root no
             further than this from where the seed starts (:class:`RoomKeeper`); ``None`` = as
-            the released loop (:func:`generate_dances` uses :data:`ROOM_RADIUS_M`).
+            the released loop (:func:`generate_dances` uses the model's ``config.room_radius``).
 
     Returns:
         ``(120 + n, 225)`` float32, or ``(B, 120 + n, 225)`` for a batch: the seed (zero-padded to
@@ -216,14 +216,6 @@ SEAM_EASE_FRAMES = 20
 # dancers' for the cha-cha against 8.1x unconditioned; at 6 the cha-cha reached 11.4x).
 STYLE_STRENGTH = 4.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
-# How far from where the dance started (metres, horizontally) a world-frame model is shown its
-# root: Dance with Melody's dancers stay within 3.4 m of their own mean position (median over the
-# training dances), and the bundled model, shown itself further out than it was trained, falls
-# into a loop of one chunk that shakes (docs/results.md, "Seams and shaking"). Chosen on the
-# validation split between 3 and 5 m.
-ROOM_RADIUS_M = 3.0
-
-
 class SeamEaser:
     """Joins each predicted chunk to the frames before it by a correction spread over ``n`` frames.
 
@@ -307,6 +299,13 @@ class RoomKeeper:
 
 
 _GROUND = [FACT_TRANSLATION.start, FACT_TRANSLATION.start + 2]  # the root's x and z in a 225-d frame (y up)
+
+
+def model_room(cfg: Any, radius: float | None = None) -> float | None:
+    """The room radius generation uses: ``radius`` when given (0: none), else the model's
+    ``config.room_radius``; ``None`` for none."""
+    radius = getattr(cfg, "room_radius", 0.0) if radius is None else radius
+    return float(radius) if radius else None
 
 
 def room_keeper(model: DanceModel, seed: torch.Tensor, radius: float | None) -> RoomKeeper | None:
@@ -449,7 +448,7 @@ def generate_dances(
     seam_ease: int = SEAM_EASE_FRAMES,
     styles: Sequence[int] | None = None,
     style_strength: float = 1.0,
-    room_radius: float | None = ROOM_RADIUS_M,
+    room_radius: float | None = None,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -478,7 +477,9 @@ def generate_dances(
             most the frames kept per pass (:class:`SeamEaser`; 0: the model's chunks as predicted).
             Not with one frame per pass.
         room_radius: metres from the start within which a world-frame model is shown its root
-            (:class:`RoomKeeper`; ``None``: wherever the dancer is, as the released loop).
+            (:class:`RoomKeeper`; 0: wherever the dancer is, as the released loop); ``None``: the
+            model's own (``config.room_radius``, set when a model is shipped; 3 for the bundled
+            default).
         styles: per song a style label of a model with styles (0: none), or None;
             ``style_strength`` its guidance (:func:`generate`).
 
@@ -492,6 +493,7 @@ def generate_dances(
     if len(frames) != len(songs) or any(f <= cfg.motion_len for f in frames):
         raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
+    room = model_room(cfg, room_radius)
     seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
@@ -518,7 +520,7 @@ def generate_dances(
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
                      frames_per_step=k, device=device, progress=progress, random_seed=random_seed + b,
                      threads=tuner, edit=edit, style=None if styles is None else [styles[i] for i in idx],
-                     style_strength=style_strength, room_radius=room_radius)
+                     style_strength=style_strength, room_radius=room)
         raw.extend(x[j, : frames[i]] for j, i in enumerate(idx))
     motions = [SMPLMotion.from_fact_vector(x, fps=fps, project=False) for x in raw]  # projected already
     if warps is not None:

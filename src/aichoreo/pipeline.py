@@ -58,7 +58,7 @@ from aichoreo.fileio import (
     read_npy,
     staging_folder,
 )
-from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
+from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
 from aichoreo.seeds import SEED_KINDS, builtin_seed
@@ -97,7 +97,8 @@ class DanceOptions:
     keep: str | None = None  # "upper", "lower" or joint names: those joints follow keep_from frame for frame
     keep_from: str | None = None  # the motion (.pkl) whose kept joints the dance follows; its first 2 s are the seed
     seam_ease: int = SEAM_EASE_FRAMES  # frames over which each predicted chunk joins the last (0: as predicted)
-    room_radius: float = ROOM_RADIUS_M  # metres from the start within which the model is shown its root (0: no limit)
+    room_radius: float | None = None  # metres from the start within which the model is shown its root (0: no
+    # limit; None: the model's own, config.room_radius)
     style: str = "auto"  # a style the model knows (aichoreo config show MODEL), or "auto": the music decides
     style_strength: float = STYLE_STRENGTH  # classifier-free guidance of the style (1: the styled model alone)
 
@@ -110,7 +111,8 @@ class DanceOptions:
             raise InputError(None, "--batch-size and --frames-per-step must be >= 1")
         if not (math.isfinite(self.style_strength) and 0 <= self.style_strength <= 20):
             raise InputError(None, f"--style-strength must be a number in [0, 20], got {self.style_strength}")
-        if self.seam_ease < 0 or not (math.isfinite(self.room_radius) and self.room_radius >= 0):
+        if self.seam_ease < 0 or (self.room_radius is not None
+                                  and not (math.isfinite(self.room_radius) and self.room_radius >= 0)):
             raise InputError(None, f"--seam-ease and --room-radius must be >= 0, got {self.seam_ease} and "
                                    f"{self.room_radius}")
 
@@ -429,7 +431,7 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                                   random_seed=options.random_seed + b, timings=timings,
                                   edits=[s.edit for s in batch], warps=[s.warp for s in batch],
                                   seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
-                                  style_strength=options.style_strength, room_radius=options.room_radius or None)
+                                  style_strength=options.style_strength, room_radius=options.room_radius)
         elapsed = time.perf_counter() - t0
         generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
         for song, smpl in zip(batch, motions):

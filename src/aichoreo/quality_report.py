@@ -48,7 +48,7 @@ from aichoreo.errors import InputError
 from aichoreo.direct import style_label
 from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
-from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
+from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
 from aichoreo.metrics.quality import ratio
 from aichoreo.seeds import builtin_seed
 from aichoreo.skeleton import FPS
@@ -76,7 +76,8 @@ class QualityOptions:
     seed_motion: str = "neutral"  # a built-in seed of aichoreo.seeds: neutral, pose or bounce
     frames_per_step: int | None = None  # None: the model's default
     seam_ease: int = SEAM_EASE_FRAMES  # frames over which each chunk joins the last (aichoreo.generate.SeamEaser); 0: none
-    room_radius: float = ROOM_RADIUS_M  # metres within which the model is shown its root (generate.RoomKeeper); 0: none
+    room_radius: float | None = None  # metres within which the model is shown its root (generate.RoomKeeper); 0:
+    # none; None: the model's own (config.room_radius)
     lock_feet: bool = True
     random_seed: int = 0
     capture_fps: float = 25.0  # rate accelerations are compared at (Dance with Melody's capture rate)
@@ -176,7 +177,7 @@ def quality_report(model, data_root: str | Path, out: str | Path, options: Quali
     motions = generate_dances(model, [s.music for s in songs], seeds, frames=lengths, frames_per_step=k,
                               lock_feet=options.lock_feet, batch_size=len(songs), progress=progress,
                               random_seed=options.random_seed, timings=timings, seam_ease=options.seam_ease,
-                              room_radius=options.room_radius or None,
+                              room_radius=options.room_radius,
                               styles=[style] * len(songs) if style else None, style_strength=options.style_strength)
     wall = time.perf_counter() - t0
     generated = {s.name: m.joints().copy() for s, m in zip(songs, motions)}

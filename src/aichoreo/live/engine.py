@@ -25,7 +25,7 @@ import torch
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
-from aichoreo.generate import ROOM_RADIUS_M, SEAM_EASE_FRAMES, SeamEaser, clean_frames, room_keeper
+from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames, model_room, room_keeper
 from aichoreo.motion import SMPLMotion
 
 __all__ = ["LiveDancer", "LiveFrame"]
@@ -94,7 +94,7 @@ class LiveDancer:
         # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
         # and keeps the model's view of the root within the room it was trained in.
         self.easer = SeamEaser(seed, min(SEAM_EASE_FRAMES, self.k)) if self.k > 1 else None
-        self.room = room_keeper(model, torch.from_numpy(seed)[None], ROOM_RADIUS_M)
+        self.room = room_keeper(model, torch.from_numpy(seed)[None], model_room(cfg))
         self.passes = 0
         self.pass_seconds = 0.0
         self.locker = FootLocker(self.fps) if lock_feet else None

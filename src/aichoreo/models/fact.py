@@ -92,6 +92,9 @@ class FACTConfig(ModelConfig):
     target_len: int = 20  # frames supervised per window (future-N); = motion_len when causal
     frames_per_step: int = 0  # frames generation keeps per pass unless told (0: every predicted frame); fewer
     # than target_len when the music window is cut short after them (fact-small-stream)
+    room_radius: float = 0.0  # metres from the start within which generation shows the model its root unless
+    # told (aichoreo.generate.RoomKeeper; 0: wherever the dancer is, as released). A property of trained
+    # weights, set when a model is shipped: 3 for the bundled default (docs/results.md, "Seams and shaking")
     # --- network -------------------------------------------------------------------------
     d_model: int = 800  # token width, shared by all three transformers
     n_heads: int = 10  # attention heads (head width d_model / n_heads = 80)
@@ -158,6 +161,11 @@ class FACTConfig(ModelConfig):
                              f"{self.motion_len} + {self.default_frames_per_step}): they would have no music")
         for name in ("layernorm_eps", "init_std"):
             check_positive(name, getattr(self, name))
+        if isinstance(self.room_radius, bool) or not isinstance(self.room_radius, (int, float)) \
+                or not 0 <= self.room_radius < 1000:
+            raise ValueError(f"room_radius must be a number of metres in [0, 1000), got {self.room_radius!r}")
+        if self.room_radius and self.root_frame != "world":
+            raise ValueError("room_radius keeps the world root a model reads: it needs root_frame 'world'")
         if isinstance(self.context_noise, bool) or not isinstance(self.context_noise, (int, float)) \
                 or not 0 <= self.context_noise < 1:
             raise ValueError(f"context_noise must be a number in [0, 1), got {self.context_noise!r}")
