@@ -63,7 +63,7 @@ def _positive_int(text: str) -> int:
 # aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
 # checks that the two agree).
 SEAM_EASE_HELP_DEFAULT = 20
-STYLE_STRENGTH_HELP_DEFAULT = 4.0  # aichoreo.generate.STYLE_STRENGTH, likewise
+STYLE_STRENGTH_HELP_DEFAULT = 2.0  # aichoreo.generate.STYLE_STRENGTH, likewise
 
 
 def _non_negative_int(text: str) -> int:

@@ -210,11 +210,12 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
 # moved besides jumping back at each seam is about half of the real dancers' speed.
 SEAM_EASE_FRAMES = 20
 # Classifier-free guidance of a requested style (--style-strength), for models with styles. Chosen
-# for the bundled styles model on the validation songs among 2, 4 and 6 (docs/results.md, "Style"):
-# the style was recognised 0.40, 0.55 and 0.75 times as often as in real dances; 4 is the strongest
-# at which no style's dances shake more than 1.2x the unconditioned ones (jitter 9.2x the real
-# dancers' for the cha-cha against 8.1x unconditioned; at 6 the cha-cha reached 11.4x).
-STYLE_STRENGTH = 4.0
+# for the bundled styles model on the validation songs among 2, 4 and 6 (docs/results.md, "Style"),
+# with each chunk joined over the whole chunk: the style was recognised 0.47, 0.40 and 0.63 times as
+# often as in real dances; 2 is the strongest at which no style's dances shake more than 1.2x the
+# unconditioned ones (the cha-cha's jitter 1.04x the unconditioned dances' at 2, 1.31x at 4, 2.1x at
+# 6). Before the join the same rule gave 4.
+STYLE_STRENGTH = 2.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
 class SeamEaser:
     """Joins each predicted chunk to the frames before it by a correction spread over ``n`` frames.
