@@ -247,3 +247,18 @@ def test_the_help_states_the_seam_ease_generation_uses():
     from aichoreo.generate import SEAM_EASE_FRAMES
 
     assert SEAM_EASE_HELP_DEFAULT == SEAM_EASE_FRAMES
+
+
+def test_cli_room_radius_reaches_the_dance(tmp_path, capsys):
+    from aichoreo.cli import main
+
+    for name, extra, room in (("own", [], None), ("none", ["--room-radius", "0"], 0.0),
+                              ("wide", ["--room-radius", "5"], 5.0)):
+        assert main(["dance", str(SONG), "-o", str(tmp_path / name), "--seconds", "3", "--formats", "joints",
+                     *extra]) == 0
+        summary = json.loads((tmp_path / name / SONG.stem / "dance.json").read_text())
+        assert summary["options"]["room_radius"] == room
+    with pytest.raises(SystemExit):  # argparse: a negative radius is refused before anything runs
+        main(["dance", str(SONG), "-o", str(tmp_path / "bad"), "--room-radius", "-1"])
+    assert "--room-radius" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -217,6 +217,8 @@ SEAM_EASE_FRAMES = 20
 # 6). Before the join the same rule gave 4.
 STYLE_STRENGTH = 2.0
 _SPIN_FRAMES = 6  # the velocities carried over a seam are the last 6 frames' (0.1 s)
+
+
 class SeamEaser:
     """Joins each predicted chunk to the frames before it by a correction spread over ``n`` frames.
 
@@ -245,7 +247,8 @@ class SeamEaser:
         last_rot, before_rot = (f[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3) for f in (h[-1], h[0]))
         spin = rotation_log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
         rot = x[:, FACT_ROTATIONS].reshape(k, N_JOINTS, 3, 3)
-        offset = rotation_log(np.swapaxes(rot[0], -1, -2) @ last_rot @ rotation_exp(spin))  # rot[0] exp(it) = carried
+        carried = last_rot @ rotation_exp(spin)  # (24, 3, 3): the last frame turned on one frame
+        offset = rotation_log(np.swapaxes(rot[0], -1, -2) @ carried)  # rot[0] @ exp(offset) = carried
         velocity = (h[-1, FACT_TRANSLATION] - h[0, FACT_TRANSLATION]) / back
         shift = h[-1, FACT_TRANSLATION] + velocity - x[0, FACT_TRANSLATION]
         if k > 1:  # the velocity mismatch at the first frame

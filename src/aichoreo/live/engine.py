@@ -92,7 +92,7 @@ class LiveDancer:
         self.sample_arrival: list[tuple[int, float]] = []  # (samples received after a block, its arrival)
         self.next_frame = 0  # the next frame to emit
         # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
-        # and keeps the model's view of the root within the room it was trained in.
+        # and keeps the model's view of the root within its room, where the model file sets one.
         self.easer = SeamEaser(seed, min(SEAM_EASE_FRAMES, self.k)) if self.k > 1 else None
         self.room = room_keeper(model, torch.from_numpy(seed)[None], model_room(cfg))
         self.passes = 0
