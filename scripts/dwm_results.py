@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aichoreo.benchmark import (energy_windows, folder_name, joints_of, real_clips, reference_sets,
-                                score as score_sets)
+from aichoreo import load_model
+from aichoreo.benchmark import energy_windows, folder_name, joints_of, real_clips, reference_sets
+from aichoreo.benchmark import score as score_sets
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.fileio import atomic_path, save_npy
 from aichoreo.generate import generate_dances
-from aichoreo import load_model
 from aichoreo.render import render_frames_png
 
 log = logging.getLogger("dwm_results")

@@ -46,8 +46,17 @@ from aichoreo.audio import (
 )
 from aichoreo.conventions import model_spec
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
-from aichoreo.direct import (continuation_seed, keep_edit, keep_parts, keep_source, kept_joints, keyframe_warp,
-                             read_keyframes, seam_edit, style_label)
+from aichoreo.direct import (
+    continuation_seed,
+    keep_edit,
+    keep_parts,
+    keep_source,
+    kept_joints,
+    keyframe_warp,
+    read_keyframes,
+    seam_edit,
+    style_label,
+)
 from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, export_all, write_character_html
 from aichoreo.fileio import (
