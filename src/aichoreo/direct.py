@@ -27,9 +27,11 @@ predicted frames are replaced by the source's, so the model generates the rest a
 the foot lock they are set again, so they equal the source exactly.
 
 **Continue** (:func:`continuation_seed`): the last 2 s of a dance, in its own place on the floor,
-become the seed, so the new dance starts where the old one ends. The model's first frames after a
-seed jump (its chunks do not join smoothly, issue 14): :func:`seam_edit` eases them in from the
-seed's last frame over ``SEAM_EASE_S``, and the model goes on from the eased frames.
+become the seed, so the new dance starts where the old one ends. Generation joins every chunk to
+the frames before it (:class:`aichoreo.generate.SeamEaser`), the first one to the seed; on top of
+that :func:`seam_edit` eases the first ``SEAM_EASE_S`` in from the seed's last frame (written when
+the model's first frames jumped; with the join it no longer changes how many of the benchmark's
+seams stay within the real range, docs/generation.md), and the model goes on from the eased frames.
 
 **Style** (:func:`style_label`): a model trained with styles (``fact-small-style``) dances the one
 named; the label and its guidance go to :func:`aichoreo.generate.generate_dances`.
@@ -59,7 +61,8 @@ __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "co
 
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
 # Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
-# benchmarks/directed_dance.py stayed above the real dances' 95th percentile of acceleration; with 1 s, one.
+# benchmarks/directed_dance.py stayed above the real dances' 95th percentile of acceleration; with 1 s, one
+# (measured before chunks were joined; with the join, 2 of 6 with the ease or without it).
 SEAM_EASE_S = 1.0
 
 

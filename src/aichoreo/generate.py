@@ -518,7 +518,7 @@ def generate_dances(
                     if edits is not None and edits[i] is not None:
                         y = edits[i](first, y)
                     if easers:
-                        easers[i].record(y)  # what the model reads back: the next chunk eases in from it
+                        easers[i].record(y)  # what the model reads back: the next chunk is joined to it
                     out.append(y)
                 return np.stack(out)
         x = generate(model, music, np.stack([seed_vectors[i] for i in idx]), n_frames=longest - cfg.motion_len,
