@@ -183,8 +183,7 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
     state = model.start(seed, audio, generator)
     if style is not None:
         state["style"], state["guidance"] = style
-    keeper = room_keeper(model, seed, room_radius)
-    predict = model.predict if keeper is None else (lambda s, k: keeper.predict(model, s, k))
+    predict = room_predict(model, seed, room_radius)
     n = out.shape[1]
     done = 0
     with tqdm(total=n, disable=not progress, unit="frame", desc="generate") as bar:
@@ -280,12 +279,12 @@ class RoomKeeper:
     ``start (B, 2)``: the first seed frame's horizontal root (x, z), y up.
     """
 
-    def __init__(self, start: torch.Tensor, radius: float):
-        self.start, self.radius = start, float(radius)
+    def __init__(self, model: DanceModel, start: torch.Tensor, radius: float):
+        self.model, self.start, self.radius = model, start, float(radius)
 
-    def predict(self, model: DanceModel, state: dict, k: int) -> torch.Tensor:
+    def __call__(self, state: dict, k: int) -> torch.Tensor:
         """``model.predict(state, k)`` with the shift: ``(B, k, F)`` in the dance's own coordinates."""
-        context = state["context"]
+        model, context = self.model, state["context"]
         away = context[:, -1, _GROUND] - self.start  # (B, 2)
         distance = away.norm(dim=-1, keepdim=True)
         shift = away * (distance - self.radius).clamp(min=0) / distance.clamp(min=1e-9)
@@ -312,15 +311,17 @@ def model_room(cfg: Any, radius: float | None = None) -> float | None:
     return float(radius) if radius else None
 
 
-def room_keeper(model: DanceModel, seed: torch.Tensor, radius: float | None) -> RoomKeeper | None:
-    """A :class:`RoomKeeper` for ``model`` from ``seed (B, T, 225)``, or None where none applies: no
-    radius, or a model that does not read world root positions from a sliding context (FACT seen
-    from its last frame, ``root_frame="last"``, already reads none; DanceRevolution keeps no context)."""
+def room_predict(model: DanceModel, seed: torch.Tensor,
+                 radius: float | None) -> Callable[[Any, int], torch.Tensor]:
+    """What the loop calls for a pass, ``predict(state, k)``: a :class:`RoomKeeper` for ``model``
+    from ``seed (B, T, 225)``, or ``model.predict`` itself where none applies: no radius, or a model
+    that does not read world root positions from a sliding context (FACT seen from its last frame,
+    ``root_frame="last"``, already reads none; DanceRevolution keeps no context)."""
     if radius is None or not isinstance(model, SlidingContext):
-        return None
+        return model.predict
     if getattr(model.config, "root_frame", "world") != "world":
-        return None
-    return RoomKeeper(seed[:, 0, _GROUND].clone(), radius)
+        return model.predict
+    return RoomKeeper(model, seed[:, 0, _GROUND].clone(), radius)
 
 
 def clean_frames(x: torch.Tensor) -> torch.Tensor:

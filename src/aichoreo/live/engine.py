@@ -25,7 +25,7 @@ import torch
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
-from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames, model_room, room_keeper
+from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames, model_room, room_predict
 from aichoreo.motion import SMPLMotion
 
 __all__ = ["LiveDancer", "LiveFrame"]
@@ -94,7 +94,7 @@ class LiveDancer:
         # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
         # and keeps the model's view of the root within its room, where the model file sets one.
         self.easer = SeamEaser(seed, min(SEAM_EASE_FRAMES, self.k)) if self.k > 1 else None
-        self.room = room_keeper(model, torch.from_numpy(seed)[None], model_room(cfg))
+        self.predict = room_predict(model, torch.from_numpy(seed)[None], model_room(cfg))
         self.passes = 0
         self.pass_seconds = 0.0
         self.locker = FootLocker(self.fps) if lock_feet else None
@@ -189,9 +189,7 @@ class LiveDancer:
                 state = self.model.start(context, window)
                 if self.style is not None:
                     state["style"], state["guidance"] = self.style, self.style_strength
-                pred = self.model.predict(state, self.k) if self.room is None else \
-                    self.room.predict(self.model, state, self.k)
-                pred = clean_frames(pred)[0].numpy()  # (K, 225)
+                pred = clean_frames(self.predict(state, self.k))[0].numpy()  # (K, 225)
         finally:
             torch.set_num_threads(previous)
         if self.easer is not None:
