@@ -215,13 +215,20 @@ _FONT_PX = 10 * _PX_PER_PT  # fontsize=10 pt
 _TEXT_BASELINE = 20  # px from the top, as the figure's ax.text(..., 20, ...)
 _FLOOR, _DOT = "#dddddd", "#000000"  # as in SkeletonRenderer
 _NEAR_M = 0.05  # floor lines are cut this far in front of the camera (what lies behind is not drawn)
-_LEVELS = 255  # coverage is kept in 1/255 steps, the resolution of an 8-bit pixel
-_SHADES = 64  # shading levels across a body capsule
+# ... and this far behind what it looks at: there the grid's 0.5 m squares are about a pixel deep
+# and blur to grey, and a dance that travels tens of metres would otherwise draw hundreds of lines a
+# frame into that strip (4x the drawing time of the rest, measured on a 3-minute dance).
+_FAR_BEYOND_M = 20.0
 
 
 def _rgbx(colour: str) -> np.ndarray:
     """``"#rrggbb"`` -> ``(4,)`` float32 R, G, B, 255 (the byte order of ffmpeg's ``rgb0`` frames)."""
     return np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)] + [255], np.float32)
+
+
+def _packed(colours: list[str]) -> np.ndarray:
+    """``"#rrggbb"`` colours -> ``(n,)`` uint32 pixels of the raster buffer (bytes R, G, B, 255)."""
+    return np.stack([_rgbx(c) for c in colours]).astype(np.uint8).view(np.uint32)[:, 0]
 
 
 def _camera_arrays(cameras: list[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -236,115 +243,24 @@ def _camera_arrays(cameras: list[Camera]) -> tuple[np.ndarray, np.ndarray, np.nd
     return position, np.stack([right, up, forward], axis=1), np.array([c.focal for c in cameras], np.float64)
 
 
-def _clip_segments(p0: np.ndarray, p1: np.ndarray, lo: np.ndarray, hi: np.ndarray):
-    """Liang-Barsky clipping of 2-D segments ``(N, 2)`` to the box ``[lo, hi]``: ``(p0, p1, kept)``,
-    the parts inside and the indices of the segments that have one."""
-    inside = (p0 >= lo).all() and (p0 <= hi).all() and (p1 >= lo).all() and (p1 <= hi).all()
-    if inside:  # the usual case for the bones
-        return p0, p1, np.arange(len(p0))
-    d = p1 - p0
-    q = np.concatenate([p0 - lo, hi - p0], axis=1)  # (N, 4): >= 0 where p0 is inside that edge
-    p = np.concatenate([-d, d], axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = q / p
-    t0 = np.where(p < 0, t, 0.0).max(axis=1)  # entering the box
-    t1 = np.where(p > 0, t, 1.0).min(axis=1)  # leaving it
-    kept = np.flatnonzero((t0 <= t1) & ~((p == 0) & (q < 0)).any(axis=1))
-    d = d[kept]
-    return p0[kept] + t0[kept, None] * d, p0[kept] + t1[kept, None] * d, kept
-
-
-def _segment_pixels(p0: np.ndarray, p1: np.ndarray, half_width, width: int, height: int, *,
-                    caps: bool = True, distance: bool = False) -> tuple[np.ndarray, ...]:
-    """The pixels that lines ``half_width`` px wide either side of the segments ``p0 -> p1`` touch.
-
-    ``half_width``: one width for all, or ``(N,)`` one per segment. With ``distance``, a fourth
-    array: each pixel centre's distance from the segment, in px.
-
-    ``p0, p1``: ``(N, 2)`` pixel coordinates (x right, y down; pixel ``(i, j)`` covers ``[i, i+1] x
-    [j, j+1]``, as in the matplotlib figure). ``caps``: round ends (matplotlib's
-    ``solid_capstyle="round"``), else the line stops where the segment does. Returns ``(index,
-    coverage, segment)``, each ``(n,)``: flat pixel indices into a ``(height, width)`` image, coverage
-    in ``(0, 1]`` (one minus the distance from the pixel's centre to the line's edge, the usual
-    anti-aliasing estimate) and the segment that touches it. A pixel may appear more than once.
-
-    All segments are done at once: one pixel column (a row, for steep segments) per step along the
-    longer axis, and a few pixels across it. Arrays are ``(k, m)``, k pixels across m columns (numpy
-    is quick along the long axis only), in int32 and float32 (half the memory traffic).
-    """
-    # beyond this distance from the centre line a pixel is not touched
-    reach_all = np.broadcast_to(np.asarray(half_width, np.float64) + 0.5, (len(p0),))
-    margin = float(reach_all.max(initial=0.5)) + 1.0
-    p0, p1, kept = _clip_segments(p0, p1, np.array([-margin, -margin]), np.array([width + margin, height + margin]))
-    if len(kept) == 0:
-        empty = (np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int32))
-        return (*empty, np.zeros(0, np.float32)) if distance else empty
-    reach = reach_all[kept]
-    steep = np.abs(p1[:, 1] - p0[:, 1]) > np.abs(p1[:, 0] - p0[:, 0])
-    # (a, b): coordinates along the major (longer) axis and across it, with a0 <= a1.
-    a0, b0 = np.where(steep, p0[:, 1], p0[:, 0]), np.where(steep, p0[:, 0], p0[:, 1])
-    a1, b1 = np.where(steep, p1[:, 1], p1[:, 0]), np.where(steep, p1[:, 0], p1[:, 1])
-    flip = a1 < a0
-    a0, a1 = np.where(flip, a1, a0), np.where(flip, a0, a1)
-    b0, b1 = np.where(flip, b1, b0), np.where(flip, b0, b1)
-    extend = reach if caps else np.zeros_like(reach)
-    start = np.maximum(np.ceil(a0 - extend - 0.5), 0).astype(np.int32)  # first pixel centre in range
-    stop = np.minimum(np.floor(a1 + extend - 0.5), np.where(steep, height, width) - 1).astype(np.int32)
-    counts = np.maximum(stop - start + 1, 0)
-    seg = np.repeat(np.arange(len(a0), dtype=np.int32), counts)  # (m,) the segment of each column
-    major = (start - (np.cumsum(counts) - counts)).astype(np.int32)[seg] + np.arange(counts.sum(), dtype=np.int32)
-    da, db = a1 - a0, b1 - b0
-    length = np.maximum(np.hypot(da, db), 1e-9)
-    a0s, b0s, das, dbs = (x.astype(np.float32)[seg] for x in (a0, b0, da, db))
-    u = major.astype(np.float32) + (np.float32(0.5) - a0s)  # the pixel centre along the major axis, from p0
-    # The centre line's minor coordinate at this column (held at the ends). A line at 45 degrees
-    # touches pixel centres up to reach * sqrt(2) from it along the minor axis.
-    centre = b0s + (db / np.maximum(da, 1e-9)).astype(np.float32)[seg] * np.clip(u, 0, das)
-    span = reach * np.sqrt(2)
-    across = np.arange(int(np.floor(2 * span.max())) + 1, dtype=np.int32)[:, None]
-    minor = (np.floor(centre - (0.5 + span.astype(np.float32)[seg])).astype(np.int32) + 1)[None, :] + across  # (k, m)
-    v = minor.astype(np.float32) + (np.float32(0.5) - b0s)
-    if caps:  # distance to the segment: the nearest point clamped to its ends
-        s = np.clip((u * das + v * dbs) * (1 / length**2).astype(np.float32)[seg], 0, 1)
-        du, dv = u - s * das, v - s * dbs
-        dist = np.sqrt(du * du + dv * dv)
-    else:  # distance to the line through it
-        dist = np.abs(v * das - u * dbs) * (1 / length).astype(np.float32)[seg]
-    coverage = np.minimum(reach.astype(np.float32)[seg] - dist, 1.0)
-    keep = (coverage > 0) & (minor >= 0) & (minor < np.where(steep, width, height).astype(np.int32)[seg])
-    # Flat index y * width + x, where (x, y) is (major, minor), or (minor, major) when steep.
-    major_stride, minor_stride = (np.where(steep, if_steep, if_not).astype(np.int32)[seg]
-                                  for if_steep, if_not in ((width, 1), (1, width)))
-    index = major * major_stride + minor * minor_stride
-    found = (index[keep], coverage[keep], kept[np.broadcast_to(seg, keep.shape)[keep]].astype(np.int32))
-    return (*found, np.broadcast_to(dist, keep.shape)[keep]) if distance else found
-
-
-def _disc_pixels(centres: np.ndarray, radius: float, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flat pixel indices and coverage ``(n,)`` of filled discs of ``radius`` px at ``centres (N, 2)``."""
-    offsets = np.arange(-int(np.ceil(radius + 0.5)), int(np.ceil(radius + 0.5)) + 1)
-    x = np.floor(centres[:, 0]).astype(np.int32)[:, None, None] + offsets[None, None, :]
-    y = np.floor(centres[:, 1]).astype(np.int32)[:, None, None] + offsets[None, :, None]
-    dist = np.hypot(x + 0.5 - centres[:, 0, None, None], y + 0.5 - centres[:, 1, None, None])
-    coverage = np.minimum(radius + 0.5 - dist, 1.0)
-    keep = (coverage > 0) & (x >= 0) & (x < width) & (y >= 0) & (y < height)
-    return (y * width + x)[keep], coverage[keep].astype(np.float32)
-
-
 class RasterRenderer:
     """Draws frames of a skeleton and its floor grid straight into a numpy buffer: the picture of
     :class:`SkeletonRenderer` (same cameras, colours, line widths, joint dots and labels, anti-aliased)
     at about ten times its speed, for videos.
 
-    A frame is four layers, each drawn in one vectorised pass over the pixels it touches and blended
-    over the frame with its coverage: the floor, the bones (a pixel two bones touch takes the one
-    that covers it most; at equal coverage right over left over the spine), the joints, the text.
-    The buffer is ``(height, width)`` uint32 whose bytes are R, G, B, 255: ffmpeg's ``rgb0`` frames,
-    written to its pipe without a copy.
+    A frame is layers painted over white by the compiled kernels of :mod:`aichoreo.raster`, each
+    blended over the frame with its anti-aliased coverage: the floor; then the body's capsules far
+    to near, or the stick figure's bones (a pixel two bones touch takes the one that covers it most;
+    at equal coverage right over left over the spine) and its joints; the text. The buffer is
+    ``(height, width)`` uint32 whose bytes are R, G, B, 255 (ffmpeg's ``rgb0``); :meth:`draw_yuv420`
+    converts it to the frames the H.264 encoder takes.
     """
 
     def __init__(self, joints: np.ndarray, *, fps: float = 60.0, width: int = 640, height: int = 480,
                  title: str | None = None, camera: str = "follow", figure: str = "stick"):
+        # numba is imported with the kernels, only when a video is drawn.
+        from aichoreo.raster import LEVELS, SHADES, kernels, yuv420_size
+
         joints = _check_joints(joints)
         if camera not in ("follow", "fixed"):
             raise ValueError(f"camera must be 'follow' or 'fixed', got {camera!r}")
@@ -358,39 +274,40 @@ class RasterRenderer:
         capsules.append((-1, -1, HEAD_RADIUS_M, _CENTRE))  # -1: the head's centre (added as point 24)
         self._capsule_from = np.array([c[0] for c in capsules])
         self._capsule_to = np.array([c[1] for c in capsules])
-        self._capsule_radius = np.array([c[2] for c in capsules])
-        # Per capsule, its colour at _SHADES levels of (distance from the axis / radius)^2: darker
+        self._capsule_radius = np.array([c[2] for c in capsules], np.float64)
+        # Per capsule, its colour at SHADES levels of (distance from the axis / radius)^2: darker
         # towards the rim as a lit cylinder is (1 - 0.35 x level, as the HTML viewer shades them).
         rgbx = np.stack([_rgbx(c[3]) for c in capsules])[:, None, :]
-        shade = 1.0 - 0.35 * np.linspace(0.0, 1.0, _SHADES)[None, :, None] * np.array([1, 1, 1, 0])
-        self._capsule_shades = (rgbx * shade + 0.5).astype(np.uint8).view(np.uint32)[..., 0]  # (C, _SHADES)
+        shade = 1.0 - 0.35 * np.linspace(0.0, 1.0, SHADES)[None, :, None] * np.array([1, 1, 1, 0])
+        self._capsule_shades = (rgbx * shade + 0.5).astype(np.uint8).view(np.uint32)[..., 0]  # (C, SHADES)
         self._head, self._neck = names["head"], names["neck"]
         self.joints, self.width, self.height = joints, width, height
         cameras = (follow_cameras(joints, fps=fps, width=width, height=height) if camera == "follow"
                    else [fit_camera(joints, width, height)])
         self._position, self._axes, self._focal = _camera_arrays(cameras)
+        # per camera, the floor's far plane (depth, m)
+        self._far = np.linalg.norm(np.stack([c.target for c in cameras]) - self._position, axis=-1) + _FAR_BEYOND_M
         self._fixed = camera == "fixed"
         self._floor_ends = np.stack([(s[0], s[-1]) for s in SkeletonRenderer._floor(joints)])  # (L, 2, 3) m
         self._parents, self._children = np.array(PARENTS[1:]), np.arange(1, len(PARENTS))
         # Bone colours as a palette index; larger indices win ties (drawn on top).
-        self._palette = np.stack([_rgbx(c) for c in (_CENTRE, _LEFT, _RIGHT)])
+        self._palette = _packed([_CENTRE, _LEFT, _RIGHT])
         order = {_CENTRE: 0, _LEFT: 1, _RIGHT: 2}
         self._bone_colour = np.array([order[_bone_colour(int(c))] for c in self._children], np.int32)
-        self._dot_colour = _rgbx(_DOT)[None]
+        self._bone_reach = np.full(len(self._children), _BONE_HALF_WIDTH + 0.5)
+        self._dot_palette, self._dot_colour = _packed([_DOT]), np.zeros(len(PARENTS), np.int32)
+        self._dot_reach = np.full(len(PARENTS), _DOT_RADIUS + 0.5)
         # The floor's colour over white at each coverage level, as the uint32 pixels of the buffer.
         white = np.full(4, 255.0, np.float32)
-        alpha = np.arange(_LEVELS + 1, dtype=np.float32)[:, None] / _LEVELS
+        alpha = np.arange(LEVELS + 1, dtype=np.float32)[:, None] / LEVELS
         self._floor_on_white = (white + (_rgbx(_FLOOR) - white) * alpha + 0.5).astype(np.uint8).view(np.uint32)[:, 0]
-        # Each frame allocates and frees a few hundred kB of numpy temporaries. At its start-up
-        # setting, glibc gives that memory back to the system after every frame and takes it again
-        # (page faults: half the drawing time, measured). Freeing one large block raises its trim
-        # threshold (glibc's own dynamic adjustment, malloc(3) M_MMAP_THRESHOLD), once per process.
-        scratch = np.empty(8 << 20, np.uint8)
-        del scratch
+        self._kernels = kernels()
         self._image = np.empty((height, width), np.uint32)
         self._pixels = self._image.reshape(-1)
         self._white = np.full(1, 0xFFFFFFFF, np.uint32)[0]
         self._keys = np.zeros(height * width, np.int32)  # one layer's coverage keys; zero between layers
+        self._touched = np.empty(height * width, np.int32)  # the pixels a layer touched
+        self._yuv = np.empty(yuv420_size(width, height), np.uint8)
         self._glyphs: dict[tuple[int, str], tuple[int, int, np.ndarray]] = {}
         self._title = None if not title else _text_coverage(title, width - 8, "rs", "DejaVuSans.ttf")
 
@@ -405,42 +322,23 @@ class RasterRenderer:
         return np.stack([focal * rel[..., 0] / depth + self.width / 2,
                          -focal * rel[..., 1] / depth + self.height / 2], axis=-1)
 
-    def _floor_lines(self, position, axes, focal) -> tuple[np.ndarray, np.ndarray]:
-        """The floor grid's lines in pixels ``(p0, p1)``, cut at the camera's near plane."""
+    def _floor_lines(self, position, axes, focal, far: float) -> tuple[np.ndarray, np.ndarray]:
+        """The floor grid's lines in pixels ``(p0, p1)``, cut at the camera's near plane and at the
+        depth ``far`` (m)."""
         ends = self._floor_ends
         depth = (ends - position) @ axes[2]  # (L, 2)
-        visible = (depth > _NEAR_M).any(axis=1)
+        visible = (depth > _NEAR_M).any(axis=1) & (depth < far).any(axis=1)
         ends, depth = ends[visible], depth[visible]
-        # An end behind the near plane moves along its line to the plane.
+        # An end outside the planes moves along its line to the plane.
         change = depth[:, 1] - depth[:, 0]
-        t = np.clip((_NEAR_M - depth[:, 0]) / np.where(change != 0, change, 1.0), 0.0, 1.0)[:, None]
-        cut = ends[:, 0] + t * (ends[:, 1] - ends[:, 0])
-        start = np.where((depth[:, 0] < _NEAR_M)[:, None], cut, ends[:, 0])
-        stop = np.where((depth[:, 1] < _NEAR_M)[:, None], cut, ends[:, 1])
+        change = np.where(change != 0, change, 1.0)
+        start, stop = ends[:, 0], ends[:, 1]
+        for plane, outside in ((_NEAR_M, depth < _NEAR_M), (far, depth > far)):
+            t = np.clip((plane - depth[:, 0]) / change, 0.0, 1.0)[:, None]
+            cut = ends[:, 0] + t * (ends[:, 1] - ends[:, 0])
+            start = np.where(outside[:, :1], cut, start)
+            stop = np.where(outside[:, 1:], cut, stop)
         return self._project(start, position, axes, focal), self._project(stop, position, axes, focal)
-
-    def _blend(self, index: np.ndarray, coverage: np.ndarray, colour: np.ndarray, palette: np.ndarray) -> None:
-        """Paint ``palette[colour]`` over the pixels ``index (n,)`` with ``coverage (n,)``; a pixel listed
-        more than once takes its highest coverage (and of equal ones, the larger ``colour``)."""
-        if len(index) == 0:
-            return
-        # One int32 key per pixel: coverage in 1/255 steps, then the colour in the low bits.
-        key = (coverage * _LEVELS + 0.5).astype(np.int32) * 4 + colour
-        np.maximum.at(self._keys, index, key)
-        key = self._keys[index]
-        self._keys[index] = 0
-        alpha = ((key >> 2).astype(np.float32) * (1 / _LEVELS))[:, None]
-        old = self._pixels[index].view(np.uint8).reshape(-1, 4).astype(np.float32)
-        new = old + (palette[key & 3] - old) * alpha + 0.5
-        self._pixels[index] = new.astype(np.uint8).view(np.uint32).reshape(-1)
-
-    def _paint_on_white(self, index: np.ndarray, coverage: np.ndarray) -> None:
-        """The floor, first on the white frame: each pixel's colour is looked up from its coverage alone
-        (the floor's lines are most of a frame's pixels: this is 4x quicker than :meth:`_blend`)."""
-        key = (coverage * _LEVELS + 0.5).astype(np.int32)
-        np.maximum.at(self._keys, index, key)
-        self._pixels[index] = self._floor_on_white[self._keys[index]]
-        self._keys[index] = 0
 
     def _blend_text(self, placed: tuple[int, int, np.ndarray] | None) -> None:
         """Black text: ``(top, left, coverage (h, w))`` cut to the frame."""
@@ -482,20 +380,21 @@ class RasterRenderer:
         """Draw frame ``index`` and return the renderer's buffer, ``(height, width)`` uint32 (bytes R, G,
         B, 255), overwritten by the next call."""
         position, axes, focal = self._camera(index)
-        w, h = self.width, self.height
+        w, h, k = self.width, self.height, self._kernels
         self._image.fill(self._white)
         # The floor's lines end outside the picture or at the grid's edge: no round caps needed.
-        index_, coverage, _ = _segment_pixels(*self._floor_lines(position, axes, focal), _FLOOR_HALF_WIDTH, w, h,
-                                              caps=False)
-        self._paint_on_white(index_, coverage)
+        p0, p1 = self._floor_lines(position, axes, focal, float(self._far[0 if self._fixed else index]))
+        k.strongest(self._pixels, self._keys, self._touched, p0, p1, np.full(len(p0), _FLOOR_HALF_WIDTH + 0.5),
+                    np.zeros(len(p0), np.int32), False, w, h, self._floor_on_white, True)
         if self._body:
             self._draw_body(self.joints[index], position, axes, focal)
         else:
             pix = self._project(self.joints[index], position, axes, focal)  # (24, 2)
-            index_, coverage, bone = _segment_pixels(pix[self._parents], pix[self._children], _BONE_HALF_WIDTH, w, h)
-            self._blend(index_, coverage, self._bone_colour[bone], self._palette)
-            index_, coverage = _disc_pixels(pix, _DOT_RADIUS, w, h)
-            self._blend(index_, coverage, 0, self._dot_colour)
+            k.strongest(self._pixels, self._keys, self._touched, pix[self._parents], pix[self._children],
+                        self._bone_reach, self._bone_colour, True, w, h, self._palette, False)
+            # The joint dots: segments of no length with round caps.
+            k.strongest(self._pixels, self._keys, self._touched, pix, pix, self._dot_reach, self._dot_colour, True,
+                        w, h, self._dot_palette, False)
         if label:
             self._blend_text(self._label(label))
         self._blend_text(self._title)
@@ -505,48 +404,24 @@ class RasterRenderer:
         """The body figure: capsules far to near, each shaded darker towards its rim as a lit
         cylinder is (1 - 0.35 (d / r)^2, as the HTML viewer shades them) and blended with its
         anti-aliased coverage over what is drawn behind it. Inside a shape a pixel is set, not
-        blended (most pixels: half the drawing time)."""
+        blended."""
         head = joints[self._head] + HEAD_LIFT * (joints[self._head] - joints[self._neck])
         points = np.concatenate([joints, head[None]])  # (25, 3): index -1 is the head's centre
         a, b = points[self._capsule_from], points[self._capsule_to]
         depth = np.maximum(((a + b) / 2 - position) @ axes[2], 1e-3)  # (C,) metres in front of the camera
         radius_px = self._capsule_radius * focal / depth
         pa, pb = self._project(a, position, axes, focal), self._project(b, position, axes, focal)
-        index_, coverage, capsule, dist = _segment_pixels(pa, pb, radius_px - 0.5, self.width, self.height,
-                                                          distance=True)
-        rank = np.empty(len(depth), np.uint8)
-        rank[np.argsort(-depth, kind="stable")] = np.arange(len(depth))  # 0: the farthest capsule
-        # Each pixel's shaded colour, from the capsule's table of _SHADES levels (packed R, G, B, 255).
-        level = np.minimum(dist / radius_px[capsule].astype(np.float32), 1.0)
-        level = (level * level * (_SHADES - 1) + 0.5).astype(np.int32)
-        packed = self._capsule_shades[capsule, level]
-        # Most pixels lie in one capsule: painted in one pass. Where capsules overlap, each pixel's
-        # entries are painted far to near in layers: the farthest entry of every pixel, then the
-        # next, ... (a pixel at most once per layer).
-        alone = np.bincount(index_, minlength=self._pixels.size)[index_] == 1
-        self._paint(index_[alone], packed[alone], coverage[alone])
-        shared = np.flatnonzero(~alone)
-        if len(shared):
-            key = index_[shared].astype(np.int64) * 32 + rank[capsule[shared]]
-            order = np.argsort(key)
-            shared, key = shared[order], key[order]
-            pixel = key >> 5
-            first = np.flatnonzero(np.concatenate([[True], pixel[1:] != pixel[:-1]]))
-            layer = np.arange(len(pixel)) - np.repeat(first, np.diff(np.append(first, len(pixel))))
-            for k in range(int(layer.max()) + 1):
-                part = shared[layer == k]
-                self._paint(index_[part], packed[part], coverage[part])
+        far_to_near = np.argsort(-depth, kind="stable")
+        self._kernels.capsules(self._pixels, pa, pb, radius_px, far_to_near, self._capsule_shades, self.width,
+                               self.height)
 
-    def _paint(self, pixels: np.ndarray, packed: np.ndarray, coverage: np.ndarray) -> None:
-        """Paint ``packed (n,)`` colours over the buffer's ``pixels (n,)`` (each listed once): set where
-        ``coverage`` is 1 (the inside of a shape), blended by it at the anti-aliased edges."""
-        inside = coverage >= 1.0
-        self._pixels[pixels[inside]] = packed[inside]
-        edge = ~inside
-        pixels, alpha = pixels[edge], coverage[edge][:, None]
-        old = self._pixels[pixels].view(np.uint8).reshape(-1, 4).astype(np.float32)
-        new = packed[edge].view(np.uint8).reshape(-1, 4).astype(np.float32)
-        self._pixels[pixels] = (old + (new - old) * alpha + 0.5).astype(np.uint8).view(np.uint32).reshape(-1)
+    def draw_yuv420(self, index: int, label: str = "") -> np.ndarray:
+        """Draw frame ``index`` and return it as the planar YUV 4:2:0 bytes H.264 encodes (limited-range
+        BT.601, as ffmpeg converts RGB; odd sizes padded with white to even ones): the renderer's
+        buffer, overwritten by the next call. Converting here saves ffmpeg's converter, which took
+        0.9 ms a frame of the encoder's process (docs/exports.md, Video)."""
+        self._kernels.yuv420(self.draw(index, label), self._yuv)
+        return self._yuv
 
     def frame(self, index: int, label: str = "") -> np.ndarray:
         """The frame ``index`` as ``(height, width, 3)`` uint8 RGB (a copy)."""
@@ -609,6 +484,7 @@ def render_video(
     renderer: str = "raster",
     preset: str = X264_PRESET,
     figure: str | None = None,
+    audio_aac: str | os.PathLike | None = None,
 ) -> Path:
     """Write an H.264 mp4 of the dancer, with the music muxed in when ``audio_path`` is given.
 
@@ -625,6 +501,8 @@ def render_video(
         figure: ``"body"`` (capsules as thick as a body, :data:`BODY_RADII_M`; the raster renderer's
             default) or ``"stick"`` (the skeleton's lines and joint dots; the only figure of the
             matplotlib renderer).
+        audio_aac: ``audio_path`` already encoded as AAC (an ``.m4a`` of the whole file): its stream is
+            copied into the video instead of encoded again, where ``audio_offset_s`` is 0.
     Returns the path written (atomically: a temporary file renamed at the end).
 
     The frames are drawn in this process and piped raw to ffmpeg, which converts and encodes them in
@@ -647,11 +525,12 @@ def render_video(
     picks = np.minimum(np.round(np.arange(n_video) * fps / video_fps).astype(int), len(joints) - 1)
     if renderer == "raster":
         draw = RasterRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera,
-                              figure=figure).draw
-        pix_fmt = "rgb0"  # the raster buffer's bytes: R, G, B, 255
+                              figure=figure).draw_yuv420
+        # the frames the encoder takes, converted and padded to even sizes while drawing
+        pix_fmt, size = "yuv420p", f"{width + width % 2}x{height + height % 2}"
     else:
         draw = SkeletonRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera).frame
-        pix_fmt = "rgb24"
+        pix_fmt, size = "rgb24", f"{width}x{height}"
     frames = (draw(int(i), f"{i / fps:6.2f} s") for i in picks)
     if progress:
         from tqdm import tqdm
@@ -660,15 +539,18 @@ def render_video(
 
     with atomic_path(path) as out:
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
-               "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{width}x{height}", "-framerate", f"{video_fps}",
+               "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", size, "-framerate", f"{video_fps}",
                "-i", "pipe:0"]
-        if audio_path is not None:
+        copy_audio = audio_path is not None and audio_aac is not None and audio_offset_s == 0
+        if copy_audio:
+            cmd += ["-i", os.fspath(audio_aac)]
+        elif audio_path is not None:
             cmd += ["-ss", f"{audio_offset_s:.6f}", "-i", os.fspath(audio_path)]
         cmd += ["-map", "0:v:0", "-c:v", "libx264", "-preset", preset, "-crf", str(X264_CRF), "-pix_fmt", "yuv420p"]
-        if width % 2 or height % 2:  # yuv420p needs even sizes: one white column or row more
+        if pix_fmt != "yuv420p" and (width % 2 or height % 2):  # yuv420p needs even sizes: one white column or row more
             cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white"]
         if audio_path is not None:
-            cmd += ["-map", "1:a:0", "-c:a", "aac", "-b:a", "160k"]
+            cmd += ["-map", "1:a:0"] + (["-c:a", "copy"] if copy_audio else ["-c:a", "aac", "-b:a", "160k"])
         cmd += ["-t", f"{n_video / video_fps:.6f}", "-f", "mp4", str(out)]
         stderr = _pipe_frames(cmd, frames)
         if stderr is not None:

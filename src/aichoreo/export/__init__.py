@@ -34,8 +34,9 @@ from aichoreo.export.amass import read_amass, write_amass
 from aichoreo.export.bvh import write_bvh
 from aichoreo.export.edge import read_edge, write_edge
 from aichoreo.export.gltf import require_pygltflib, write_glb
-from aichoreo.export.html import BROWSER_AUDIO_TYPES, write_character_html, write_html
+from aichoreo.export.html import BROWSER_AUDIO_TYPES, needs_aac, write_character_html, write_html
 from aichoreo.export.joints import read_joints, write_joints
+from aichoreo.export.music import SongAAC, maybe_aac
 from aichoreo.export.video import write_mp4
 from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
 from aichoreo.motion import SMPLMotion
@@ -101,7 +102,7 @@ def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path:
 
 
 def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
-           audio_offset_s: float, progress: bool, figure: str) -> Path:
+           audio_offset_s: float, progress: bool, figure: str, aac: SongAAC | None) -> Path:
     if fmt == "aistpp":
         return write_aistpp(motion, path)
     if fmt == "edge":
@@ -116,9 +117,9 @@ def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path
         return write_glb(motion, path)
     if fmt == "html":
         return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
-                          figure=figure)
+                          figure=figure, aac=aac)
     return write_mp4(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
-                     progress=progress, figure=figure)
+                     progress=progress, figure=figure, aac=aac)
 
 
 def export_all(
@@ -161,13 +162,18 @@ def export_all(
     with output_folder(out_dir):
         # A killed export leaves its hidden folder behind: the next export of this name removes it.
         clean_stale_staging(out_dir, f"{name}.exporting")
-        with staging_folder(out_dir, f"{name}.exporting") as staging, naming(out_dir, staging):
+        # The song's AAC, for the video and a page that embeds AAC, is encoded once, by ffmpeg on
+        # the other core while the first formats are written.
+        aac_wanted = ("mp4" in chosen and audio_offset_s == 0) or ("html" in chosen and audio is not None
+                                                                  and needs_aac(audio))
+        with (staging_folder(out_dir, f"{name}.exporting") as staging, naming(out_dir, staging),
+              maybe_aac(audio, aac_wanted) as aac):
             staged = {}
             for fmt in chosen:
                 log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
                 t0 = time.perf_counter()
                 staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
-                                     audio_offset_s, progress, figure)
+                                     audio_offset_s, progress, figure, aac)
                 if timings is not None:
                     timings[fmt] = time.perf_counter() - t0
             paths = {}

@@ -25,17 +25,16 @@ import logging
 import math
 import os
 import re
-import subprocess
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from aichoreo.errors import InputError
+from aichoreo.export.music import SongAAC
 from aichoreo.fileio import atomic_path
 from aichoreo.motion import SMPLMotion
-from aichoreo.render import BODY_RADII_M, FIGURES, HEAD_LIFT, HEAD_RADIUS_M, TORSO_RADIUS_M, ffmpeg_exe
+from aichoreo.render import BODY_RADII_M, FIGURES, HEAD_LIFT, HEAD_RADIUS_M, TORSO_RADIUS_M
 from aichoreo.skeleton import JOINT_NAMES, PARENTS
 
 __all__ = ["write_html", "write_character_html", "viewer_data", "live_page", "BROWSER_AUDIO_TYPES"]
@@ -61,24 +60,25 @@ LOSSLESS_EMBED_MAX = 8 * 2**20  # bytes: larger wav and flac files are embedded 
 _LOSSLESS = (".wav", ".flac")
 
 
-def _audio_bytes(audio_path: Path) -> tuple[bytes, str]:
-    """The audio file's bytes and MIME type, converted to AAC when browsers cannot decode it, or
-    when it is a large lossless file (:data:`LOSSLESS_EMBED_MAX`)."""
+def needs_aac(audio_path: Path) -> bool:
+    """Whether the page embeds ``audio_path`` converted to AAC: browsers cannot decode it, or it is
+    a large lossless file (:data:`LOSSLESS_EMBED_MAX`)."""
+    suffix = audio_path.suffix.lower()
+    return suffix not in BROWSER_AUDIO_TYPES or (suffix in _LOSSLESS and audio_path.stat().st_size > LOSSLESS_EMBED_MAX)
+
+
+def _audio_bytes(audio_path: Path, aac: SongAAC | None = None) -> tuple[bytes, str]:
+    """The audio file's bytes and MIME type, converted to AAC where :func:`needs_aac` (by ``aac``,
+    the song's conversion already started, where given)."""
     if not audio_path.is_file():
         raise InputError(audio_path, "no such file" if not audio_path.exists() else "not a file")
-    suffix = audio_path.suffix.lower()
-    mime = BROWSER_AUDIO_TYPES.get(suffix)
-    if mime is not None and not (suffix in _LOSSLESS and audio_path.stat().st_size > LOSSLESS_EMBED_MAX):
-        return audio_path.read_bytes(), mime
+    if not needs_aac(audio_path):
+        return audio_path.read_bytes(), BROWSER_AUDIO_TYPES[audio_path.suffix.lower()]
     log.info("converting %s to AAC for the browser", audio_path.name)
-    with tempfile.TemporaryDirectory(prefix="aichoreo-audio-") as scratch:
-        out = Path(scratch) / "music.m4a"
-        cmd = [ffmpeg_exe(), "-y", "-loglevel", "error", "-i", os.fspath(audio_path), "-vn",
-               "-c:a", "aac", "-b:a", "160k", str(out)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise InputError(audio_path, f"ffmpeg could not convert the audio: {result.stderr.strip()[-500:]}")
-        return out.read_bytes(), "audio/mp4"
+    if aac is not None and aac.song == audio_path:
+        return aac.path().read_bytes(), "audio/mp4"
+    with SongAAC(audio_path) as own:
+        return own.path().read_bytes(), "audio/mp4"
 
 
 def viewer_data(motion: SMPLMotion, *, audio_offset_s: float = 0.0, figure: str = "body") -> dict:
@@ -119,6 +119,7 @@ def write_html(
     audio_offset_s: float = 0.0,
     title: str = "aichoreo dance",
     figure: str = "body",
+    aac: SongAAC | None = None,
 ) -> Path:
     """Write the self-contained viewer page for ``motion`` (atomically).
 
@@ -127,11 +128,14 @@ def write_html(
         audio_offset_s: seconds into the audio at which motion frame 0 sounds.
         title: shown in the page's corner and tab.
         figure: ``"body"`` or ``"stick"``: how the page first draws the dancer (its b key switches).
+        aac: ``audio_path`` being converted to AAC already (:class:`aichoreo.export.music.SongAAC`):
+            embedded where the page needs AAC, instead of converting it again.
     """
     if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
         raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
     data = viewer_data(motion, audio_offset_s=audio_offset_s, figure=figure)
-    return _write_page(path, "motion-data", "viewer.js", data, audio_path, title, hint=" &middot; b: body/stick")
+    return _write_page(path, "motion-data", "viewer.js", data, audio_path, title, hint=" &middot; b: body/stick",
+                       aac=aac)
 
 
 def write_character_html(
@@ -192,7 +196,8 @@ def live_page(*, title: str, fps: float, music: bool) -> str:
 
 
 def _write_page(path: str | os.PathLike, data_id: str, script_name: str, data: dict,
-                audio_path: str | os.PathLike | None, title: str, *, hint: str = "", licenses: str = "") -> Path:
+                audio_path: str | os.PathLike | None, title: str, *, hint: str = "", licenses: str = "",
+                aac: SongAAC | None = None) -> Path:
     """The page (``viewer/viewer.html``) with ``data`` as the JSON of the script element ``data_id``,
     ``viewer/<script_name>`` inlined, ``hint`` added to the controls' hint line, and ``licenses``
     (the bundled libraries' texts) in a ``licenses`` script element where given."""
@@ -200,7 +205,7 @@ def _write_page(path: str | os.PathLike, data_id: str, script_name: str, data: d
     for name, text in ((script_name, script), ("licences", licenses)):
         if "</script" in text.lower():  # would end the inline <script> early
             raise RuntimeError(f"{name} must not contain '</script'")
-    audio = None if audio_path is None else _audio_bytes(Path(audio_path))
+    audio = None if audio_path is None else _audio_bytes(Path(audio_path), aac)
     values = _page_values(data_id, script, data, title, hint, licenses)
     template = _asset("viewer.html")
     path = Path(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aichoreo.export.music import SongAAC
 from aichoreo.motion import SMPLMotion
 from aichoreo.render import render_video
 
@@ -24,14 +25,19 @@ def write_mp4(
     title: str | None = None,
     progress: bool = False,
     figure: str = "body",
+    aac: SongAAC | None = None,
 ) -> Path:
     """Write an H.264 mp4 of ``motion`` (atomically), AAC music when ``audio_path`` is given.
 
     ``audio_offset_s``: seconds into the audio at which motion frame 0 sounds. The video lasts
     the motion's duration (the audio is cut to it). ``figure``: ``"body"`` (capsules as thick as a
-    body) or ``"stick"`` (the skeleton's lines). Needs ``imageio-ffmpeg``.
+    body) or ``"stick"`` (the skeleton's lines). ``aac``: ``audio_path`` being encoded already
+    (:class:`aichoreo.export.music.SongAAC`): copied in where ``audio_offset_s`` is 0. Needs
+    ``imageio-ffmpeg``.
     """
+    use_aac = aac is not None and audio_path is not None and aac.song == Path(audio_path) and audio_offset_s == 0
     return render_video(
         motion.joints(), path, fps=motion.fps, video_fps=video_fps, audio_path=audio_path,
         audio_offset_s=audio_offset_s, width=width, height=height, title=title, progress=progress, figure=figure,
+        audio_aac=aac.path() if use_aac else None,
     )
