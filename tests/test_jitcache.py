@@ -37,6 +37,9 @@ def test_commands_started_together_on_a_fresh_cache_then_again(tmp_path):
     # The cache went to aichoreo's folder (not into the environment) and is complete...
     cached = list((tmp_path / "cache" / "numba").rglob("*.nbi"))
     assert any("beat" in p.name for p in cached), cached
+    # librosa declares its beat tracker's local score uncached (compiled again by every process,
+    # 2-3 s); it is cached here like the rest.
+    assert any("__beat_local_score" in p.name for p in cached), cached
     # ... and every later run reads it without crashing and computes the same numbers.
     again = _features(songs[0], tmp_path / "again.npy", env)
     rc = again.wait(timeout=600)
@@ -55,3 +58,26 @@ def test_an_unwritable_cache_folder_falls_back_to_a_private_one(tmp_path):
     private = out.stdout.strip()
     assert private != str(blocker / "numba") and os.path.isdir(private)
     shutil.rmtree(private)
+
+
+def test_librosa_cached_leaves_other_code_as_declared():
+    import numba
+
+    from aichoreo.jitcache import librosa_cached
+
+    def twice(x, out):
+        out[0] = 2 * x[0]
+
+    original = numba.guvectorize
+    with librosa_cached():
+        # no signatures: compiled on the first call, so that nothing is written to numba's cache here
+        ours = numba.guvectorize("(n)->(n)", cache=False)(twice)
+        twice.__module__ = "librosa.pretend"
+        theirs = numba.guvectorize("(n)->(n)", cache=False)(twice)
+    assert numba.guvectorize is original
+    # numba's own record of it: a NullCache is no cache
+    assert type(ours.gufunc_builder.nb_func.cache).__name__ == "NullCache"  # outside librosa: as declared
+    assert type(theirs.gufunc_builder.nb_func.cache).__name__ != "NullCache"
+    out = np.zeros(1)
+    ours(np.array([1.5]), out)  # compiles; not cached
+    assert out[0] == 3.0

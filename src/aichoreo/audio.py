@@ -58,7 +58,7 @@ import numpy as np
 import soundfile
 import soxr
 
-from aichoreo.jitcache import compile_lock
+from aichoreo.jitcache import compile_lock, librosa_cached
 from aichoreo.errors import InputError
 from aichoreo.featurestream import stream_features
 from aichoreo.fileio import save_npy
@@ -986,8 +986,9 @@ def _jit_ready() -> None:
     noise = np.random.default_rng(0).uniform(-0.1, 0.1, SAMPLE_RATE).astype(np.float32)
     try:
         with compile_lock():
-            for module in ("librosa.core", "librosa.util", "librosa.beat", "librosa.onset", "librosa.feature"):
-                importlib.import_module(module)
+            with librosa_cached():
+                for module in ("librosa.core", "librosa.util", "librosa.beat", "librosa.onset", "librosa.feature"):
+                    importlib.import_module(module)
             _features_of(noise, None, DEFAULT_SPEC, None)
     except BaseException:
         _jit_warm = False

@@ -18,6 +18,12 @@ So aichoreo
    and then only read it. The lock is released by the kernel when its holder dies, so a killed
    process never blocks the next one.
 
+3. caches the one function librosa declares uncached: ``librosa.beat``'s ``__beat_local_score``
+   (``numba.guvectorize(..., cache=False)`` in librosa 0.11) was compiled again by every process
+   that imports the beat tracker, 2-3 s of each ``aichoreo dance`` (measured). While librosa's
+   modules are imported inside :func:`librosa_cached`, its ``guvectorize`` functions are cached
+   like its others.
+
 When the folder cannot be written, the cache goes to one folder of the user's in the temporary
 folder (``aichoreo-numba-<uid>``, locked the same way), or, where even that fails, to a fresh
 temporary folder per process. This module imports nothing from aichoreo.
@@ -114,3 +120,24 @@ def compile_lock() -> Iterator[None]:
         finally:
             _held.depth = 0
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def librosa_cached() -> Iterator[None]:
+    """While the block runs, ``numba.guvectorize`` caches the functions of librosa's modules that it
+    compiles, also those declared ``cache=False`` (see the module docstring); other code's are left
+    as declared. For imports of librosa's modules, inside :func:`compile_lock`."""
+    import numba
+
+    original = numba.guvectorize
+
+    def guvectorize(*args, **kwargs):
+        cached = original(*args, **{**kwargs, "cache": True})
+        declared = original(*args, **kwargs)
+        return lambda func: (cached if func.__module__.startswith("librosa") else declared)(func)
+
+    numba.guvectorize = guvectorize
+    try:
+        yield
+    finally:
+        numba.guvectorize = original
