@@ -156,7 +156,7 @@ class SMPLMotion:
         scaling = float(scaling)
         if not (math.isfinite(scaling) and scaling > 0):
             raise ValueError(f"scaling must be positive and finite, got {scaling}")
-        poses = matrix_to_axis_angle(self.rotations.astype(np.float64))
+        poses = matrix_to_axis_angle(self.rotations.astype(np.float64), orthonormal=True)
         return {
             "smpl_poses": poses.reshape(len(self), N_JOINTS * 3).astype(np.float32),
             "smpl_trans": self.translation.astype(np.float64) * scaling,

@@ -21,6 +21,7 @@ Frame ``i`` of every output sounds at ``start + i / 60`` s of the song.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -58,7 +59,7 @@ from aichoreo.direct import (
     style_label,
 )
 from aichoreo.errors import InputError
-from aichoreo.export import FORMATS, export_all, write_character_html
+from aichoreo.export import FORMATS, SongAAC, aac_wanted, export_all, write_character_html
 from aichoreo.fileio import (
     atomic_path,
     clean_stale_staging,
@@ -139,6 +140,7 @@ class Song:
     warp: Any = field(repr=False, default=None)  # keyframes: generate_dances()'s warp, or None
     lead: int = 0  # frames before the dance's time 0 (a continuation's seed), dropped after generation
     keep: Any = field(repr=False, default=None)  # (source SMPLMotion, joints, root) of --keep, or None
+    aac: SongAAC | None = field(repr=False, default=None)  # the song being encoded as the exports' AAC
 
     @property
     def n_frames(self) -> int:
@@ -372,38 +374,44 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
     # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
     # error, so that one line says what went wrong and logs and pipes get that line alone.
     prepared = []
-    with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
-              leave=False) as bar:
-        for i, path in enumerate(songs):
-            t0 = time.perf_counter()
-            song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS, spec=model_spec(model_meta))
-            t1 = time.perf_counter()
-            if continued is not None:  # the end of the given dance, where it stands: the new one starts there
-                song.seed, song.lead = continued.to_fact_vector(padded=True), lead
-            elif kept is not None:  # the dance starts as the motion whose parts it keeps
-                song.seed, song.keep = kept[0].slice(0, cfg.motion_len).to_fact_vector(padded=True), kept
-                song.edit = keep_edit(*kept)
-            else:
-                song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
-                                        random_seed=options.random_seed + i, aistpp_root=aistpp_root,
-                                        model_meta=model_meta)
-            if continued is not None:
-                song.edit = seam_edit(song.seed)
-            if keys is not None:
-                song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.frames,
-                                          first_editable=cfg.motion_len, source=options.keyframes)
-            song.timings = {"model_load": load_s, "features": t1 - t0, "seed": time.perf_counter() - t1}
-            prepared.append(song)
-            bar.update(1)
+    with contextlib.ExitStack() as music:  # the songs' AAC, stopped and removed on the way out
+        with tqdm(total=len(songs), disable=None if progress else True, unit="song", desc="music features",
+                  leave=False) as bar:
+            for i, path in enumerate(songs):
+                t0 = time.perf_counter()
+                # The AAC the exports use (the video's music, a large wav's on the page), encoded by ffmpeg
+                # from now on, on the core that the features (one thread) leave idle.
+                aac = (music.enter_context(SongAAC(path)) if aac_wanted(options.formats, path, options.start)
+                       else None)
+                song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS, spec=model_spec(model_meta))
+                song.aac = aac
+                t1 = time.perf_counter()
+                if continued is not None:  # the end of the given dance, where it stands: the new one starts there
+                    song.seed, song.lead = continued.to_fact_vector(padded=True), lead
+                elif kept is not None:  # the dance starts as the motion whose parts it keeps
+                    song.seed, song.keep = kept[0].slice(0, cfg.motion_len).to_fact_vector(padded=True), kept
+                    song.edit = keep_edit(*kept)
+                else:
+                    song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
+                                            random_seed=options.random_seed + i, aistpp_root=aistpp_root,
+                                            model_meta=model_meta)
+                if continued is not None:
+                    song.edit = seam_edit(song.seed)
+                if keys is not None:
+                    song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.frames,
+                                              first_editable=cfg.motion_len, source=options.keyframes)
+                song.timings = {"model_load": load_s, "features": t1 - t0, "seed": time.perf_counter() - t1}
+                prepared.append(song)
+                bar.update(1)
 
-    with output_folder(out):
-        for stem in stems:  # what a killed run left behind
-            clean_stale_staging(out, f"{stem}.staging")
-        return _generate_and_export(prepared, model, out, options, model_meta, progress, character, style)
+        with output_folder(out):
+            for stem in stems:  # what a killed run left behind
+                clean_stale_staging(out, f"{stem}.staging")
+            return _generate_and_export(prepared, model, out, options, model_meta, progress, character, style)
 
 
 def _character_exports(smpl, character: Character, folder: Path, song: Path, options: DanceOptions,
-                       timings: dict[str, float], *, page: bool) -> dict[str, Path]:
+                       timings: dict[str, float], *, page: bool, aac: SongAAC | None = None) -> dict[str, Path]:
     """The dance on ``character`` (its own file format), and with ``page`` the viewer page of it."""
     t0 = time.perf_counter()
     name = output_name(character.path)
@@ -418,74 +426,83 @@ def _character_exports(smpl, character: Character, folder: Path, song: Path, opt
             kind="vrm" if character.kind.startswith("vrm") else "gltf", fps=smpl.fps, frames=len(smpl),
             front=(float(cm.canonical[0, 2]), float(cm.canonical[2, 2])),
             bounds=np.stack([joints.min((0, 1)), joints.max((0, 1))]), audio_path=song,
-            audio_offset_s=options.start, title=EXPORT_NAME)
+            audio_offset_s=options.start, title=EXPORT_NAME, aac=aac)
         timings["html"] = time.perf_counter() - t0
     return written
 
 
 def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceOptions, model_meta: dict | None,
                          progress: bool, character: Character | None = None, style: int = 0) -> list[dict[str, Any]]:
+    summaries = []
+    for b in range(0, len(prepared), options.batch_size):
+        summaries += _generate_batch(prepared[b: b + options.batch_size], b, model, out, options, model_meta,
+                                     progress, character, style)
+    return summaries
+
+
+def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceOptions, model_meta: dict | None,
+                    progress: bool, character: Character | None, style: int) -> list[dict[str, Any]]:
+    """Generate the dances of one batch of songs (``b``: the first one's index) and export each into
+    its folder."""
     from tqdm.auto import tqdm
 
     summaries = []
-    for b in range(0, len(prepared), options.batch_size):
-        batch = prepared[b: b + options.batch_size]
-        timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        # A dance that keeps parts of a motion lasts as long as the song and that motion both do.
-        motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
-                                  frames=[s.frames for s in batch],
-                                  frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
-                                  batch_size=len(batch), device=options.device, progress=progress,
-                                  random_seed=options.random_seed + b, timings=timings,
-                                  edits=[s.edit for s in batch], warps=[s.warp for s in batch],
-                                  seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
-                                  style_strength=options.style_strength, room_radius=options.room_radius)
-        elapsed = time.perf_counter() - t0
-        generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
-        for song, smpl in zip(batch, motions):
-            if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
-                smpl = smpl.slice(song.lead)
-            if song.keep is not None:  # after the foot lock: the kept joints equal the source exactly
-                smpl = keep_parts(smpl, *song.keep)
-            folder = out / song.path.stem
-            # The song's folder is written whole in a hidden staging folder beside it and swapped in at
-            # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
-            with staging_folder(out, f"{folder.name}.staging") as staging:
-                new = staging / "new"
-                with naming(folder, new):
-                    exports: dict[str, float] = {}
-                    # A glTF or VRM character dances in the page itself (the SMPL skeleton page otherwise).
-                    on_page = character is not None and character.kind != "bvh" and "html" in options.formats
-                    formats = [f for f in options.formats if not (on_page and f == "html")]
-                    written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
-                                         audio_offset_s=options.start, progress=progress,
-                                         timings=exports, figure=options.figure) if formats else {}
-                    if character is not None:
-                        written.update(_character_exports(smpl, character, new, song.path, options, exports,
-                                                          page=on_page))
-                    summary = {
-                        "song": str(song.path), "out": str(folder), "frames": len(smpl),
-                        "seconds": len(smpl) / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
-                        "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
-                        "foot_lock_wall_s": timings.get("feet_s", 0.0),
-                        # Wall seconds per stage; model_load and generation are shared by the songs of a run
-                        # and of a batch (benchmarks/dance_end_to_end.py reads them).
-                        "timings_s": {**song.timings, "generation": timings.get("generate_s", 0.0),
-                                      "foot_lock": timings.get("feet_s", 0.0), "exports": exports},
-                        "generation_threads": timings.get("threads", {}),  # the loop's passes per thread count
-                        "options": {k: (list(v) if isinstance(v, tuple) else v)
-                                    for k, v in dataclasses.asdict(options).items()},
-                        "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},
-                    }
-                    with atomic_path(new / SUMMARY) as tmp:
-                        tmp.write_text(json.dumps(summary, indent=2, default=str))
-                    check_replaceable(folder)  # again: files may have appeared during generation
-                    _swap_in(new, folder, staging / "previous")
-            summary["files"]["summary"] = str(folder / SUMMARY)
-            summaries.append(summary)
-            if progress:
-                tqdm.write(f"{song.path.name}: {len(smpl) / FPS:.1f} s of dance, generated at "
-                           f"{summary['generated_s_per_wall_s']:.1f}x real time")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    # A dance that keeps parts of a motion lasts as long as the song and that motion both do.
+    motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
+                              frames=[s.frames for s in batch],
+                              frames_per_step=options.frames_per_step, lock_feet=options.lock_feet,
+                              batch_size=len(batch), device=options.device, progress=progress,
+                              random_seed=options.random_seed + b, timings=timings,
+                              edits=[s.edit for s in batch], warps=[s.warp for s in batch],
+                              seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
+                              style_strength=options.style_strength, room_radius=options.room_radius)
+    elapsed = time.perf_counter() - t0
+    generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
+    for song, smpl in zip(batch, motions):
+        if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
+            smpl = smpl.slice(song.lead)
+        if song.keep is not None:  # after the foot lock: the kept joints equal the source exactly
+            smpl = keep_parts(smpl, *song.keep)
+        folder = out / song.path.stem
+        # The song's folder is written whole in a hidden staging folder beside it and swapped in at
+        # the end: it never mixes two runs' files, and a run killed midway leaves the earlier dance.
+        with staging_folder(out, f"{folder.name}.staging") as staging:
+            new = staging / "new"
+            with naming(folder, new):
+                exports: dict[str, float] = {}
+                # A glTF or VRM character dances in the page itself (the SMPL skeleton page otherwise).
+                on_page = character is not None and character.kind != "bvh" and "html" in options.formats
+                formats = [f for f in options.formats if not (on_page and f == "html")]
+                written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
+                                     audio_offset_s=options.start, progress=progress,
+                                     timings=exports, figure=options.figure) if formats else {}
+                if character is not None:
+                    written.update(_character_exports(smpl, character, new, song.path, options, exports,
+                                                      page=on_page, aac=song.aac))
+                summary = {
+                    "song": str(song.path), "out": str(folder), "frames": len(smpl),
+                    "seconds": len(smpl) / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
+                    "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
+                    "foot_lock_wall_s": timings.get("feet_s", 0.0),
+                    # Wall seconds per stage; model_load and generation are shared by the songs of a run
+                    # and of a batch (benchmarks/dance_end_to_end.py reads them).
+                    "timings_s": {**song.timings, "generation": timings.get("generate_s", 0.0),
+                                  "foot_lock": timings.get("feet_s", 0.0), "exports": exports},
+                    "generation_threads": timings.get("threads", {}),  # the loop's passes per thread count
+                    "options": {k: (list(v) if isinstance(v, tuple) else v)
+                                for k, v in dataclasses.asdict(options).items()},
+                    "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},
+                }
+                with atomic_path(new / SUMMARY) as tmp:
+                    tmp.write_text(json.dumps(summary, indent=2, default=str))
+                check_replaceable(folder)  # again: files may have appeared during generation
+                _swap_in(new, folder, staging / "previous")
+        summary["files"]["summary"] = str(folder / SUMMARY)
+        summaries.append(summary)
+        if progress:
+            tqdm.write(f"{song.path.name}: {len(smpl) / FPS:.1f} s of dance, generated at "
+                       f"{summary['generated_s_per_wall_s']:.1f}x real time")
     return summaries
 

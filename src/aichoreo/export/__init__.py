@@ -24,8 +24,10 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aichoreo.errors import InputError
@@ -58,6 +60,8 @@ __all__ = [
     "write_mp4",
     "write_html",
     "write_character_html",
+    "SongAAC",
+    "aac_wanted",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,17 @@ def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path:
     return [f for f in FORMATS if f in requested]
 
 
+def aac_wanted(formats: Iterable[str], audio_path: str | os.PathLike | None, audio_offset_s: float = 0.0) -> bool:
+    """Whether :func:`export_all` of ``formats`` uses the song as AAC (:class:`SongAAC`): the video
+    copies it in (where ``audio_offset_s`` is 0), and the page embeds it when browsers cannot play
+    the file or it is a large wav or flac. A caller that starts the :class:`SongAAC` early hands it
+    to :func:`export_all`, so that it is encoded while other work runs."""
+    if audio_path is None or not Path(audio_path).is_file():
+        return False
+    formats = set(formats)
+    return ("mp4" in formats and audio_offset_s == 0) or ("html" in formats and needs_aac(Path(audio_path)))
+
+
 def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
            audio_offset_s: float, progress: bool, figure: str, aac: SongAAC | None) -> Path:
     if fmt == "aistpp":
@@ -133,6 +148,7 @@ def export_all(
     progress: bool = False,
     timings: dict[str, float] | None = None,
     figure: str = "body",
+    aac: SongAAC | None = None,
 ) -> dict[str, Path]:
     """Write ``motion`` in each of ``formats`` into ``out_dir`` as ``<name><suffix>`` (:data:`FILE_SUFFIXES`).
 
@@ -144,6 +160,12 @@ def export_all(
         timings: if given, each format's writing wall seconds are stored in it under the format's name.
         figure: how the video and the viewer draw the dancer: ``"body"`` (capsules as thick as a
             body) or ``"stick"`` (the skeleton's lines); the viewer can switch (its b key).
+        aac: ``audio_path`` being encoded as AAC already (:func:`aac_wanted`); else the export starts
+            its own where it needs one.
+
+    The video is drawn while the other formats are written in a second thread (drawing and
+    encoding leave part of two cores idle, and most of the others' work runs outside Python's lock),
+    so the timings of the formats overlap.
 
     Returns ``{format: path}`` in :data:`FORMATS` order. All or nothing: the request is checked
     first (:class:`InputError` for an unknown format, a bad name, an ``out_dir`` that is a file,
@@ -163,19 +185,40 @@ def export_all(
         # A killed export leaves its hidden folder behind: the next export of this name removes it.
         clean_stale_staging(out_dir, f"{name}.exporting")
         # The song's AAC, for the video and a page that embeds AAC, is encoded once, by ffmpeg on
-        # the other core while the first formats are written.
-        aac_wanted = ("mp4" in chosen and audio_offset_s == 0) or ("html" in chosen and audio is not None
-                                                                  and needs_aac(audio))
+        # the other core while the first formats are written (unless the caller started it earlier).
+        own_aac = aac is None or audio is None or aac.song != audio
         with (staging_folder(out_dir, f"{name}.exporting") as staging, naming(out_dir, staging),
-              maybe_aac(audio, aac_wanted) as aac):
-            staged = {}
-            for fmt in chosen:
-                log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
-                t0 = time.perf_counter()
-                staged[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
-                                     audio_offset_s, progress, figure, aac)
-                if timings is not None:
-                    timings[fmt] = time.perf_counter() - t0
+              maybe_aac(audio, own_aac and aac_wanted(chosen, audio, audio_offset_s)) as started):
+            aac = started if own_aac else aac
+            spent = {} if timings is None else timings
+
+            def write(formats: list[str], stop: threading.Event | None = None) -> dict[str, Path]:
+                written = {}
+                for fmt in formats:
+                    if stop is not None and stop.is_set():
+                        break
+                    log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
+                    t0 = time.perf_counter()
+                    written[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
+                                          audio_offset_s, progress, figure, aac)
+                    spent[fmt] = time.perf_counter() - t0
+                return written
+
+            others = [f for f in chosen if f != "mp4"]
+            if "mp4" in chosen and others:
+                # The video here (its progress bar and Ctrl-C in the main thread), the rest beside it.
+                stop = threading.Event()
+                with ThreadPoolExecutor(1, thread_name_prefix="aichoreo-export") as pool:
+                    rest = pool.submit(write, others, stop)
+                    try:
+                        staged = write(["mp4"])
+                    except BaseException:
+                        stop.set()  # the formats not started yet are skipped; the one being written finishes
+                        raise
+                    staged.update(rest.result())
+            else:
+                staged = write(chosen)
+            staged = {fmt: staged[fmt] for fmt in chosen}
             paths = {}
             for fmt, path in staged.items():
                 paths[fmt] = out_dir / path.name

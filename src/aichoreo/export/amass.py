@@ -62,7 +62,7 @@ def write_amass(
     rotations = motion.rotations.astype(np.float64)
     rotations[:, 0] = Z_UP_FROM_Y_UP @ rotations[:, 0]
     trans = (motion.translation.astype(np.float64) + J0) @ Z_UP_FROM_Y_UP.T - J0
-    axis_angle = matrix_to_axis_angle(rotations)  # (T, 24, 3)
+    axis_angle = matrix_to_axis_angle(rotations, orthonormal=True)  # (T, 24, 3): an SMPLMotion's
     if layout == "smplh":
         poses = np.zeros((t, _SMPLH_POSE_DIM))
         poses[:, : _SMPLH_BODY_JOINTS * 3] = axis_angle[:, :_SMPLH_BODY_JOINTS].reshape(t, -1)

@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from aichoreo.fileio import atomic_path
 from aichoreo.motion import SMPLMotion
-from aichoreo.rotations import scipy_in_blocks
+from aichoreo.rotations import scipy_from_matrix, scipy_in_blocks
 from aichoreo.skeleton import J0, JOINT_NAMES, N_JOINTS, PARENTS, REST_OFFSETS
 
 __all__ = ["write_bvh", "bvh_joint_order", "euler_degrees"]
@@ -91,8 +90,9 @@ def _wrap_near(angles: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return reference + (angles - reference + 180.0) % 360.0 - 180.0
 
 
-def euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
+def euler_degrees(rotations: np.ndarray, channels: str, *, orthonormal: bool = False) -> np.ndarray:
     """``(T, J, 3, 3)`` local rotations -> ``(T, J, 3)`` intrinsic Euler angles in degrees, continuous in time.
+    ``orthonormal``: as :data:`aichoreo.rotations.ORTHONORMAL`.
 
     Every rotation has two Euler triples, ``(a, b, c)`` and ``(a + 180, 180 - b, c + 180)``
     (any order of three distinct axes), each up to multiples of 360 degrees. scipy keeps the
@@ -106,7 +106,7 @@ def euler_degrees(rotations: np.ndarray, channels: str) -> np.ndarray:
         warnings.filterwarnings("ignore", message="Gimbal lock", category=UserWarning)
         # A block at a time: scipy's temporaries for a whole 10-minute dance were about 300 MB.
         angles = scipy_in_blocks(rotations, 2, (3,),
-                                 lambda b: Rotation.from_matrix(b).as_euler(channels, degrees=True))  # (T, J, 3)
+                                 lambda b: scipy_from_matrix(b, orthonormal).as_euler(channels, degrees=True))
     alternative = angles * np.array([1.0, -1.0, 1.0]) + np.array([180.0, 180.0, 180.0])
     out = np.empty_like(angles)
     out[0] = angles[0]
@@ -137,7 +137,7 @@ def write_bvh(
         raise ValueError(f"euler_order must be a permutation of 'XYZ', got {euler_order!r}")
     scale = _UNIT_SCALE[units]
     order = bvh_joint_order()
-    angles = euler_degrees(motion.rotations, euler_order)  # (T, 24, 3)
+    angles = euler_degrees(motion.rotations, euler_order, orthonormal=True)  # (T, 24, 3)
     root = (motion.translation.astype(np.float64) + J0) * scale  # root OFFSET is 0: absolute position
     frames = np.concatenate([root, angles[:, order].reshape(len(motion), -1)], axis=1)
 

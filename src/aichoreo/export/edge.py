@@ -60,7 +60,7 @@ def write_edge(motion: SMPLMotion, path: str | os.PathLike) -> Path:
     rotations = m.rotations.astype(np.float64)  # a writable copy
     rotations[:, 0] = Z_UP_FROM_Y_UP @ rotations[:, 0]  # only the global orientation turns
     trans = m.translation.astype(np.float64) @ Z_UP_FROM_Y_UP.T
-    poses = matrix_to_axis_angle(rotations).reshape(len(m), N_JOINTS * 3)
+    poses = matrix_to_axis_angle(rotations, orthonormal=True).reshape(len(m), N_JOINTS * 3)  # an SMPLMotion's
     full_pose = forward_kinematics(rotations, trans, root_offset=np.zeros(3))
     data = {
         "smpl_poses": poses.astype(np.float32),

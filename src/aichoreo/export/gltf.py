@@ -106,11 +106,12 @@ def skeleton_mesh() -> dict[str, np.ndarray]:
     }
 
 
-def gltf_quaternions(rotations: np.ndarray) -> np.ndarray:
+def gltf_quaternions(rotations: np.ndarray, *, orthonormal: bool = False) -> np.ndarray:
     """Rotation matrices -> glTF's quaternions, float32 x, y, z, w: ``(T, J, 3, 3)`` -> ``(T, J, 4)``
     with each frame's sign nearest the previous frame's (so LINEAR interpolation takes the short
-    way); any other ``(..., 3, 3)`` -> ``(..., 4)`` as they come."""
-    wxyz = matrix_to_quaternion(np.asarray(rotations, dtype=np.float64))
+    way); any other ``(..., 3, 3)`` -> ``(..., 4)`` as they come. ``orthonormal``: as
+    :data:`aichoreo.rotations.ORTHONORMAL`."""
+    wxyz = matrix_to_quaternion(np.asarray(rotations, dtype=np.float64), orthonormal=orthonormal)
     if wxyz.ndim == 3:
         wxyz = _continuous_quaternions(wxyz)
     return np.concatenate([wxyz[..., 1:], wxyz[..., :1]], axis=-1).astype(np.float32)
@@ -215,7 +216,7 @@ def write_glb(motion: SMPLMotion, path: str | os.PathLike) -> Path:
     # Animation: one shared time input, a rotation sampler per joint, a translation sampler for the root.
     times = (np.arange(t, dtype=np.float64) / motion.fps).astype(np.float32)
     time_accessor = blob.add(times, "SCALAR", _FLOAT, bounds=True)
-    xyzw = gltf_quaternions(motion.rotations)  # (T, 24, 4)
+    xyzw = gltf_quaternions(motion.rotations, orthonormal=True)  # (T, 24, 4)
     animation = pygltflib.Animation(name="dance")
     for j in range(N_JOINTS):
         output = blob.add(xyzw[:, j], "VEC4", _FLOAT)

@@ -150,6 +150,7 @@ def write_character_html(
     audio_path: str | os.PathLike | None = None,
     audio_offset_s: float = 0.0,
     title: str = "aichoreo dance",
+    aac: SongAAC | None = None,
 ) -> Path:
     """Write the self-contained page of a character dancing (atomically): the character viewer
     (``viewer/character.js``: three.js and @pixiv/three-vrm bundled from ``web/``) plays the
@@ -161,7 +162,7 @@ def write_character_html(
         fps, frames: the dance's frame rate and length.
         front: the character's facing as (x, z): the camera starts in front of it.
         bounds: ``(2, 3)`` the lowest and highest corner of the dance's joints (metres, y up).
-        audio_path, audio_offset_s, title: as :func:`write_html`.
+        audio_path, audio_offset_s, title, aac: as :func:`write_html`.
     """
     if not (math.isfinite(audio_offset_s) and audio_offset_s >= 0):
         raise ValueError(f"audio_offset_s must be >= 0 (a time in the song), got {audio_offset_s}")
@@ -172,7 +173,7 @@ def write_character_html(
             "front": [float(front[0]), float(front[1])], "bounds": bounds.tolist(), "kind": kind,
             "glb": base64.b64encode(glb).decode("ascii")}
     return _write_page(path, "character-data", "character.js", data, audio_path, title,
-                       licenses=_asset("character.LICENSES.txt"))
+                       licenses=_asset("character.LICENSES.txt"), aac=aac)
 
 
 def _page_values(data_id: str, script: str, data: dict, title: str, hint: str, licenses: str) -> dict[str, str]:
