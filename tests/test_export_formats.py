@@ -32,6 +32,7 @@ from aichoreo.export import (
     write_edge,
     write_glb,
     write_joints,
+    write_mp4,
 )
 from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix
@@ -367,6 +368,75 @@ def test_export_all_leaves_nothing_when_a_writer_fails(tmp_path, dance, monkeypa
     with pytest.raises(RuntimeError, match="disk full"):
         export_all(dance, out, name="dance", formats=["aistpp", "joints", "glb"])
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_export_all_writes_the_video_and_the_rest_side_by_side(tmp_path, dance, monkeypatch):
+    """The video is drawn while the other formats are written in a second thread: a failure on
+    either side leaves nothing, and the other side stops at its next format."""
+    pytest.importorskip("imageio_ffmpeg", reason="video export needs imageio-ffmpeg")
+    import threading
+
+    import soundfile as sf
+
+    import aichoreo.export as export
+
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.sin(np.linspace(0, 2000, 3 * 22050)), 22050)
+    threads = {}
+    write_bvh = export.write_bvh
+
+    def recording_bvh(*args, **kwargs):
+        threads["bvh"] = threading.current_thread()
+        return write_bvh(*args, **kwargs)
+
+    monkeypatch.setattr(export, "write_bvh", recording_bvh)
+    paths = export_all(dance, tmp_path / "out", name="dance", formats=["bvh", "mp4", "html"], audio_path=song)
+    assert list(paths) == ["bvh", "html", "mp4"]  # in FORMATS order whatever finished first
+    assert threads["bvh"] is not threading.main_thread()
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"dance.bvh", "dance.html", "dance.mp4"}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export, "write_glb", broken)  # beside the video
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(dance, tmp_path / "a", name="dance", formats=["glb", "mp4"], audio_path=song)
+    assert not (tmp_path / "a").exists()
+    done = []
+    monkeypatch.setattr(export, "write_mp4", broken)  # the video fails: the rest stops after its format
+    monkeypatch.setattr(export, "write_joints", lambda *a, **k: done.append("joints") or write_joints(*a, **k))
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_all(dance, tmp_path / "b", name="dance", formats=["joints", "bvh", "mp4"], audio_path=song)
+    assert not (tmp_path / "b").exists() and len(done) <= 1
+
+
+def test_the_songs_aac_is_encoded_once_and_bad_music_named(tmp_path, dance):
+    pytest.importorskip("imageio_ffmpeg", reason="the AAC comes from imageio-ffmpeg's ffmpeg")
+    import soundfile as sf
+
+    from aichoreo.export import SongAAC, aac_wanted
+
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.sin(np.linspace(0, 2000, 3 * 22050)), 22050)
+    assert aac_wanted(["mp4"], song) and not aac_wanted(["mp4"], song, 0.5)  # an offset: the video cuts it
+    assert not aac_wanted(["html", "bvh"], song)  # a small wav goes into the page as it is
+    assert not aac_wanted(["mp4"], None)
+    with SongAAC(song) as aac:
+        encoded = aac.path()
+        assert encoded.stat().st_size > 1000
+        mp4 = write_mp4(dance, tmp_path / "d.mp4", audio_path=song, aac=aac)
+    assert not encoded.exists()  # removed with its folder
+    import subprocess
+
+    import imageio_ffmpeg
+
+    streams = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(mp4)],
+                             capture_output=True, text=True).stderr
+    assert "Audio: aac" in streams and "Video: h264" in streams
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(b"RIFF but not a wave file at all")
+    with SongAAC(noise) as aac, pytest.raises(InputError, match=r"noise.wav: ffmpeg could not convert the audio: "):
+        aac.path()
 
 
 def test_export_all_cleans_a_killed_exports_folder_and_names_final_paths(tmp_path, dance, monkeypatch):

@@ -216,3 +216,46 @@ def test_body_figure_draws_capsules_nearest_in_front():
     near = lambda c, name: np.abs(c - rgb[name]).sum() < np.abs(c - rgb["grey" if name == "red" else "red"]).sum()
     assert near(colours[0.25], "red"), colours  # the arm in front of the chest hides it
     assert near(colours[-0.25], "grey"), colours  # behind it, the chest hides the arm
+
+
+@pytest.mark.parametrize("size", [(640, 480), (161, 121)])
+def test_yuv_frames_are_the_ones_ffmpeg_would_convert(motion, size):
+    """The renderer's own RGB -> YUV 4:2:0 conversion (which spares the encoder's process its
+    converter) against ffmpeg's, on a frame of the body and on an odd size padded with white."""
+    from aichoreo.render import RasterRenderer
+
+    width, height = size
+    renderer = RasterRenderer(motion.joints(), fps=60.0, figure="body", width=width, height=height, title="t")
+    rgb = renderer.draw(30, "0.50 s").copy()
+    ours = renderer.draw_yuv420(30, "0.50 s").copy()
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb0",
+           "-s", f"{width}x{height}", "-i", "pipe:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2:color=white",
+           "-pix_fmt", "yuv420p", "-f", "rawvideo", "pipe:1"]
+    theirs = np.frombuffer(subprocess.run(cmd, input=rgb.tobytes(), capture_output=True, check=True).stdout, np.uint8)
+    assert ours.shape == theirs.shape
+    n = (width + width % 2) * (height + height % 2)
+    luma, chroma = np.abs(ours[:n].astype(int) - theirs[:n]), np.abs(ours[n:].astype(int) - theirs[n:])
+    assert luma.max() <= 1  # rounding
+    # ffmpeg's chroma filter weighs a 2x2 block's neighbours a little at sharp edges (max 4-5 measured)
+    assert chroma.max() <= 8 and (chroma > 1).mean() < 0.01
+
+
+def test_the_floor_stops_at_the_far_plane():
+    """A dance that travels 60 m draws the grid to 20 m behind what the camera looks at, no further:
+    farther lines blur into a grey strip at the horizon and cost most of a frame's drawing."""
+    from aichoreo.render import _FAR_BEYOND_M, _NEAR_M, RasterRenderer
+    from aichoreo.skeleton import rest_joints
+
+    joints = np.repeat(rest_joints()[None], 120, axis=0).astype(np.float64)
+    joints[:, :, 2] -= np.linspace(0.0, 60.0, 120)[:, None]  # walking away from the camera
+    renderer = RasterRenderer(joints, fps=60.0, figure="body", camera="follow")
+    position, axes, _ = renderer._camera(0)
+    far = float(renderer._far[0])
+    assert _FAR_BEYOND_M < far < _FAR_BEYOND_M + 10  # the camera stands a few metres from the dancer
+    start, stop = renderer._floor_cut(position, axes, far)
+    depth = np.concatenate([start, stop]) @ axes[2] - position @ axes[2]
+    assert len(start) > 10 and depth.min() >= _NEAR_M - 1e-9 and depth.max() <= far + 1e-9
+    assert depth.max() > far - 1e-6  # lines reach the far plane and are cut there
+    grid = renderer._floor_ends.reshape(-1, 3)
+    assert ((grid - position) @ axes[2]).max() > far + 25  # the grid itself reaches much farther
+    assert (renderer.frame(0).min(axis=-1) < 250).sum() > 1000  # the floor and the body are drawn

@@ -265,3 +265,17 @@ def test_shortest_arc_turns_a_onto_b_by_the_smallest_angle():
     np.testing.assert_allclose(angle, np.arccos(np.sum(unit(a) * unit(b), -1)), atol=1e-9)
     flip = shortest_arc(np.array([[1.0, 0, 0]]), np.array([[-1.0, 0, 0]]))  # antiparallel: a half turn
     np.testing.assert_allclose(flip[0] @ [1.0, 0, 0], [-1.0, 0, 0], atol=1e-12)
+
+
+def test_orthonormal_conversions_skip_only_the_orthogonalisation():
+    """``orthonormal=True`` (an SMPLMotion's rotations, stored in float32): the same angles and
+    quaternions as the orthogonalising path, to float32 precision; a matrix that is not a rotation
+    is still converted as its nearest rotation by default."""
+    from aichoreo.rotations import matrix_to_axis_angle, matrix_to_quaternion
+
+    m = Rotation.random(2000, random_state=1).as_matrix().astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(matrix_to_axis_angle(m, orthonormal=True), matrix_to_axis_angle(m), atol=1e-6)
+    np.testing.assert_allclose(matrix_to_quaternion(m, orthonormal=True), matrix_to_quaternion(m), atol=1e-6)
+    skewed = m[:1] * np.array([1.0, 1.1, 0.9])[:, None]  # not orthonormal
+    nearest = Rotation.from_matrix(skewed).as_rotvec()
+    np.testing.assert_allclose(matrix_to_axis_angle(skewed), nearest, atol=1e-12)

@@ -325,6 +325,12 @@ class RasterRenderer:
     def _floor_lines(self, position, axes, focal, far: float) -> tuple[np.ndarray, np.ndarray]:
         """The floor grid's lines in pixels ``(p0, p1)``, cut at the camera's near plane and at the
         depth ``far`` (m)."""
+        start, stop = self._floor_cut(position, axes, far)
+        return self._project(start, position, axes, focal), self._project(stop, position, axes, focal)
+
+    def _floor_cut(self, position, axes, far: float) -> tuple[np.ndarray, np.ndarray]:
+        """The floor grid's lines ``(start, stop)`` ``(L, 3)`` m, the parts between the camera's near
+        plane and the depth ``far``."""
         ends = self._floor_ends
         depth = (ends - position) @ axes[2]  # (L, 2)
         visible = (depth > _NEAR_M).any(axis=1) & (depth < far).any(axis=1)
@@ -338,7 +344,7 @@ class RasterRenderer:
             cut = ends[:, 0] + t * (ends[:, 1] - ends[:, 0])
             start = np.where(outside[:, :1], cut, start)
             stop = np.where(outside[:, 1:], cut, stop)
-        return self._project(start, position, axes, focal), self._project(stop, position, axes, focal)
+        return start, stop
 
     def _blend_text(self, placed: tuple[int, int, np.ndarray] | None) -> None:
         """Black text: ``(top, left, coverage (h, w))`` cut to the frame."""
