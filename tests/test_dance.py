@@ -58,6 +58,28 @@ def test_dance_covers_the_whole_song_and_writes_the_outputs(model_file, tmp_path
     assert str(folder / "dance.pkl") in capsys.readouterr().out
 
 
+def test_the_songs_aac_is_encoded_once_while_the_features_are_computed(model_file, tmp_path, monkeypatch):
+    """The video's music (and a large wav's on the page) is one AAC per song, started before the
+    song's features and handed to the exports, which would otherwise encode it again."""
+    import aichoreo.export.music as music
+
+    started = []
+    original = music.SongAAC.__init__
+
+    def recording(self, song):
+        started.append(Path(song).name)
+        original(self, song)
+
+    monkeypatch.setattr(music.SongAAC, "__init__", recording)
+    song = _song(tmp_path / "clicks.wav", 4.0)
+    dance(song, model_file, tmp_path / "out", DanceOptions(formats=("mp4", "html")), progress=False)
+    assert started == ["clicks.wav"]
+    assert (tmp_path / "out" / "clicks" / "dance.mp4").stat().st_size > 0
+    started.clear()
+    dance(song, model_file, tmp_path / "out2", DanceOptions(formats=("joints", "html")), progress=False)
+    assert started == []  # a small wav goes into the page as it is; no video
+
+
 def test_batched_songs_equal_single_songs(model_file, tmp_path):
     from aichoreo.models import load_model_file
 

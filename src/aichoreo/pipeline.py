@@ -477,7 +477,7 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                 formats = [f for f in options.formats if not (on_page and f == "html")]
                 written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
                                      audio_offset_s=options.start, progress=progress,
-                                     timings=exports, figure=options.figure) if formats else {}
+                                     timings=exports, figure=options.figure, aac=song.aac) if formats else {}
                 if character is not None:
                     written.update(_character_exports(smpl, character, new, song.path, options, exports,
                                                       page=on_page, aac=song.aac))
