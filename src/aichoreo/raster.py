@@ -146,6 +146,26 @@ def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height,
 
 
 @jit
+def grey_lines(pixels, p0, p1, reach, width, height, shades):
+    """Lines ``p0 -> p1 (N, 2)`` px without caps, of ``reach (N,)``, in one grey over grey or white
+    pixels: each pixel takes ``shades[coverage step]`` (``(LEVELS + 1,)`` packed greys, darker for
+    more coverage) where that is darker than what it holds. The same picture as :func:`strongest`
+    with ``on_white`` for the first layer of a frame (greys order as their packed values do), with
+    no bookkeeping of the pixels touched: the floor grid, most of a frame's lines."""
+    index, coverage, distance = scratch(64)
+    for k in range(p0.shape[0]):
+        need = bound(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], width, height)
+        if need > len(index):
+            index, coverage, distance = scratch(need)
+        n = walk(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], False, width, height, index, coverage,
+                 distance)
+        for i in range(n):
+            grey = shades[np.int32(coverage[i] * LEVELS + 0.5)]
+            if grey < pixels[index[i]]:
+                pixels[index[i]] = grey
+
+
+@jit
 def capsules(pixels, pa, pb, radius, order, shades, width, height):
     """Capsules ``pa -> pb (C, 2)`` px of ``radius (C,)`` px, painted in ``order`` (far to near),
     each pixel shaded from its capsule's colour table ``shades (C, SHADES)`` (packed) at level
@@ -220,10 +240,11 @@ def yuv420(image, out):
 
 
 class Kernels:
-    """The compiled kernels: ``strongest``, ``capsules``, ``yuv420`` (the module's functions of those names)."""
+    """The compiled kernels: ``strongest``, ``grey_lines``, ``capsules``, ``yuv420`` (the module's
+    functions of those names)."""
 
     def __init__(self) -> None:
-        self.strongest, self.capsules, self.yuv420 = strongest, capsules, yuv420
+        self.strongest, self.grey_lines, self.capsules, self.yuv420 = strongest, grey_lines, capsules, yuv420
         self._warm()
 
     def _warm(self) -> None:
@@ -237,6 +258,7 @@ class Kernels:
             palette = np.full(LEVELS + 1 if on_white else 3, 0xFF000000, np.uint32)
             self.strongest(pixels, keys, touched, *seg, np.array([1.5]), np.zeros(1, np.int32), on_white, w, h,
                            palette, on_white)
+        self.grey_lines(pixels, *seg, np.array([1.5]), w, h, np.full(LEVELS + 1, 0xFFDDDDDD, np.uint32))
         self.capsules(pixels, *seg, np.array([2.0]), np.zeros(1, np.int64), np.zeros((1, SHADES), np.uint32), w, h)
         self.yuv420(pixels.reshape(h, w), np.empty(w * h * 3 // 2, np.uint8))
 

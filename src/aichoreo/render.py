@@ -298,7 +298,9 @@ class RasterRenderer:
         self._bone_reach = np.full(len(self._children), _BONE_HALF_WIDTH + 0.5)
         self._dot_palette, self._dot_colour = _packed([_DOT]), np.zeros(len(PARENTS), np.int32)
         self._dot_reach = np.full(len(PARENTS), _DOT_RADIUS + 0.5)
-        # The floor's colour over white at each coverage level, as the uint32 pixels of the buffer.
+        # The floor's colour over white at each coverage level, as the uint32 pixels of the buffer: a
+        # grey, so that the darker of two is the more covered (aichoreo.raster.grey_lines).
+        assert _FLOOR[1:3] == _FLOOR[3:5] == _FLOOR[5:7], "the floor must be grey"
         white = np.full(4, 255.0, np.float32)
         alpha = np.arange(LEVELS + 1, dtype=np.float32)[:, None] / LEVELS
         self._floor_on_white = (white + (_rgbx(_FLOOR) - white) * alpha + 0.5).astype(np.uint8).view(np.uint32)[:, 0]
@@ -391,8 +393,7 @@ class RasterRenderer:
         self._image.fill(self._white)
         # The floor's lines end outside the picture or at the grid's edge: no round caps needed.
         p0, p1 = self._floor_lines(position, axes, focal, float(self._far[0 if self._fixed else index]))
-        k.strongest(self._pixels, self._keys, self._touched, p0, p1, np.full(len(p0), _FLOOR_HALF_WIDTH + 0.5),
-                    np.zeros(len(p0), np.int32), False, w, h, self._floor_on_white, True)
+        k.grey_lines(self._pixels, p0, p1, np.full(len(p0), _FLOOR_HALF_WIDTH + 0.5), w, h, self._floor_on_white)
         if self._body:
             self._draw_body(self.joints[index], position, axes, focal)
         else:
