@@ -479,3 +479,29 @@ def test_export_all_names_a_missing_package_before_writing(tmp_path, dance, monk
     with pytest.raises(InputError, match="glb export needs pygltflib"):
         export_all(dance, out, name="dance", formats=["joints", "glb"])
     assert not out.exists()
+
+
+def test_a_killed_runs_aac_folder_is_removed_by_the_next(tmp_path, monkeypatch):
+    pytest.importorskip("imageio_ffmpeg", reason="the AAC comes from imageio-ffmpeg's ffmpeg")
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    from aichoreo.export import SongAAC
+
+    song = tmp_path / "song.wav"
+    sf.write(song, 0.1 * np.sin(np.linspace(0, 2000, 22050)), 22050)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = ("import os, signal, sys; from aichoreo.export import SongAAC; a = SongAAC(sys.argv[1]); a.path(); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    killed = subprocess.run([sys.executable, "-c", code, str(song)], env={**os.environ, "TMPDIR": str(scratch)})
+    assert killed.returncode == -9
+    left = list(scratch.glob(".aichoreo-audio-*"))
+    assert len(left) == 1 and (left[0] / "music.m4a").exists()  # what the killed run left
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with SongAAC(song) as aac:
+        assert aac.path().exists()
+        assert not left[0].exists()  # removed: its lock died with its process
+    assert list(scratch.iterdir()) == []

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from aichoreo.errors import InputError
+from aichoreo.fileio import clean_stale_staging, staging_folder
 from aichoreo.render import ffmpeg_exe
 
 AAC_BITRATE = "160k"  # the video's and the page's music
+STAGING = "aichoreo-audio"  # the temporary folders' prefix (hidden: .aichoreo-audio-XXXXXXXX)
 
 
 class SongAAC:
@@ -28,21 +29,29 @@ class SongAAC:
     :meth:`path` waits for it and returns the file (:class:`InputError` naming ``song`` when ffmpeg
     fails); :meth:`close` (or leaving the ``with`` block) stops ffmpeg if it still runs and removes
     the file.
+
+    The file is written in a locked staging folder of the temporary folder
+    (:func:`aichoreo.fileio.staging_folder`): the folder of a process that was killed is removed by
+    the next :class:`SongAAC` (an ffmpeg it leaves behind finishes its few seconds of work, or fails
+    when its folder goes).
     """
 
     def __init__(self, song: str | os.PathLike) -> None:
         self.song = Path(song)
-        self._folder = Path(tempfile.mkdtemp(prefix="aichoreo-audio-"))
+        temporary = Path(tempfile.gettempdir())
+        clean_stale_staging(temporary, STAGING)
+        self._stack = contextlib.ExitStack()
+        self._folder = self._stack.enter_context(staging_folder(temporary, STAGING))
         self._out = self._folder / "music.m4a"
-        self._log = open(self._folder / "ffmpeg.log", "w+b")  # a file, not a pipe: ffmpeg never blocks on it
         cmd = [ffmpeg_exe(), "-y", "-hide_banner", "-loglevel", "error", "-i", os.fspath(self.song), "-vn",
                "-c:a", "aac", "-b:a", AAC_BITRATE, "-f", "mp4", str(self._out)]
         try:
+            # a file, not a pipe: ffmpeg never blocks on it
+            self._log = self._stack.enter_context(open(self._folder / "ffmpeg.log", "w+b"))
             self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                           stderr=self._log)
         except BaseException:
-            self._log.close()
-            shutil.rmtree(self._folder, ignore_errors=True)
+            self._stack.close()
             raise
 
     def path(self) -> Path:
@@ -57,8 +66,7 @@ class SongAAC:
         if self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._log.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        self._stack.close()  # the log closed, the folder removed
 
     def __enter__(self) -> SongAAC:
         return self
