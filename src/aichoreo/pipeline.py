@@ -380,9 +380,10 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
             for i, path in enumerate(songs):
                 t0 = time.perf_counter()
                 # The AAC the exports use (the video's music, a large wav's on the page), encoded by ffmpeg
-                # from now on, on the core that the features (one thread) leave idle.
-                aac = (music.enter_context(SongAAC(path)) if aac_wanted(options.formats, path, options.start)
-                       else None)
+                # from now on, on the core that the features (one thread) leave idle; the first batch's
+                # here, the others' when their batch starts (one temporary file per song meanwhile).
+                aac = (music.enter_context(SongAAC(path))
+                       if i < options.batch_size and aac_wanted(options.formats, path, options.start) else None)
                 song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS, spec=model_spec(model_meta))
                 song.aac = aac
                 t1 = time.perf_counter()
@@ -435,8 +436,14 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
                          progress: bool, character: Character | None = None, style: int = 0) -> list[dict[str, Any]]:
     summaries = []
     for b in range(0, len(prepared), options.batch_size):
-        summaries += _generate_batch(prepared[b: b + options.batch_size], b, model, out, options, model_meta,
-                                     progress, character, style)
+        batch = prepared[b: b + options.batch_size]
+        with contextlib.ExitStack() as music:
+            for song in batch:
+                if song.aac is None and aac_wanted(options.formats, song.path, options.start):
+                    song.aac = music.enter_context(SongAAC(song.path))
+                elif song.aac is not None:
+                    music.callback(song.aac.close)  # done with once the batch is written
+            summaries += _generate_batch(batch, b, model, out, options, model_meta, progress, character, style)
     return summaries
 
 
