@@ -353,3 +353,14 @@ def test_audio_module_does_not_import_torch():
     assert not {m for m in imported if m.split(".")[0] == "torch"}
     assert {m for m in imported if m.startswith("aichoreo")} == {"aichoreo.errors", "aichoreo.fileio",
                                                                      "aichoreo.jitcache", "aichoreo.featurestream"}
+
+
+def test_the_chroma_on_a_second_thread_gives_the_same_bits(monkeypatch):
+    """The chroma is computed beside the envelope's steps (one song at a time); the pool's workers
+    compute them one after another. Both give the same features."""
+    from aichoreo.data.fixtures import click_track
+
+    y = audio._check_audio(click_track(8.0, 123.0, audio.SAMPLE_RATE) + 0.01, None)
+    beside = audio._features_of(y, None, audio.DEFAULT_SPEC, None)
+    monkeypatch.setattr(audio, "_SIDE_THREAD", False)
+    np.testing.assert_array_equal(audio._features_of(y, None, audio.DEFAULT_SPEC, None), beside)
