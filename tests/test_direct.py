@@ -11,12 +11,10 @@ import pytest
 from aichoreo.data.fixtures import dance_pose
 from aichoreo.direct import (
     DEFAULT_RAMP_S,
-    SEAM_EASE_S,
     continuation_seed,
     keyframe_errors,
     keyframe_warp,
     read_keyframes,
-    seam_edit,
 )
 from aichoreo.errors import InputError
 from aichoreo.export import write_aistpp
@@ -108,17 +106,6 @@ def test_keyframes_outside_the_dance_are_refused(tmp_path):
     early = read_keyframes(_write(tmp_path, [{"time_s": 2.5, "pose": ARMS_DOWN}]))
     with pytest.raises(InputError, match="too early: the dance can reach a pose from 3.00 s on"):
         keyframe_warp(early, dance_start=0, n_frames=600, first_editable=120)
-
-
-def test_seam_edit_carries_the_seed_on(tmp_path):
-    seed = _motion(120).to_fact_vector(padded=True)
-    far = np.tile(_motion(20, seed=5).to_fact_vector(padded=True)[:1], (20, 1))  # a prediction elsewhere
-    far[:, 6:9] += 0.5
-    eased = seam_edit(seed)(120, far.copy())
-    step = lambda a, b: np.abs(a[6:9] - b[6:9]).max()  # noqa: E731
-    assert step(eased[0], seed[-1]) < 0.05 < step(far[0], seed[-1])  # it starts where the seed ends
-    later = seam_edit(seed)(120 + round(SEAM_EASE_S * 60) + 1, far.copy())
-    np.testing.assert_array_equal(later, far)  # after the ease, predictions are untouched
 
 
 def test_continuation_seed_is_the_end_in_place(tmp_path):

@@ -359,3 +359,35 @@ def test_the_bundled_default_model_keeps_its_room():
 
     _, cfg, _ = load_model("default")
     assert cfg.room_radius == 3.0  # chosen on the validation songs (docs/results.md, "Seams and shaking")
+
+
+def test_the_first_chunk_can_be_joined_over_longer_than_a_chunk():
+    """A continuation's first chunk is joined to the given dance over 1 s (SeamEaser's ``first``):
+    the correction is part-way at the chunk's end, its acceleration at the seam is about a ninth of
+    a one-chunk join's (6 offset / n^2 per frame^2), and later chunks are joined over ``n``."""
+    from aichoreo.data.fixtures import dance_pose
+    from aichoreo.generate import SeamEaser
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    poses, transl = dance_pose(180, 120.0, np.random.default_rng(4), fps=60.0)
+    x = SMPLMotion(axis_angle_to_matrix(poses), transl, 60.0).to_fact_vector(padded=True).astype(np.float64)
+    seed, chunk = x[:120], x[120:140].copy()
+    chunk[:, 6:9] += np.array([0.3, 0.0, 0.0])  # 30 cm off
+
+    def root_acceleration(eased):
+        root = np.concatenate([seed[-2:, 6:9], eased[:3, 6:9]])
+        return np.abs(root[2:] - 2 * root[1:-1] + root[:-2]).max()
+
+    short = SeamEaser(seed, 20).ease(chunk.astype(np.float32)).astype(np.float64)
+    easer = SeamEaser(seed, 20, first=60)
+    long = easer.ease(chunk.astype(np.float32)).astype(np.float64)
+    assert root_acceleration(long) < 0.2 * root_acceleration(short)
+    # at the chunk's end the 1 s correction has a good part of the offset left (Hermite at 1/3: 0.74)
+    assert 0.15 < chunk[-1, 6] - long[-1, 6] < 0.3  # pulled back toward the seed
+    assert abs(short[-1, 6] - chunk[-1, 6]) < 0.01
+    easer.record(long)
+    later = x[140:160].copy()
+    later[:, 6:9] += np.array([0.3, 0.0, 0.0])
+    again = easer.ease(later.astype(np.float32)).astype(np.float64)  # the next chunk: over 20 frames
+    np.testing.assert_allclose(again[-1, 6:9], later[-1, 6:9], atol=5e-3)  # faded out within the chunk

@@ -28,10 +28,9 @@ the foot lock they are set again, so they equal the source exactly.
 
 **Continue** (:func:`continuation_seed`): the last 2 s of a dance, in its own place on the floor,
 become the seed, so the new dance starts where the old one ends. Generation joins every chunk to
-the frames before it (:class:`aichoreo.generate.SeamEaser`), the first one to the seed; on top of
-that :func:`seam_edit` eases the first ``SEAM_EASE_S`` in from the seed's last frame (written when
-the model's first frames jumped; with the join it no longer changes how many of the benchmark's
-seams stay within the real range, docs/generation.md), and the model goes on from the eased frames.
+the frames before it (:class:`aichoreo.generate.SeamEaser`); the first one is joined to the given
+dance's end over ``CONTINUE_JOIN_S`` instead of one chunk, and the model goes on from the joined
+frames.
 
 **Style** (:func:`style_label`): a model trained with styles (``fact-small-style``) dances the one
 named; the label and its guidance go to :func:`aichoreo.generate.generate_dances`.
@@ -51,19 +50,22 @@ from aichoreo.data.aistpp import load_motion_smpl
 from aichoreo.data.motion_files import check_motion
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_json
-from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion, ease_in
+from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
-__all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed", "seam_edit",
-           "kept_joints", "keep_source", "keep_edit", "keep_parts", "style_label", "DEFAULT_RAMP_S", "SEAM_EASE_S",
+__all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed",
+           "kept_joints", "keep_source", "keep_edit", "keep_parts", "style_label", "DEFAULT_RAMP_S", "CONTINUE_JOIN_S",
            "BODY_PARTS"]
 
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
-# Seconds over which a continuation's first frames ease in: with 0.5 s, 2 of the 6 real seams of
-# benchmarks/directed_dance.py stayed above the real dances' 95th percentile of acceleration; with 1 s, one
-# (measured before chunks were joined; with the join, 2 of 6 with the ease or without it).
-SEAM_EASE_S = 1.0
+# Seconds over which a continuation's first chunk is joined to the given dance's end (SeamEaser's
+# ``first``). Chosen on the 4 validation songs of benchmarks/directed_dance.py among one chunk
+# (20 frames, as every other seam), 40 and 60 frames: 60 gave the lowest acceleration at the seam
+# (39-84 m/s^2, one chunk's 61-90) and in the first second after it. It replaces an ease that blended
+# the given dance carried on at its velocities into the first second, which made its own jerks
+# inside that second: up to 209-270 m/s^2 there (docs/generation.md).
+CONTINUE_JOIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -244,33 +246,6 @@ def continuation_seed(path: str | os.PathLike, n_frames: int, fps: float = FPS) 
         raise InputError(path, f"has {len(motion)} frames at {fps:g} fps; continuing needs its last {n_frames} "
                                f"({n_frames / fps:g} s)")
     return motion.slice(len(motion) - n_frames)
-
-
-def seam_edit(seed: np.ndarray, *, ease_s: float = SEAM_EASE_S, fps: float = FPS):
-    """The ``edit`` that eases the frames after ``seed`` ``(T, 225)`` in from its end.
-
-    Over ``ease_s`` the predicted frames are blended from the seed's own continuation (every
-    joint turning on at its angular velocity, the root moving on at its velocity, both over the
-    seed's last 1/6 s: one frame's step may be a jump of the model's, a dance's last frame often
-    being the first of a new chunk) to the prediction, by a smoothstep weight rising from 0 after
-    the seed to 1; later frames are untouched. The model reads the eased frames back.
-    """
-    seed = np.asarray(seed, dtype=np.float64)
-    start, n = len(seed), max(1, round(ease_s * fps))
-    back = min(len(seed) - 1, max(1, round(fps / 6)))
-
-    def edit(first: int, x: np.ndarray) -> np.ndarray:
-        steps = first + np.arange(len(x)) - start + 1  # 1 = the first frame after the seed
-        t = np.clip(steps / (n + 1), 0.0, 1.0)
-        w = t * t * (3.0 - 2.0 * t)
-        if np.all(w >= 1.0):
-            return x
-        x = np.array(x, dtype=np.float32)
-        easing = w < 1.0
-        x[easing] = ease_in(x[easing], seed[-1 - back], seed[-1], back, steps[easing], w[easing])
-        return x
-
-    return edit
 
 
 # SMPL joints of each body part (aichoreo.skeleton.JOINT_NAMES); "lower" also keeps the root's path.

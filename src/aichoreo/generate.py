@@ -230,17 +230,25 @@ class SeamEaser:
     mismatch at its first frame and fades to none at frame ``n`` along a cubic Hermite curve, so
     position and velocity are continuous and the correction's own acceleration is small. Frames
     are ``(k, 225)`` FACT vectors; the eased frames are what the model reads back.
+
+    ``first``: frames over which the first chunk is joined to the seed (default ``n``); longer than
+    a chunk, the rest of the correction is cut at the chunk's end, and the next chunk, predicted
+    from the corrected frames, is joined to them as any other. A continued dance's seed is the end
+    of the given dance, and a join of its first chunk over 1 s keeps that seam's acceleration as
+    low as the others' (:data:`aichoreo.direct.CONTINUE_JOIN_S`).
     """
 
-    def __init__(self, seed: np.ndarray, n: int):
+    def __init__(self, seed: np.ndarray, n: int, first: int | None = None):
         self.n = int(n)
+        self.first = self.n if first is None else int(first)
         self.history = np.asarray(seed, dtype=np.float64)[-(_SPIN_FRAMES + 1):]
 
     def ease(self, x: np.ndarray) -> np.ndarray:
         """The chunk ``x (k, 225)`` joined to the history; float32 ``(k, 225)``."""
         h, k = self.history, len(x)
         x = np.array(x, dtype=np.float64)
-        if self.n < 1 or k == 0:
+        n, self.first = self.first, self.n  # the first chunk's join, then every other's
+        if n < 1 or k == 0:
             return x.astype(np.float32)
         back = len(h) - 1
         last_rot, before_rot = (f[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3) for f in (h[-1], h[0]))
@@ -255,9 +263,9 @@ class SeamEaser:
             velocity_gap = velocity - (x[1, FACT_TRANSLATION] - x[0, FACT_TRANSLATION])
         else:
             spin_gap, velocity_gap = np.zeros_like(spin), np.zeros(3)
-        s = np.minimum(np.arange(k) / self.n, 1.0)
+        s = np.minimum(np.arange(k) / n, 1.0)
         h00 = (2 * s - 3) * s * s + 1  # Hermite basis: 1 -> 0, flat at both ends
-        h10 = ((s - 2) * s + 1) * s * self.n  # 0 -> 0, slope 1 per frame at the start, flat at the end
+        h10 = ((s - 2) * s + 1) * s * n  # 0 -> 0, slope 1 per frame at the start, flat at the end
         turn = offset[None] * h00[:, None, None] + spin_gap[None] * h10[:, None, None]  # (k, 24, 3)
         x[:, FACT_ROTATIONS] = (rot @ rotation_exp(turn)).reshape(k, -1)
         x[:, FACT_TRANSLATION] += shift[None] * h00[:, None] + velocity_gap[None] * h10[:, None]
@@ -454,6 +462,7 @@ def generate_dances(
     styles: Sequence[int] | None = None,
     style_strength: float = 1.0,
     room_radius: float | None = None,
+    first_joins: Sequence[int | None] | None = None,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -481,6 +490,9 @@ def generate_dances(
         seam_ease: frames over which every predicted chunk is joined to the frames before it, at
             most the frames kept per pass (:class:`SeamEaser`; 0: the model's chunks as predicted).
             Not with one frame per pass.
+        first_joins: per song ``None`` or the frames over which its first chunk is joined to its
+            seed instead (:class:`SeamEaser`'s ``first``; a continuation's, as ``--continue``
+            does, whatever ``seam_ease`` is).
         room_radius: metres from the start within which a world-frame model is shown its root
             (:class:`RoomKeeper`; 0: wherever the dancer is, as the released loop); ``None``: the
             model's own (``config.room_radius``, set when a model is shipped; 3 for the bundled
@@ -497,6 +509,8 @@ def generate_dances(
     frames = [len(s) for s in songs] if frames is None else list(frames)
     if len(frames) != len(songs) or any(f <= cfg.motion_len for f in frames):
         raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
+    if first_joins is not None and len(first_joins) != len(songs):
+        raise ValueError(f"{len(first_joins)} first joins for {len(songs)} songs")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
     room = model_room(cfg, room_radius)
     seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
@@ -510,7 +524,9 @@ def generate_dances(
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
         edit = None
-        easers = {i: SeamEaser(seed_vectors[i], min(seam_ease, k)) for i in idx} if seam_ease > 0 and k > 1 else {}
+        firsts = [None] * len(songs) if first_joins is None else first_joins
+        easers = ({i: SeamEaser(seed_vectors[i], min(seam_ease, k), firsts[i]) for i in idx}
+                  if k > 1 and (seam_ease > 0 or any(firsts[i] for i in idx)) else {})
         if easers or (edits is not None and any(edits[i] is not None for i in idx)):
             def edit(first: int, x: np.ndarray, idx=idx, easers=easers) -> np.ndarray:
                 out = []

@@ -22,7 +22,7 @@ from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle, proje
 from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["FACT_DIM", "FACT_PADDED_DIM", "FACT_PAD", "FACT_TRANSLATION", "FACT_ROTATIONS", "SMPLMotion",
-           "fact_vector_to_joints", "ease_in", "rotation_exp", "rotation_log"]
+           "fact_vector_to_joints", "rotation_exp", "rotation_log"]
 
 FACT_DIM = 3 + N_JOINTS * 9  # 219: translation + 24 row-major rotation matrices
 FACT_PAD = 6  # zeros prepended at the model's input and output (mint inputs_util.py)
@@ -270,33 +270,3 @@ def rotation_log(r: np.ndarray) -> np.ndarray:
     if wide.any():
         out[wide] = matrix_to_axis_angle(r[wide])
     return out
-
-
-def ease_in(x: np.ndarray, before: np.ndarray, last: np.ndarray, back: int, steps: np.ndarray,
-            weight: np.ndarray) -> np.ndarray:
-    """FACT frames ``x (m, 225)`` eased in from the motion before them.
-
-    That motion ends on frame ``last (225,)`` and was at ``before (225,)`` ``back`` frames earlier.
-    Frame ``i`` of ``x`` is blended, by ``weight[i]`` (0: all carried on, 1: as given), from that
-    motion carried on ``steps[i]`` frames past ``last`` (every joint turning on at its angular
-    velocity, the root moving on at its velocity) to the frame as given: the rotations by slerp, the
-    root linearly. Returns float32 ``(m, 225)``. Serves a continued dance's first second
-    (:func:`aichoreo.direct.seam_edit`).
-    """
-    last_rot = np.asarray(last, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
-    before_rot = np.asarray(before, np.float64)[FACT_ROTATIONS].reshape(N_JOINTS, 3, 3)
-    spin = rotation_log(np.swapaxes(before_rot, -1, -2) @ last_rot) / back  # (24, 3) per frame
-    steps = np.asarray(steps, dtype=np.float64)
-    m = len(steps)
-    carried = last_rot[None] @ rotation_exp(spin[None] * steps[:, None, None])  # (m, 24, 3, 3)
-    x = np.array(x, dtype=np.float64)
-    rot = x[:, FACT_ROTATIONS].reshape(m, N_JOINTS, 3, 3)
-    w = np.asarray(weight, dtype=np.float64)[:, None]
-    # slerp(carried, given, w) = carried exp(w log(carried^T given))
-    turn = rotation_log(np.swapaxes(carried, -1, -2) @ rot)  # (m, 24, 3)
-    x[:, FACT_ROTATIONS] = (carried @ rotation_exp(w[..., None] * turn)).reshape(m, -1)
-    last_pos = np.asarray(last, np.float64)[FACT_TRANSLATION]
-    velocity = (last_pos - np.asarray(before, np.float64)[FACT_TRANSLATION]) / back
-    x[:, FACT_TRANSLATION] = (1 - w) * (last_pos + velocity * steps[:, None]) + w * x[:, FACT_TRANSLATION]
-    return x.astype(np.float32)
-

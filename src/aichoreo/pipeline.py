@@ -48,6 +48,7 @@ from aichoreo.audio import (
 from aichoreo.conventions import model_spec
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.direct import (
+    CONTINUE_JOIN_S,
     continuation_seed,
     keep_edit,
     keep_parts,
@@ -55,7 +56,6 @@ from aichoreo.direct import (
     kept_joints,
     keyframe_warp,
     read_keyframes,
-    seam_edit,
     style_label,
 )
 from aichoreo.errors import InputError
@@ -141,6 +141,7 @@ class Song:
     lead: int = 0  # frames before the dance's time 0 (a continuation's seed), dropped after generation
     keep: Any = field(repr=False, default=None)  # (source SMPLMotion, joints, root) of --keep, or None
     aac: SongAAC | None = field(repr=False, default=None)  # the song being encoded as the exports' AAC
+    first_join: int | None = None  # frames over which the first chunk joins the seed (a continuation's)
 
     @property
     def n_frames(self) -> int:
@@ -396,8 +397,8 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
                     song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
                                             random_seed=options.random_seed + i, aistpp_root=aistpp_root,
                                             model_meta=model_meta)
-                if continued is not None:
-                    song.edit = seam_edit(song.seed)
+                if continued is not None:  # the first chunk joined to the given dance over a longer time
+                    song.first_join = round(CONTINUE_JOIN_S * FPS)
                 if keys is not None:
                     song.warp = keyframe_warp(keys, dance_start=lead, n_frames=song.frames,
                                               first_editable=cfg.motion_len, source=options.keyframes)
@@ -464,7 +465,8 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               random_seed=options.random_seed + b, timings=timings,
                               edits=[s.edit for s in batch], warps=[s.warp for s in batch],
                               seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
-                              style_strength=options.style_strength, room_radius=options.room_radius)
+                              style_strength=options.style_strength, room_radius=options.room_radius,
+                              first_joins=[s.first_join for s in batch])
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
     for song, smpl in zip(batch, motions):
