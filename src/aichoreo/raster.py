@@ -113,13 +113,11 @@ def walk(x0, y0, x1, y1, reach, caps, width, height, out_index, out_coverage, ou
 
 
 @jit
-def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height, palette, on_white):
+def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height, palette):
     """A layer of segments (``p0, p1 (N, 2)`` px, ``reach, colour (N,)``): each pixel takes the
     segment that covers it most (of equal coverage, the larger ``colour``) and is blended with
-    ``palette[colour]`` (packed ``(P,)`` uint32) by that coverage. ``on_white``: the layer is the
-    first on a white frame and ``palette`` holds its colour over white at each coverage step
-    (``(LEVELS + 1,)``): pixels are set from it, not blended. ``keys (height * width,)`` int32 are
-    zero before and after; ``touched`` is scratch of the same size."""
+    ``palette[colour]`` (packed ``(P,)`` uint32) by that coverage. ``keys (height * width,)`` int32
+    are zero before and after; ``touched`` is scratch of the same size."""
     n_touched = 0
     index, coverage, distance = scratch(64)
     for k in range(p0.shape[0]):
@@ -139,9 +137,7 @@ def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height,
         p = touched[i]
         key = keys[p]
         keys[p] = 0
-        if on_white:
-            pixels[p] = palette[key >> 2]
-        elif key >> 2:
+        if key >> 2:
             blend(pixels, p, palette[key & 3], np.float32(key >> 2) * np.float32(1.0 / LEVELS))
 
 
@@ -149,9 +145,10 @@ def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height,
 def grey_lines(pixels, p0, p1, reach, width, height, shades):
     """Lines ``p0 -> p1 (N, 2)`` px without caps, of ``reach (N,)``, in one grey over grey or white
     pixels: each pixel takes ``shades[coverage step]`` (``(LEVELS + 1,)`` packed greys, darker for
-    more coverage) where that is darker than what it holds. The same picture as :func:`strongest`
-    with ``on_white`` for the first layer of a frame (greys order as their packed values do), with
-    no bookkeeping of the pixels touched: the floor grid, most of a frame's lines."""
+    more coverage) where that is darker than what it holds. As the first layer of a white frame
+    this is each pixel at the coverage of the line that covers it most, as :func:`strongest` paints
+    a layer (greys order as their packed values do), with no bookkeeping of the pixels touched:
+    the floor grid, most of a frame's lines."""
     index, coverage, distance = scratch(64)
     for k in range(p0.shape[0]):
         need = bound(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], width, height)
@@ -254,10 +251,8 @@ class Kernels:
         pixels = np.full(w * h, 0xFFFFFFFF, np.uint32)
         keys, touched = np.zeros(w * h, np.int32), np.zeros(w * h, np.int32)
         seg = np.array([[1.0, 1.0]]), np.array([[6.0, 4.0]])
-        for on_white in (True, False):
-            palette = np.full(LEVELS + 1 if on_white else 3, 0xFF000000, np.uint32)
-            self.strongest(pixels, keys, touched, *seg, np.array([1.5]), np.zeros(1, np.int32), on_white, w, h,
-                           palette, on_white)
+        self.strongest(pixels, keys, touched, *seg, np.array([1.5]), np.zeros(1, np.int32), True, w, h,
+                       np.full(3, 0xFF000000, np.uint32))
         self.grey_lines(pixels, *seg, np.array([1.5]), w, h, np.full(LEVELS + 1, 0xFFDDDDDD, np.uint32))
         self.capsules(pixels, *seg, np.array([2.0]), np.zeros(1, np.int64), np.zeros((1, SHADES), np.uint32), w, h)
         self.yuv420(pixels.reshape(h, w), np.empty(w * h * 3 // 2, np.uint8))
