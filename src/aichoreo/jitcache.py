@@ -20,9 +20,9 @@ So aichoreo
 
 3. caches the one function librosa declares uncached: ``librosa.beat``'s ``__beat_local_score``
    (``numba.guvectorize(..., cache=False)`` in librosa 0.11) was compiled again by every process
-   that imports the beat tracker, 2-3 s of each ``aichoreo dance`` (measured). While librosa's
-   modules are imported inside :func:`librosa_cached`, its ``guvectorize`` functions are cached
-   like its others.
+   that imports the beat tracker, 1-3 s of each command that computes music features (measured).
+   While librosa's modules are imported inside :func:`librosa_cached`, its ``guvectorize``
+   functions are cached like its others.
 
 When the folder cannot be written, the cache goes to one folder of the user's in the temporary
 folder (``aichoreo-numba-<uid>``, locked the same way), or, where even that fails, to a fresh

@@ -4,7 +4,8 @@ The video carries its music as AAC, and the viewer page embeds a large wav or fl
 (:data:`aichoreo.export.html.LOSSLESS_EMBED_MAX`). Encoding a 3-minute song takes ffmpeg about 3 s
 of one core. :func:`aichoreo.export.export_all` starts :class:`SongAAC` before it writes the first
 format, so that the encoder runs on the second core while the motion files are written, and then
-hands the one file to both writers.
+hands the one file to both writers; ``aichoreo dance`` starts it earlier still, with the song's
+music features, and hands it to the export.
 """
 
 from __future__ import annotations
