@@ -171,10 +171,12 @@ class LiveDancer:
         return out
 
     def _locked(self, frames: np.ndarray) -> np.ndarray:
-        """``frames (k, 225)`` as sent: planted feet held (when locking), rotations on SO(3)."""
+        """``frames (k, 225)`` as sent: planted feet held (when locking)."""
         if self.locker is None:
             return frames
-        return self.locker(SMPLMotion.from_fact_vector(frames, fps=self.fps)).to_fact_vector(padded=True)
+        # projected onto SO(3) in _pass already (clean_frames; the join turns them by rotations)
+        return self.locker(SMPLMotion.from_fact_vector(frames, fps=self.fps, project=False)).to_fact_vector(
+            padded=True)
 
     def _pass(self, f: int) -> np.ndarray:
         """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music."""
