@@ -391,3 +391,35 @@ def test_the_first_chunk_can_be_joined_over_longer_than_a_chunk():
     later[:, 6:9] += np.array([0.3, 0.0, 0.0])
     again = easer.ease(later.astype(np.float32)).astype(np.float64)  # the next chunk: over 20 frames
     np.testing.assert_allclose(again[-1, 6:9], later[-1, 6:9], atol=5e-3)  # faded out within the chunk
+
+
+def test_a_foot_planted_before_the_keyframes_bend_stays_planted():
+    """Keyframes bend the generated dance after generation; a foot planted in the dance as generated
+    is held where it stands while the bend moves it (generate.feet_locked), where the bent dance
+    alone would see it slide and let it go."""
+    from aichoreo.generate import feet_locked
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+    from aichoreo.skeleton import JOINT_NAMES
+
+    n = 240
+    poses = np.zeros((n, 24, 3))
+    standing = SMPLMotion(axis_angle_to_matrix(poses), np.zeros((n, 3)), 60.0)  # both feet planted
+    hip, ankle = JOINT_NAMES.index("left_hip"), JOINT_NAMES.index("left_ankle")
+    bend = np.clip((np.arange(n) - 140) / 20, 0, 1) * np.radians(10)  # over 1/3 s, to 10 degrees
+    poses[:, hip, 2] = bend  # the leg swings out sideways: the ankle slides about 14 cm
+    bent = SMPLMotion(axis_angle_to_matrix(poses), np.zeros((n, 3)), 60.0)
+
+    def slide(m):  # how far the left ankle moves over the floor from before the bend to the end
+        a = m.joints()[:, ankle]
+        return float(np.linalg.norm(a[-1, [0, 2]] - a[130, [0, 2]]))
+
+    assert slide(bent) > 0.1
+    assert slide(feet_locked(bent, bent, 120)) > 0.1  # the bent dance alone: the foot lands elsewhere
+    assert slide(feet_locked(bent, standing, 120)) < 0.02  # planted before the bend: held
+    # no keyframes: the same as before this rule (contacts of the dance itself)
+    from aichoreo.footlock import keep_on_floor, lock_feet, lowest_foot
+
+    floor = float(lowest_foot(standing.joints()[:120]).mean())
+    np.testing.assert_array_equal(feet_locked(standing, standing, 120).rotations,
+                                  lock_feet(keep_on_floor(standing, floor)).rotations)
