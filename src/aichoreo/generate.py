@@ -256,8 +256,8 @@ class SeamEaser:
     ``first``: frames over which the first chunk is joined to the seed (default ``n``); longer than
     a chunk, the rest of the correction is cut at the chunk's end, and the next chunk, predicted
     from the corrected frames, is joined to them as any other. A continued dance's seed is the end
-    of the given dance, and a join of its first chunk over 1 s keeps that seam's acceleration as
-    low as the others' (:data:`aichoreo.direct.CONTINUE_JOIN_S`).
+    of the given dance, and a join of its first chunk over 1 s spreads the model's offset from it
+    over three chunks' time (:data:`aichoreo.direct.CONTINUE_JOIN_S`; measured in docs/generation.md).
     """
 
     def __init__(self, seed: np.ndarray, n: int, first: int | None = None):
