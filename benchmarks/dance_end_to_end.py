@@ -12,7 +12,9 @@ generated seconds per wall second (the song's seconds after the 2 s seed, as ``d
 counts them), the time until the first progress bar appears on stderr, the peak RSS (``os.wait4``),
 and each stage from the run's ``dance.json``: model load, music features, seed, generation, foot
 lock and each export; "start-up" is the rest of the wall time (interpreter, imports, argument
-checks, exit). Then the figures of issue 15, from the runs of this invocation:
+checks, exit). The video is written while the other formats are (``export_all``), so with the mp4
+the exports' times overlap and "start-up" comes out too small, or negative. Then the figures of
+issue 15, from the runs of this invocation:
 
 - the 3-minute song with every export, and without the mp4, in x real time;
 - busy / idle of the generation stage and of the whole command;

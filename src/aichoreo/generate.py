@@ -50,7 +50,7 @@ from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import FPS, N_JOINTS
 from aichoreo.threads import ThreadTuner
 
-__all__ = ["generate", "generate_motion", "generate_dances", "extend_music", "n_generable_frames"]
+__all__ = ["generate", "generate_motion", "generate_dances", "extend_music", "n_generable_frames", "feet_locked"]
 
 log = logging.getLogger(__name__)
 
