@@ -515,9 +515,9 @@ def render_video(
     Returns the path written (atomically: a temporary file renamed at the end).
 
     The frames are drawn (and, by the raster renderer, converted to YUV 4:2:0) in this process and
-    piped raw to ffmpeg, which encodes them in its own process (x264 threads included) while the next
+    piped raw to ffmpeg, which encodes them in its own process, on one x264 thread, while the next
     frame is drawn: the two cores of a small machine are both busy. The music is muxed in the same
-    ffmpeg run.
+    ffmpeg run (copied from ``audio_aac`` where given, else encoded there).
     """
     ffmpeg = ffmpeg_exe()  # fails with a clear message before any work when the extra is missing
     joints = _check_joints(joints)
