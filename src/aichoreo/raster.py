@@ -113,6 +113,17 @@ def walk(x0, y0, x1, y1, reach, caps, width, height, out_index, out_coverage, ou
 
 
 @jit
+def segment(x0, y0, x1, y1, reach, caps, width, height, index, coverage, distance):
+    """:func:`walk` into the scratch arrays ``index, coverage, distance``, replaced by larger ones
+    first where the segment may touch more pixels than they hold: ``(index, coverage, distance, n)``."""
+    need = bound(x0, y0, x1, y1, reach, width, height)
+    if need > len(index):
+        index, coverage, distance = scratch(need)
+    n = walk(x0, y0, x1, y1, reach, caps, width, height, index, coverage, distance)
+    return index, coverage, distance, n
+
+
+@jit
 def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height, palette):
     """A layer of segments (``p0, p1 (N, 2)`` px, ``reach, colour (N,)``): each pixel takes the
     segment that covers it most (of equal coverage, the larger ``colour``) and is blended with
@@ -121,10 +132,8 @@ def strongest(pixels, keys, touched, p0, p1, reach, colour, caps, width, height,
     n_touched = 0
     index, coverage, distance = scratch(64)
     for k in range(p0.shape[0]):
-        need = bound(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], width, height)
-        if need > len(index):
-            index, coverage, distance = scratch(need)
-        n = walk(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], caps, width, height, index, coverage, distance)
+        index, coverage, distance, n = segment(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], caps, width,
+                                               height, index, coverage, distance)
         for i in range(n):
             key = np.int32(coverage[i] * LEVELS + 0.5) * 4 + colour[k]
             p = index[i]
@@ -151,11 +160,8 @@ def grey_lines(pixels, p0, p1, reach, width, height, shades):
     the floor grid, most of a frame's lines."""
     index, coverage, distance = scratch(64)
     for k in range(p0.shape[0]):
-        need = bound(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], width, height)
-        if need > len(index):
-            index, coverage, distance = scratch(need)
-        n = walk(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], False, width, height, index, coverage,
-                 distance)
+        index, coverage, distance, n = segment(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k], False, width,
+                                               height, index, coverage, distance)
         for i in range(n):
             grey = shades[np.int32(coverage[i] * LEVELS + 0.5)]
             if grey < pixels[index[i]]:
@@ -170,10 +176,8 @@ def capsules(pixels, pa, pb, radius, order, shades, width, height):
     index, coverage, distance = scratch(4096)
     for c in order:
         r = radius[c]
-        need = bound(pa[c, 0], pa[c, 1], pb[c, 0], pb[c, 1], r, width, height)
-        if need > len(index):
-            index, coverage, distance = scratch(need)
-        n = walk(pa[c, 0], pa[c, 1], pb[c, 0], pb[c, 1], r, True, width, height, index, coverage, distance)
+        index, coverage, distance, n = segment(pa[c, 0], pa[c, 1], pb[c, 0], pb[c, 1], r, True, width, height,
+                                               index, coverage, distance)
         for i in range(n):
             level = min(distance[i] / r, 1.0)
             colour = shades[c, int(level * level * (SHADES - 1) + 0.5)]
