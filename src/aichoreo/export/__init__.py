@@ -36,7 +36,7 @@ from aichoreo.export.amass import read_amass, write_amass
 from aichoreo.export.bvh import write_bvh
 from aichoreo.export.edge import read_edge, write_edge
 from aichoreo.export.gltf import require_pygltflib, write_glb
-from aichoreo.export.html import BROWSER_AUDIO_TYPES, needs_aac, write_character_html, write_html
+from aichoreo.export.html import needs_aac, write_character_html, write_html
 from aichoreo.export.joints import read_joints, write_joints
 from aichoreo.export.music import SongAAC, maybe_aac
 from aichoreo.export.video import write_mp4
@@ -99,8 +99,7 @@ def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path:
     # Optional dependencies: missing ones fail here, before any file is written.
     if "glb" in requested:
         require_pygltflib()
-    browser_cannot_play = audio_path is not None and audio_path.suffix.lower() not in BROWSER_AUDIO_TYPES
-    if "mp4" in requested or ("html" in requested and browser_cannot_play):
+    if "mp4" in requested or aac_wanted(requested, audio_path, audio_offset_s):
         ffmpeg_exe()
     return [f for f in FORMATS if f in requested]
 
