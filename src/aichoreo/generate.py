@@ -535,6 +535,7 @@ def generate_dances(
         raise ValueError(f"{len(first_joins)} first joins for {len(songs)} songs")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
     room = model_room(cfg, room_radius)
+    firsts = [None] * len(songs) if first_joins is None else first_joins
     seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
@@ -546,7 +547,6 @@ def generate_dances(
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
         edit = None
-        firsts = [None] * len(songs) if first_joins is None else first_joins
         easers = ({i: SeamEaser(seed_vectors[i], min(seam_ease, k), firsts[i]) for i in idx}
                   if k > 1 and (seam_ease > 0 or any(firsts[i] for i in idx)) else {})
         if easers or (edits is not None and any(edits[i] is not None for i in idx)):
