@@ -193,6 +193,30 @@ def test_slerp_matrices_matches_quaternion_slerp():
     np.testing.assert_allclose(rot.slerp_matrices(r0.as_matrix(), r1.as_matrix(), 1.0), r1.as_matrix(), atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_project_to_so3_newton_equals_the_svd(backend, dtype):
+    """The polar iteration's answer is the SVD's, to the dtype's precision, on a batch that mixes
+    near rotations, far matrices, reflections, a nearly singular and a zero matrix (reflections
+    and the zero matrix go to the SVD)."""
+    rng = np.random.default_rng(4)
+    m = _random(200, seed=5).as_matrix()
+    x = m + rng.choice([0.01, 0.3, 3.0], size=(200, 1, 1)) * rng.standard_normal(m.shape)
+    x[:10] = m[:10] @ np.diag([1.0, 1.0, -1.0])
+    x[10] = np.diag([1.0, 1.0, 1e-9])
+    x[11] = 0.0
+    x = x.astype(dtype)
+    want = rot._project_svd(x.astype(np.float64))
+    got = _np(rot.project_to_so3(_backend(x, backend)))
+    assert got.dtype == dtype
+    atol = 2e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[10:], want[10:], atol=atol)
+    np.testing.assert_allclose(np.linalg.det(got.astype(np.float64)), 1.0, atol=atol)
+    _, converged = rot._polar_newton(x)
+    assert not converged[:10].any() and not converged[11]
+    np.testing.assert_array_equal(converged[12:], np.linalg.det(x[12:]) > 0)  # the iteration did those
+
+
 def test_torch_and_numpy_agree_on_generic_functions():
     rng = np.random.default_rng(1)
     m = _random(40, seed=9).as_matrix()

@@ -450,18 +450,70 @@ def _cross(a, b):
 
 
 def project_to_so3(matrix: Array) -> Array:
-    """Nearest rotation (Frobenius norm) to each ``(..., 3, 3)`` matrix, by SVD.
+    """Nearest rotation (Frobenius norm) to each ``(..., 3, 3)`` matrix.
 
-    ``R = U diag(1, 1, sign det(U V^T)) V^T`` (reference.md §4.6; google-research/mint
-    ``tools/preprocessing.py`` applies it to decoded FACT rotations). A reflection gets
-    det +1 by flipping the axis of least singular value; a degenerate ``det(U V^T) = 0``
-    counts as +1.
+    ``R = U diag(1, 1, sign det(U V^T)) V^T`` from the SVD ``M = U S V^T`` (reference.md §4.6;
+    google-research/mint ``tools/preprocessing.py`` applies it to decoded FACT rotations). A
+    reflection gets det +1 by flipping the axis of least singular value; a degenerate
+    ``det(U V^T) = 0`` counts as +1.
 
-    torch: differentiable through ``torch.linalg.svd``, whose gradient is undefined where
-    singular values repeat (e.g. an exact rotation, all ones): project noisy matrices.
+    Where ``det M > 0`` that rotation is the orthogonal polar factor of ``M``, found here by
+    scaled Newton iteration (``X <- (g X + X^-T / g) / 2``, Higham 1986, "Computing the polar
+    decomposition", SIAM J. Sci. Stat. Comput. 7(4)): four iterations for a predicted rotation,
+    each a few elementwise operations, where a batched SVD of 3 x 3 matrices costs a LAPACK
+    call per matrix (480 matrices, float32, one CPU thread: 0.4 against 1.6-2.2 ms; generation
+    projects every predicted frame). Where ``det M <= 0``, or the iteration has not reached the
+    dtype's precision in 16 steps, the SVD gives the answer. Both agree to the dtype's precision.
+
+    torch: differentiable (through the iterations, or through ``torch.linalg.svd``, whose
+    gradient is undefined where singular values repeat, e.g. for a reflection of a rotation).
     """
     matrix = _prep(matrix)
     _check_last(matrix, (3, 3), "matrix")
+    flat = matrix.reshape(-1, 3, 3)
+    out, done = _polar_newton(flat)
+    if not bool(done.all()):
+        rest = ~done
+        if _is_torch(out):
+            out = out.clone()
+        out[rest] = _project_svd(flat[rest])
+    return out.reshape(matrix.shape)
+
+
+def _polar_newton(m):
+    """``(N, 3, 3)`` -> the polar factors where they converged ``(N, 3, 3)`` and a mask ``(N,)`` of
+    those (det > 0, within the dtype's precision); the other rows hold anything."""
+    xp = _xp(m)
+    tol = 16 * float(xp.finfo(m.dtype).eps)
+    n = len(m)
+    det = _det3(m)
+    good = det > 0  # (a reflection's polar factor is no rotation: the SVD decides those)
+    eye = m * 0 + (xp.eye(3, dtype=m.dtype) if not _is_torch(m) else xp.eye(3, dtype=m.dtype, device=m.device))
+    x = _where(good[:, None, None], m, eye, m)
+    done = good
+    with np.errstate(all="ignore"):  # rows that do not converge go to the SVD, whatever they hold
+        for _ in range(16):
+            r0, r1, r2 = x[:, 0], x[:, 1], x[:, 2]
+            cof = _stack([_cross(r1, r2), _cross(r2, r0), _cross(r0, r1)], -2, m)  # det(X) X^-T, by rows
+            inv_t = cof / _sum(r0 * cof[:, 0], -1)[:, None, None]
+            # Higham's Frobenius-norm scaling: the first steps from a far matrix converge fast.
+            g = (_sum((inv_t * inv_t).reshape(n, 9), -1) / _sum((x * x).reshape(n, 9), -1))[:, None, None] ** 0.25
+            new = 0.5 * (g * x + inv_t / g)
+            delta = _sum(((new - x) ** 2).reshape(n, 9), -1)
+            x = new
+            done = good & (delta <= tol * tol)
+            if bool((done == good).all()):
+                break
+    return x, done
+
+
+def _det3(m):
+    """Determinants of ``(N, 3, 3)`` matrices by the triple product (no LAPACK call)."""
+    return _sum(m[:, 0] * _cross(m[:, 1], m[:, 2]), -1)
+
+
+def _project_svd(matrix):
+    """:func:`project_to_so3` by SVD, for ``(N, 3, 3)``."""
     xp = _xp(matrix)
     u, _, vh = xp.linalg.svd(matrix)
     det = xp.linalg.det(u @ vh)
