@@ -229,13 +229,6 @@ def test_keyframes_past_a_kept_motion_are_refused(tmp_path, first_dance):
                        keyframes=str(keys), progress=False)
 
 
-def test_the_help_states_the_seam_ease_generation_uses():
-    from aichoreo.cli import SEAM_EASE_HELP_DEFAULT
-    from aichoreo.generate import SEAM_EASE_FRAMES
-
-    assert SEAM_EASE_HELP_DEFAULT == SEAM_EASE_FRAMES
-
-
 def test_cli_room_radius_reaches_the_dance(tmp_path, capsys):
     from aichoreo.cli import main
 

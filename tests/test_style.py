@@ -246,12 +246,6 @@ def test_style_classifier_tells_constructed_styles_apart():
         StyleClassifier.fit(slow, ["slow"] * 3)
 
 
-def test_help_states_the_style_strength_default():
-    from aichoreo.cli import STYLE_STRENGTH_HELP_DEFAULT
-
-    assert STYLE_STRENGTH_HELP_DEFAULT == STYLE_STRENGTH
-
-
 def test_the_bundled_styles_model():
     import aichoreo
     from aichoreo.train import absolute_paths

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 
 from aichoreo import config
+from aichoreo.defaults import SEAM_EASE_FRAMES, STYLE_STRENGTH
 from aichoreo.errors import AichoreoError, InputError
 
 log = logging.getLogger("aichoreo")
@@ -58,12 +59,6 @@ def _integer(text: str, *, allow_zero: bool) -> int:
 
 def _positive_int(text: str) -> int:
     return _integer(text, allow_zero=False)
-
-
-# aichoreo.generate.SEAM_EASE_FRAMES, written here so that --help need not import torch (a test
-# checks that the two agree).
-SEAM_EASE_HELP_DEFAULT = 20
-STYLE_STRENGTH_HELP_DEFAULT = 2.0  # aichoreo.generate.STYLE_STRENGTH, likewise
 
 
 def _non_negative_int(text: str) -> int:
@@ -636,13 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fade compares the first and last this many seconds after the seed; FID clips are this long")
     p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
                    help=f"frames over which each predicted chunk is joined to the frames before it, as aichoreo "
-                        f"dance (default: {SEAM_EASE_HELP_DEFAULT}; 0: none)")
+                        f"dance (default: {SEAM_EASE_FRAMES}; 0: none)")
     p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
                    help="as aichoreo dance (default: the model's own; 0: none)")
     p.add_argument("--style", default="auto",
                    help="dance every song in this style of the model (as aichoreo dance --style); auto: none")
     p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
-                   help=f"classifier-free guidance of --style (default: {STYLE_STRENGTH_HELP_DEFAULT:g})")
+                   help=f"classifier-free guidance of --style (default: {STYLE_STRENGTH:g})")
     p.add_argument("--beats-from", type=_existing_dir, default=None, metavar="DATA",
                    help="score BeatAlign against the beats of this prepared dataset of the same dances (for a model "
                         "of streamed features: the reference's beats)")
@@ -762,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "faster (docs/generation.md); capped at what the model predicts")
     p.add_argument("--seam-ease", type=_non_negative_int, default=argparse.SUPPRESS, metavar="FRAMES",
                    help=f"frames over which each predicted chunk is joined to the frames before it (position and "
-                        f"speed), so the chunks meet without a jump (default: {SEAM_EASE_HELP_DEFAULT}, at most the "
+                        f"speed), so the chunks meet without a jump (default: {SEAM_EASE_FRAMES}, at most the "
                         "frames per pass; 0: as the model predicts them; docs/generation.md)")
     p.add_argument("--room-radius", type=_non_negative_float, default=argparse.SUPPRESS, metavar="METRES",
                    help="show the model its dancer no further than this from where the dance started, so that it "
@@ -807,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-strength", type=_non_negative_float, default=argparse.SUPPRESS, metavar="S",
                    help=f"how strongly the style is followed: classifier-free guidance, 1 = the styled model alone, "
                         f"more = further from an unstyled dance, twice the generation time (default: "
-                        f"{STYLE_STRENGTH_HELP_DEFAULT:g})")
+                        f"{STYLE_STRENGTH:g})")
     p.set_defaults(func=cmd_dance)
 
     p = sub.add_parser(

@@ -28,7 +28,10 @@ import logging
 import math
 import os
 import re
+import signal
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ from aichoreo.audio import (
 )
 from aichoreo.conventions import model_spec
 from aichoreo.data.motion_files import check_fact_vectors, check_motion
+from aichoreo.defaults import SEAM_EASE_FRAMES, STYLE_STRENGTH
 from aichoreo.direct import (
     CONTINUE_JOIN_S,
     continuation_seed,
@@ -68,7 +72,6 @@ from aichoreo.fileio import (
     read_npy,
     staging_folder,
 )
-from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
 from aichoreo.seeds import SEED_KINDS, builtin_seed
@@ -194,6 +197,108 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     if cache is not None:
         cache.store(key, feats)
     return Song(path=path, features=feats, bpm=bpm)
+
+
+class FeaturePrefetch:
+    """The first song's features (:func:`song_inputs`, with the default feature spec) computed in a
+    forked process while this one imports torch and loads the model.
+
+    Importing torch and loading the bundled model take 1.5-2 s of one core; the features of the
+    first song take 2-4 s, of which importing librosa is 1-1.5 s (measured on this project's 2-core
+    CPU); before, the one waited for the other. Only where forking is safe and there is something
+    to overlap: on Linux, in a process that has not imported torch (``aichoreo dance``; a Python
+    caller that has imported it computes the features itself), with two usable cores or more.
+    Whatever goes wrong in the child (a bad file, a killed process) leaves :meth:`result` ``None``
+    and the caller computes the features as before, where the same error is raised and reported.
+    The child's warnings and log messages (a silent song) are held back and given out here when
+    its features are used, so that a recomputation does not say them twice.
+    """
+
+    def __init__(self, process: Any, connection: Any, path: Path):
+        self.process, self.connection, self.path = process, connection, path
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, path: str | os.PathLike, options: DanceOptions, cache: FeatureCache | None):
+        """A prefetch of ``path``'s features (or ``None`` where none is started), stopped on exit."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if not sys.platform.startswith("linux") or "torch" in sys.modules or cores < 2:
+            yield None
+            return
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        try:
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_prefetch_features, args=(send, Path(path), options, cache),
+                                      name="aichoreo-features", daemon=True)
+            process.start()
+        except OSError as error:  # no process to be had (a limit on processes or memory): compute here
+            log.info("features computed in this process: %s", error)
+            yield None
+            return
+        send.close()
+        prefetch = cls(process, receive, Path(path))
+        try:
+            yield prefetch
+        finally:
+            prefetch.stop()
+
+    def result(self, spec: MusicFeatureSpec) -> Song | None:
+        """The child's :class:`Song` (waits for it), or ``None``: it failed, or the model's feature
+        ``spec`` is not the one it computed."""
+        if spec != DEFAULT_SPEC:
+            self.stop()
+            return None
+        try:
+            message = self.connection.recv()  # our own child's (features, bpm), over a private pipe
+        except (EOFError, OSError):
+            message = None
+        self.stop()
+        if message is None:
+            return None
+        features, bpm, said, logged = message
+        for text, category in said:
+            warnings.warn(text, category, stacklevel=2)
+        for name, level, text in logged:
+            logging.getLogger(name).log(level, "%s", text)
+        return Song(path=self.path, features=features, bpm=bpm)
+
+    def stop(self) -> None:
+        """Stop the child if it still runs: an interrupt first, so that a cache entry it is writing
+        is removed, not left half-written; killed if it has not ended within 2 s."""
+        if self.process.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(self.process.pid, signal.SIGINT)
+            self.process.join(2.0)
+            if self.process.is_alive():
+                self.process.kill()
+        self.process.join()
+        self.connection.close()
+
+
+def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None) -> None:
+    """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back."""
+    message = None
+    logged: list[tuple[str, int, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append((record.name, record.levelno, record.getMessage()))
+
+    ours = logging.getLogger("aichoreo")  # this process's own: the parent's handlers would print now
+    ours.handlers, ours.propagate = [Keep()], False
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            song = song_inputs(path, options, 0, cache)  # the model's seed length is checked by the parent
+        message = (song.features, song.bpm, [(str(w.message), w.category) for w in said], logged)
+    except BaseException:  # the parent computes them itself and reports what went wrong
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            send.send(message)
+        send.close()
 
 
 def _check_long_enough(path: Path, n_frames: int, motion_len: int) -> None:
@@ -325,14 +430,25 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
         options = dataclasses.replace(options, **settings)
     if isinstance(songs, (str, os.PathLike)):
         songs = [songs]
+    load_s = 0.0
+    with contextlib.ExitStack() as early:
+        prefetch = None
+        if isinstance(model, (str, os.PathLike)) and options.continue_from is None:
+            prefetch = early.enter_context(FeaturePrefetch.start(songs[0], options, cache))
+        if isinstance(model, (str, os.PathLike)):
+            t0 = time.perf_counter()
+            model, loaded_meta = load_dance_model(model, map_location=options.device)
+            load_s = time.perf_counter() - t0
+            model_meta = loaded_meta if model_meta is None else model_meta
+        return _dance(songs, model, out, options, model_meta, aistpp_root, cache, progress, load_s, prefetch)
+
+
+def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, options: DanceOptions,
+           model_meta: dict | None, aistpp_root: str | os.PathLike | None, cache: FeatureCache | None,
+           progress: bool, load_s: float, prefetch: FeaturePrefetch | None) -> list[dict[str, Any]]:
+    """:func:`dance` once its model is loaded; ``prefetch``: the first song's features on the way."""
     from tqdm.auto import tqdm
 
-    load_s = 0.0
-    if isinstance(model, (str, os.PathLike)):
-        t0 = time.perf_counter()
-        model, loaded_meta = load_dance_model(model, map_location=options.device)
-        load_s = time.perf_counter() - t0
-        model_meta = loaded_meta if model_meta is None else model_meta
     cfg = model.config
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -385,7 +501,12 @@ def dance(songs: str | os.PathLike | list[str | os.PathLike], model: Any = "defa
                 # here, the others' when their batch starts (one temporary file per song meanwhile).
                 aac = (music.enter_context(SongAAC(path))
                        if i < options.batch_size and aac_wanted(options.formats, path, options.start) else None)
-                song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS, spec=model_spec(model_meta))
+                song = prefetch.result(model_spec(model_meta)) if i == 0 and prefetch is not None else None
+                if song is not None:
+                    _check_long_enough(song.path, song.n_frames, cfg.motion_len)
+                else:
+                    song = song_inputs(path, options, cfg.motion_len, cache, lead_s=lead / FPS,
+                                       spec=model_spec(model_meta))
                 song.aac = aac
                 t1 = time.perf_counter()
                 if continued is not None:  # the end of the given dance, where it stands: the new one starts there
@@ -453,6 +574,8 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
     """Generate the dances of one batch of songs (``b``: the first one's index) and export each into
     its folder."""
     from tqdm.auto import tqdm
+
+    from aichoreo.generate import generate_dances  # imports torch: not before the model is loaded
 
     summaries = []
     timings: dict[str, float] = {}

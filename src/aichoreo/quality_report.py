@@ -44,11 +44,12 @@ from aichoreo import metrics
 from aichoreo.audio import BEATS, MusicFeatureSpec, estimate_tempo
 from aichoreo.conventions import model_spec
 from aichoreo.data.dataset import PreparedDataset
+from aichoreo.defaults import SEAM_EASE_FRAMES, STYLE_STRENGTH
 from aichoreo.direct import style_label
 from aichoreo.errors import InputError
 from aichoreo.evaluate import SEED_FRAMES, evaluate, get_protocol, joints_of, random_clips, real_clips
 from aichoreo.fileio import atomic_path, save_npy
-from aichoreo.generate import SEAM_EASE_FRAMES, STYLE_STRENGTH, generate_dances
+from aichoreo.generate import generate_dances
 from aichoreo.metrics.quality import ratio
 from aichoreo.seeds import builtin_seed
 from aichoreo.skeleton import FPS

@@ -72,8 +72,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         CPU use (fraction of one core), resident memory at the start and end (MB), outputs.
     """
     from aichoreo.conventions import check_conventions, model_spec
+    from aichoreo.defaults import STYLE_STRENGTH
     from aichoreo.direct import style_label
-    from aichoreo.generate import STYLE_STRENGTH
     from aichoreo.models import load_model
     from aichoreo.seeds import builtin_seed
 

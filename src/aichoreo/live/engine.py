@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from aichoreo.defaults import SEAM_EASE_FRAMES
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
-from aichoreo.generate import SEAM_EASE_FRAMES, SeamEaser, clean_frames, model_room, room_predict
+from aichoreo.generate import SeamEaser, clean_frames, model_room, room_predict
 from aichoreo.motion import SMPLMotion
 
 __all__ = ["LiveDancer", "LiveFrame"]

@@ -1,0 +1,25 @@
+"""Generation's default settings, defined once and importable without torch.
+
+The command line states them in ``--help`` and :class:`aichoreo.pipeline.DanceOptions` takes them as
+defaults; neither may import torch for that (``aichoreo --help`` and the start of ``aichoreo dance``
+stay quick; the song's features are computed while torch is imported). :mod:`aichoreo.generate`
+uses them. This module imports nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SEAM_EASE_FRAMES", "STYLE_STRENGTH"]
+
+# Frames over which each predicted chunk is joined to the frames before it (SeamEaser; K = 20 in
+# the default mode, so the whole chunk). Chosen on the validation split (docs/results.md, "Seams
+# and shaking"): spread over the whole chunk, the join leaves no step of its own (worst jitter
+# 5.85x the real dancers' with the old 4-frame blend -> 1.0x); what the bundled model's chunks
+# moved besides jumping back at each seam is about half of the real dancers' speed.
+SEAM_EASE_FRAMES = 20
+# Classifier-free guidance of a requested style (--style-strength), for models with styles. Chosen
+# for the bundled styles model on the validation songs among 2, 4 and 6 (docs/results.md, "Style"),
+# with each chunk joined over the whole chunk: the style was recognised 0.47, 0.40 and 0.63 times as
+# often as in real dances; 2 is the strongest at which no style's dances shake more than 1.2x the
+# unconditioned ones (the cha-cha's jitter 1.04x the unconditioned dances' at 2, 1.31x at 4, 2.1x at
+# 6). Before the join the same rule gave 4.
+STYLE_STRENGTH = 2.0

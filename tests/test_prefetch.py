@@ -1,0 +1,97 @@
+"""``aichoreo dance`` computes the first song's features in a forked process while torch is imported
+(:class:`aichoreo.pipeline.FeaturePrefetch`): the same features, the same warnings, the same errors.
+
+Each check runs in a fresh interpreter, as the command does: pytest has imported torch, and the
+prefetch only forks where torch is not yet imported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from aichoreo.conventions import current_conventions
+from aichoreo.data.fixtures import click_track
+from aichoreo.models import build_model, get_preset, save_model_file
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the prefetch forks on Linux only")
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+
+
+def test_prefetched_features_equal_those_computed_here(tmp_path):
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(6.0, 128.0, 22050), 22050)
+    run = _python(f"""
+        import json, sys
+        import numpy as np
+        from aichoreo.pipeline import DanceOptions, FeaturePrefetch, song_inputs
+        from aichoreo.audio import DEFAULT_SPEC
+        import aichoreo.cli  # noqa: F401
+        assert "torch" not in sys.modules, "importing the command line or the pipeline imported torch"
+        options = DanceOptions(start=0.5, seconds=4.0)
+        with FeaturePrefetch.start({str(song)!r}, options, None) as prefetch:
+            assert prefetch is not None
+            got = prefetch.result(DEFAULT_SPEC)
+        want = song_inputs({str(song)!r}, options, 120)
+        print(json.dumps({{"same": bool(np.array_equal(got.features, want.features)), "shape": got.features.shape,
+                          "bpm": [got.bpm, want.bpm], "alive": prefetch.process.is_alive()}}))
+    """)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["same"] and out["shape"] == [241, 35] and out["bpm"][0] == out["bpm"][1] and not out["alive"]
+
+
+def test_a_failed_or_mismatched_prefetch_gives_way(tmp_path):
+    """A file the child cannot read, and a model of other features, leave the features to the caller."""
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(4.0, 120.0, 22050), 22050)
+    run = _python(f"""
+        from aichoreo.pipeline import DanceOptions, FeaturePrefetch
+        from aichoreo.audio import DEFAULT_SPEC, STREAM_SPEC
+        with FeaturePrefetch.start({str(bad)!r}, DanceOptions(), None) as prefetch:
+            print(prefetch.result(DEFAULT_SPEC))
+        with FeaturePrefetch.start({str(song)!r}, DanceOptions(), None) as prefetch:
+            print(prefetch.result(STREAM_SPEC), prefetch.process.is_alive())
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["None", "None", "False"]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_model_file(path, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
+    return path
+
+
+def test_the_command_says_a_silent_songs_warning_once_and_a_bad_songs_error_in_one_line(model_file, tmp_path):
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros(22050 * 4, np.float32), 22050)
+    command = [sys.executable, "-m", "aichoreo", "dance", "-o", str(tmp_path / "out"), "--checkpoint",
+               str(model_file), "--formats", "joints"]
+    run = subprocess.run([*command, str(silent)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("its music features describe no music") == 1, run.stderr
+    assert (tmp_path / "out" / "silence" / "dance_joints.npy").is_file()
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wav")
+    run = subprocess.run([*command, str(bad)], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.wav" in lines[0] and "Traceback" not in run.stderr, run.stderr
