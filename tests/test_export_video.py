@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -259,3 +260,21 @@ def test_the_floor_stops_at_the_far_plane():
     grid = renderer._floor_ends.reshape(-1, 3)
     assert ((grid - position) @ axes[2]).max() > far + 25  # the grid itself reaches much farther
     assert (renderer.frame(0).min(axis=-1) < 250).sum() > 1000  # the floor and the body are drawn
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
+def test_the_pipe_to_ffmpeg_holds_two_frames():
+    """A frame (450 KiB at 640 x 480) goes to ffmpeg in one write, not in 64 KiB pieces."""
+    import fcntl
+
+    from aichoreo.render import PIPE_BYTES, _widen_pipe
+
+    proc = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        _widen_pipe(proc.stdin)
+        size = fcntl.fcntl(proc.stdin.fileno(), fcntl.F_GETPIPE_SZ)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+    if int(open("/proc/sys/fs/pipe-max-size").read()) >= PIPE_BYTES:
+        assert size >= PIPE_BYTES >= 2 * 640 * 480 * 3 // 2
