@@ -207,7 +207,8 @@ class FeaturePrefetch:
     first song take 2-4 s, of which importing librosa is 1-1.5 s (measured on this project's 2-core
     CPU); before, the one waited for the other. Only where forking is safe and there is something
     to overlap: on Linux, in a process that has not imported torch (``aichoreo dance``; a Python
-    caller that has imported it computes the features itself), with two usable cores or more.
+    caller that has imported it computes the features itself) and runs no other thread, with two
+    usable cores or more.
     Whatever goes wrong in the child (a bad file, a killed process) leaves :meth:`result` ``None``
     and the caller computes the features as before, where the same error is raised and reported.
     The child's warnings and log messages (a silent song) are held back and given out here when
@@ -221,8 +222,12 @@ class FeaturePrefetch:
     @contextlib.contextmanager
     def start(cls, path: str | os.PathLike, options: DanceOptions, cache: FeatureCache | None):
         """A prefetch of ``path``'s features (or ``None`` where none is started), stopped on exit."""
+        import threading
+
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if not sys.platform.startswith("linux") or "torch" in sys.modules or cores < 2:
+        # Another thread could hold a lock (logging's, an allocator's) that the forked child would wait on forever.
+        if (not sys.platform.startswith("linux") or "torch" in sys.modules or cores < 2
+                or threading.active_count() > 1):
             yield None
             return
         import multiprocessing
