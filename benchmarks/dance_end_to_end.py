@@ -13,7 +13,9 @@ counts them), the time until the first progress bar appears on stderr, the peak 
 and each stage from the run's ``dance.json``: model load, music features, seed, generation, foot
 lock and each export; "start-up" is the rest of the wall time (interpreter, imports, argument
 checks, exit). The video is written while the other formats are (``export_all``), so with the mp4
-the exports' times overlap and "start-up" comes out too small, or negative. Then the figures of
+the exports' times overlap and "start-up" comes out too small, or negative. The first song's features
+are computed while torch is imported (``aichoreo.pipeline.FeaturePrefetch``): "model load" includes
+importing torch, and "music features" is the wait for them after it. Then the figures of
 issue 15, from the runs of this invocation:
 
 - the 3-minute song with every export, and without the mp4, in x real time;

@@ -3,7 +3,8 @@
 For each song (any format :func:`aichoreo.audio.load_audio` reads, any length):
 
 1. the audio is loaded at 30,720 Hz and cut to ``[start, start + seconds)``; its 35-d features
-   are computed on that cut (beat prior: ``bpm``, else the AIST++ id in the name, else estimated);
+   are computed on that cut (beat prior: ``bpm``, else the AIST++ id in the name, else estimated),
+   the first song's in a forked process while the model loads where that is safe (:class:`FeaturePrefetch`);
 2. a 2 s seed motion: ``neutral`` (built in, :mod:`aichoreo.seeds`: the model file's seed pose
    standing still, or for files without one a dancer bouncing on the song's tempo), ``pose`` or
    ``bounce`` to choose, an AIST++ sequence name (its first 120 frames; needs the annotation
