@@ -70,6 +70,28 @@ def test_a_failed_or_mismatched_prefetch_gives_way(tmp_path):
     assert run.stdout.split() == ["None", "None", "False"]
 
 
+def test_a_prefetch_stopped_at_any_moment_says_nothing(tmp_path):
+    """The command may stop the child while it decodes, computes, writes the cache or sends (a bad
+    song found by another check, Ctrl-C): no traceback, no cache entry left half-written."""
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(20.0, 120.0, 22050), 22050)
+    run = _python(f"""
+        import time
+        from pathlib import Path
+        from aichoreo.audio import FeatureCache
+        from aichoreo.pipeline import DanceOptions, FeaturePrefetch
+        cache = FeatureCache({str(tmp_path / "cache")!r})
+        for delay in (0.0, 0.05, 0.3, 0.8, 1.5, 2.5, 4.0):
+            with FeaturePrefetch.start({str(song)!r}, DanceOptions(), cache) as prefetch:
+                time.sleep(delay)
+            assert not prefetch.process.is_alive()
+        print(sorted(p.suffix for p in Path({str(tmp_path / "cache")!r}).iterdir()))
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert set(eval(run.stdout)) <= {".npy"}  # whole entries only, if any
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
     torch.manual_seed(0)

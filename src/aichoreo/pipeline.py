@@ -238,7 +238,13 @@ class FeaturePrefetch:
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_prefetch_features, args=(send, Path(path), options, cache),
                                       name="aichoreo-features", daemon=True)
-            process.start()
+            # The child starts with Ctrl-C ignored until it has its own handler (an interrupt in
+            # multiprocessing's start-up code would print a traceback); this process only for an instant.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                process.start()
+            finally:
+                signal.signal(signal.SIGINT, previous)
         except OSError as error:  # no process to be had (a limit on processes or memory): compute here
             log.info("features computed in this process: %s", error)
             yield None
@@ -271,40 +277,65 @@ class FeaturePrefetch:
         return Song(path=self.path, features=features, bpm=bpm)
 
     def stop(self) -> None:
-        """Stop the child if it still runs: an interrupt first, so that a cache entry it is writing
-        is removed, not left half-written; killed if it has not ended within 2 s."""
-        if self.process.is_alive():
+        """Stop the child if it still runs: interrupts first (again every 0.1 s: the first may come
+        before it listens), so that a cache entry it is writing is removed, not left half-written;
+        killed if it has not ended within 2 s."""
+        for _ in range(20):
+            if not self.process.is_alive():
+                break
             with contextlib.suppress(OSError):
                 os.kill(self.process.pid, signal.SIGINT)
-            self.process.join(2.0)
-            if self.process.is_alive():
-                self.process.kill()
+            self.process.join(0.1)
+        if self.process.is_alive():
+            self.process.kill()
         self.process.join()
         self.connection.close()
 
 
 def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None) -> None:
-    """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back."""
-    message = None
-    logged: list[tuple[str, int, str]] = []
+    """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back.
 
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            logged.append((record.name, record.levelno, record.getMessage()))
+    The parent may stop it at any moment (:meth:`FeaturePrefetch.stop`, or Ctrl-C in the terminal):
+    while it works, an interrupt ends the work the usual way (a cache entry being written is
+    removed); once the work is done, it ends the process at once. Either way it prints nothing (its
+    standard error goes nowhere): a traceback from the child would be a second message beside the
+    parent's one line.
+    """
+    working = [True]
 
-    ours = logging.getLogger("aichoreo")  # this process's own: the parent's handlers would print now
-    ours.handlers, ours.propagate = [Keep()], False
+    def on_interrupt(signum: int, frame: Any) -> None:
+        if working[0]:
+            raise KeyboardInterrupt
+        os._exit(1)
+
     try:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            song = song_inputs(path, options, 0, cache)  # the model's seed length is checked by the parent
-        message = (song.features, song.bpm, [(str(w.message), w.category) for w in said], logged)
-    except BaseException:  # the parent computes them itself and reports what went wrong
-        pass
+        signal.signal(signal.SIGINT, on_interrupt)
+        # Silent: its warnings and log messages are sent to the parent, and an interrupt can land
+        # anywhere, also in a finaliser, whose "Exception ignored" text would reach the terminal.
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 2)
+        os.close(quiet)
+        sys.unraisablehook = lambda unraisable: None
+        message = None
+        logged: list[tuple[str, int, str]] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                logged.append((record.name, record.levelno, record.getMessage()))
+
+        ours = logging.getLogger("aichoreo")  # this process's own: the parent's handlers would print now
+        ours.handlers, ours.propagate = [Keep()], False
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                song = song_inputs(path, options, 0, cache)  # the model's seed length is checked by the parent
+            message = (song.features, song.bpm, [(str(w.message), w.category) for w in said], logged)
+        except BaseException:  # the parent computes them itself and reports what went wrong
+            pass
+        working[0] = False
+        send.send(message)
     finally:
-        with contextlib.suppress(OSError):
-            send.send(message)
-        send.close()
+        os._exit(0)  # no exit handlers, no traceback: the parent reads the pipe (or its end)
 
 
 def _check_long_enough(path: Path, n_frames: int, motion_len: int) -> None:
