@@ -423,3 +423,29 @@ def test_a_foot_planted_before_the_keyframes_bend_stays_planted():
     floor = float(lowest_foot(standing.joints()[:120]).mean())
     np.testing.assert_array_equal(feet_locked(standing, standing, 120).rotations,
                                   lock_feet(keep_on_floor(standing, floor)).rotations)
+
+
+def test_feet_locked_holds_feet_a_kept_motion_plants():
+    """A crouched dancer whose root slides 12 cm in a third of a second: too fast for its feet to
+    count as planted, so the lock leaves them sliding; told that the feet are planted (a kept
+    motion's contacts, ``--keep upper``), it holds the ankles still."""
+    from aichoreo.footlock import foot_contacts
+    from aichoreo.generate import feet_locked
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    n = 20
+    aa = np.zeros((n, 24, 3))
+    aa[:, (1, 2), 0], aa[:, (4, 5), 0], aa[:, (7, 8), 0] = -0.4, 0.8, -0.4  # knees bent, feet flat
+    translation = np.zeros((n, 3))
+    translation[:, 0] = np.linspace(0.0, 0.12, n)  # 0.38 m/s
+    motion = SMPLMotion(axis_angle_to_matrix(aa), translation, 60.0)
+    assert not foot_contacts(motion.joints(), fps=60.0).any()
+
+    def ankle_travel(m: SMPLMotion) -> float:
+        ankles = m.joints()[:, (7, 8)][..., [0, 2]]
+        return float(np.linalg.norm(ankles - ankles[:1], axis=-1).max())
+
+    assert ankle_travel(feet_locked(motion, motion, 10)) > 0.11
+    held = feet_locked(motion, motion, 10, np.ones((n + 5, 2), dtype=bool))  # longer labels are cut
+    assert ankle_travel(held) < 0.01
+    np.testing.assert_allclose(held.rotations[:, 16:], motion.rotations[:, 16:], atol=1e-6)  # arms untouched

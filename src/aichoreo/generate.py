@@ -203,7 +203,8 @@ def _autoregress(model: DanceModel, audio: torch.Tensor, seed: torch.Tensor, out
             bar.update(k)
 
 
-def feet_locked(motion: SMPLMotion, unwarped: SMPLMotion, seed_frames: int) -> SMPLMotion:
+def feet_locked(motion: SMPLMotion, unwarped: SMPLMotion, seed_frames: int,
+                planted: np.ndarray | None = None) -> SMPLMotion:
     """A generated dance kept on the floor its seed stands on (the seed's lowest foot joint,
     averaged; :func:`aichoreo.footlock.keep_on_floor`) with its planted feet held still
     (:func:`aichoreo.footlock.lock_feet`).
@@ -213,15 +214,26 @@ def feet_locked(motion: SMPLMotion, unwarped: SMPLMotion, seed_frames: int) -> S
     it fast enough not to count as planted in ``motion``: on the 6 test songs the keyframes' foot
     skate over the rest of the dance's went from 0.63-1.43 to 0.42-1.40 (over 1.3 on one song, was
     three), at 0.06-0.86 cm of error at the keyframes (was 0.00-0.24; docs/generation.md).
+
+    ``planted``: ``(T', 2)`` bool, frames where a foot (left, right) counts as planted besides those
+    found in the dance: a kept motion's own contacts (``--keep upper``: the legs the model makes
+    around a real dancer's upper body rarely slow down enough to count, and the real dancer's feet
+    were planted on those frames). Frame ``f`` is the dance's frame ``f``; frames past either end
+    are ignored. A foot that moves too far during such a run is left alone (``lock_feet``'s
+    ``max_slip_m``).
     """
     from aichoreo.footlock import foot_contacts, keep_on_floor, lock_feet, lowest_foot
 
     floor = float(lowest_foot(motion.joints()[:seed_frames]).mean())
     warped, motion = motion is not unwarped, keep_on_floor(motion, floor)
     contacts = None
+    if warped or planted is not None:
+        contacts = foot_contacts(motion.joints(), fps=motion.fps)
     if warped:
-        contacts = (foot_contacts(keep_on_floor(unwarped, floor).joints(), fps=motion.fps)
-                    | foot_contacts(motion.joints(), fps=motion.fps))
+        contacts |= foot_contacts(keep_on_floor(unwarped, floor).joints(), fps=motion.fps)
+    if planted is not None:
+        n = min(len(contacts), len(planted))
+        contacts[:n] |= np.asarray(planted, dtype=bool)[:n]
     return lock_feet(motion, contacts)
 
 
@@ -473,6 +485,7 @@ def generate_dances(
     style_strength: float = 1.0,
     room_radius: float | None = None,
     first_joins: Sequence[int | None] | None = None,
+    planted: Sequence[np.ndarray | None] | None = None,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -500,6 +513,8 @@ def generate_dances(
         seam_ease: frames over which every predicted chunk is joined to the frames before it, at
             most the frames kept per pass (:class:`SeamEaser`; 0: the model's chunks as predicted).
             Not with one frame per pass.
+        planted: per song ``None`` or ``(T_i, 2)`` frames where a foot counts as planted for the foot
+            lock besides those found in the dance (a kept motion's contacts; :func:`feet_locked`).
         first_joins: per song ``None`` or the frames over which its first chunk is joined to its
             seed instead (:class:`SeamEaser`'s ``first``; a continuation's, as ``--continue``
             does, whatever ``seam_ease`` is).
@@ -521,6 +536,8 @@ def generate_dances(
         raise ValueError(f"frames must give each song more than the {cfg.motion_len} seed frames")
     if first_joins is not None and len(first_joins) != len(songs):
         raise ValueError(f"{len(first_joins)} first joins for {len(songs)} songs")
+    if planted is not None and len(planted) != len(songs):
+        raise ValueError(f"{len(planted)} planted-foot labels for {len(songs)} songs")
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
     room = model_room(cfg, room_radius)
     firsts = [None] * len(songs) if first_joins is None else first_joins
@@ -559,7 +576,8 @@ def generate_dances(
         motions = [m if w is None else w(m) for m, w in zip(motions, warps)]
     t1 = time.perf_counter()
     if lock_feet:
-        motions = [feet_locked(m, u, cfg.motion_len) for m, u in zip(motions, unwarped)]
+        motions = [feet_locked(m, u, cfg.motion_len, None if planted is None else planted[i])
+                   for i, (m, u) in enumerate(zip(motions, unwarped))]
     if timings is not None:
         timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0
         timings["feet_s"] = timings.get("feet_s", 0.0) + time.perf_counter() - t1

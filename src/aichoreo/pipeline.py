@@ -606,6 +606,16 @@ def _generate_and_export(prepared: list[Song], model, out: Path, options: DanceO
     return summaries
 
 
+def _kept_contacts(source: SMPLMotion) -> np.ndarray:
+    """``(T, 2)`` the foot contacts of a ``--keep`` motion, which the foot lock also holds in the dance
+    built around it (:func:`aichoreo.generate.feet_locked`): with the upper body of a real dance kept,
+    the legs' foot skate over the real dancer's went from 1.79-1.90 to 1.17-1.35 on the two test songs
+    over 1.5 (docs/generation.md, "Keep parts")."""
+    from aichoreo.footlock import foot_contacts
+
+    return foot_contacts(source.joints(), fps=source.fps)
+
+
 def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceOptions, model_meta: dict | None,
                     progress: bool, character: Character | None, style: int) -> list[dict[str, Any]]:
     """Generate the dances of one batch of songs (``b``: the first one's index) and export each into
@@ -626,7 +636,8 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               edits=[s.edit for s in batch], warps=[s.warp for s in batch],
                               seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
                               style_strength=options.style_strength, room_radius=options.room_radius,
-                              first_joins=[s.first_join for s in batch])
+                              first_joins=[s.first_join for s in batch],
+                              planted=[None if s.keep is None else _kept_contacts(s.keep[0]) for s in batch])
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
     for song, smpl in zip(batch, motions):
