@@ -76,7 +76,7 @@ def test_a_prefetch_stopped_at_any_moment_says_nothing(tmp_path):
     song = tmp_path / "clicks.wav"
     sf.write(song, click_track(20.0, 120.0, 22050), 22050)
     run = _python(f"""
-        import time
+        import json, time
         from pathlib import Path
         from aichoreo.audio import FeatureCache
         from aichoreo.pipeline import DanceOptions, FeaturePrefetch
@@ -85,11 +85,11 @@ def test_a_prefetch_stopped_at_any_moment_says_nothing(tmp_path):
             with FeaturePrefetch.start({str(song)!r}, DanceOptions(), cache) as prefetch:
                 time.sleep(delay)
             assert not prefetch.process.is_alive()
-        print(sorted(p.suffix for p in Path({str(tmp_path / "cache")!r}).iterdir()))
+        print(json.dumps(sorted(p.suffix for p in Path({str(tmp_path / "cache")!r}).iterdir())))
     """)
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
-    assert set(eval(run.stdout)) <= {".npy"}  # whole entries only, if any
+    assert set(json.loads(run.stdout)) <= {".npy"}  # whole entries only, if any
 
 
 @pytest.fixture(scope="module")
