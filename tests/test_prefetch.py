@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,37 @@ def test_a_prefetch_stopped_at_any_moment_says_nothing(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     assert set(json.loads(run.stdout)) <= {".npy"}  # whole entries only, if any
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def test_a_killed_command_leaves_no_child_behind(tmp_path):
+    """Killed while the features of a 10-minute song are computed (about 15 s of work), the
+    command's child is interrupted at once."""
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(600.0, 120.0, 22050), 22050)
+    script = textwrap.dedent(f"""
+        import time
+        from aichoreo.pipeline import DanceOptions, FeaturePrefetch
+        with FeaturePrefetch.start({str(song)!r}, DanceOptions(), None) as prefetch:
+            print(prefetch.process.pid, flush=True)
+            time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()  # SIGKILL: no clean-up of its own
+    parent.wait()
+    deadline = time.monotonic() + 8  # ample: interrupted, the child ends within a second
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child), "the features child outlived the killed command"
 
 
 @pytest.fixture(scope="module")

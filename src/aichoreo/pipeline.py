@@ -210,6 +210,7 @@ class FeaturePrefetch:
     to overlap: on Linux, in a process that has not imported torch (``aichoreo dance``; a Python
     caller that has imported it computes the features itself) and runs no other thread, with two
     usable cores or more.
+    A killed command's child is interrupted by the kernel (it asks to be when its parent dies).
     Whatever goes wrong in the child (a bad file, a killed process) leaves :meth:`result` ``None``
     and the caller computes the features as before, where the same error is raised and reported.
     The child's warnings and log messages (a silent song) are held back and given out here when
@@ -236,7 +237,7 @@ class FeaturePrefetch:
         context = multiprocessing.get_context("fork")
         try:
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_prefetch_features, args=(send, Path(path), options, cache),
+            process = context.Process(target=_prefetch_features, args=(send, Path(path), options, cache, os.getpid()),
                                       name="aichoreo-features", daemon=True)
             # The child starts with Ctrl-C ignored until it has its own handler (an interrupt in
             # multiprocessing's start-up code would print a traceback); this process only for an instant.
@@ -292,7 +293,22 @@ class FeaturePrefetch:
         self.connection.close()
 
 
-def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None) -> None:
+def _interrupt_when_orphaned(parent: int) -> None:
+    """Ask Linux to interrupt this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``): a
+    killed ``aichoreo dance`` leaves no child computing features for nobody. Where the call is not
+    to be had, nothing changes (the child then ends by itself when its work is done)."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGINT, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the call
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None,
+                       parent: int) -> None:
     """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back.
 
     The parent may stop it at any moment (:meth:`FeaturePrefetch.stop`, or Ctrl-C in the terminal):
@@ -310,6 +326,7 @@ def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: Feat
 
     try:
         signal.signal(signal.SIGINT, on_interrupt)
+        _interrupt_when_orphaned(parent)
         # Silent: its warnings and log messages are sent to the parent, and an interrupt can land
         # anywhere, also in a finaliser, whose "Exception ignored" text would reach the terminal.
         quiet = os.open(os.devnull, os.O_WRONLY)
