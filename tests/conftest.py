@@ -1,5 +1,5 @@
 """Shared fixtures: the path of the real data in ``../shared/data`` (or ``$AICHOREO_DATA``), a
-cache folder of each test's own, and one generation thread (below)."""
+cache folder of each test's own, one generation thread (below), and a tiny model file."""
 
 from __future__ import annotations
 
@@ -47,4 +47,20 @@ def conformance(shared_data: Path) -> Path:
     path = shared_data / "conformance"
     if not path.is_dir():
         pytest.skip(f"conformance vectors not found under {shared_data}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A model file of the ``tiny`` FACT preset (random weights, torch seed 0) with this aichoreo's
+    conventions: what ``aichoreo dance --checkpoint`` takes, in a second."""
+    import torch
+
+    from aichoreo.conventions import current_conventions
+    from aichoreo.models import build_model, get_preset, save_model_file
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_model_file(path, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
     return path

@@ -12,20 +12,9 @@ import soundfile as sf
 import torch
 
 from aichoreo.cli import main
-from aichoreo.conventions import current_conventions
 from aichoreo.pipeline import DanceOptions, dance
 from aichoreo.seeds import bounce_seed as neutral_seed
 from aichoreo.data.fixtures import click_track
-from aichoreo.models import build_model, get_preset, save_model_file
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_model_file(path, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
-    return path
 
 
 def _write(path: Path, data: bytes) -> Path:

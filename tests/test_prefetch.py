@@ -17,11 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
-from aichoreo.conventions import current_conventions
 from aichoreo.data.fixtures import click_track
-from aichoreo.models import build_model, get_preset, save_model_file
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the prefetch forks on Linux only")
 
@@ -122,15 +119,6 @@ def test_a_killed_command_leaves_no_child_behind(tmp_path):
     while _running(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(child), "the features child outlived the killed command"
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    cfg = get_preset("tiny")
-    path = tmp_path_factory.mktemp("model") / "tiny.pt"
-    save_model_file(path, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
-    return path
 
 
 def test_the_command_says_a_silent_songs_warning_once_and_a_bad_songs_error_in_one_line(model_file, tmp_path):
