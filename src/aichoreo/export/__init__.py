@@ -38,7 +38,7 @@ from aichoreo.export.edge import read_edge, write_edge
 from aichoreo.export.gltf import require_pygltflib, write_glb
 from aichoreo.export.html import needs_aac, write_character_html, write_html
 from aichoreo.export.joints import read_joints, write_joints
-from aichoreo.export.music import SongAAC, maybe_aac
+from aichoreo.export.music import SongAAC, aac_of, maybe_aac
 from aichoreo.export.video import write_mp4
 from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
 from aichoreo.motion import SMPLMotion
@@ -185,10 +185,10 @@ def export_all(
         clean_stale_staging(out_dir, f"{name}.exporting")
         # The song's AAC, for the video and a page that embeds AAC, is encoded once, by ffmpeg on
         # the other core while the first formats are written (unless the caller started it earlier).
-        own_aac = aac is None or audio is None or aac.song != audio
+        given = aac_of(aac, audio)
         with (staging_folder(out_dir, f"{name}.exporting") as staging, naming(out_dir, staging),
-              maybe_aac(audio, own_aac and aac_wanted(chosen, audio, audio_offset_s)) as started):
-            aac = started if own_aac else aac
+              maybe_aac(audio, given is None and aac_wanted(chosen, audio, audio_offset_s)) as started):
+            aac = given or started
             spent = {} if timings is None else timings
 
             def write(formats: list[str], stop: threading.Event | None = None) -> dict[str, Path]:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.export.music import SongAAC
+from aichoreo.export.music import SongAAC, aac_of
 from aichoreo.fileio import atomic_path
 from aichoreo.motion import SMPLMotion
 from aichoreo.render import BODY_RADII_M, FIGURES, HEAD_LIFT, HEAD_RADIUS_M, TORSO_RADIUS_M
@@ -75,7 +75,7 @@ def _audio_bytes(audio_path: Path, aac: SongAAC | None = None) -> tuple[bytes, s
     if not needs_aac(audio_path):
         return audio_path.read_bytes(), BROWSER_AUDIO_TYPES[audio_path.suffix.lower()]
     log.info("converting %s to AAC for the browser", audio_path.name)
-    if aac is not None and aac.song == audio_path:
+    if aac_of(aac, audio_path) is not None:
         return aac.path().read_bytes(), "audio/mp4"
     with SongAAC(audio_path) as own:
         return own.path().read_bytes(), "audio/mp4"

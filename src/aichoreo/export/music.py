@@ -76,6 +76,11 @@ class SongAAC:
         self.close()
 
 
+def aac_of(aac: SongAAC | None, song: str | os.PathLike | None) -> SongAAC | None:
+    """``aac`` where it is ``song``'s encoding, else None: what a writer handed an AAC may use."""
+    return aac if aac is not None and song is not None and aac.song == Path(song) else None
+
+
 @contextlib.contextmanager
 def maybe_aac(song: Path | None, wanted: bool):
     """A :class:`SongAAC` of ``song`` while the block runs when ``wanted`` (and there is a song), else None."""

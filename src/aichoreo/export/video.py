@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aichoreo.export.music import SongAAC
+from aichoreo.export.music import SongAAC, aac_of
 from aichoreo.motion import SMPLMotion
 from aichoreo.render import render_video
 
@@ -35,9 +35,9 @@ def write_mp4(
     (:class:`aichoreo.export.music.SongAAC`): copied in where ``audio_offset_s`` is 0. Needs
     ``imageio-ffmpeg``.
     """
-    use_aac = aac is not None and audio_path is not None and aac.song == Path(audio_path) and audio_offset_s == 0
+    aac = aac_of(aac, audio_path) if audio_offset_s == 0 else None
     return render_video(
         motion.joints(), path, fps=motion.fps, video_fps=video_fps, audio_path=audio_path,
         audio_offset_s=audio_offset_s, width=width, height=height, title=title, progress=progress, figure=figure,
-        audio_aac=aac.path() if use_aac else None,
+        audio_aac=None if aac is None else aac.path(),
     )
