@@ -146,6 +146,7 @@ class Song:
     keep: Any = field(repr=False, default=None)  # (source SMPLMotion, joints, root) of --keep, or None
     aac: SongAAC | None = field(repr=False, default=None)  # the song being encoded as the exports' AAC
     first_join: int | None = None  # frames over which the first chunk joins the seed (a continuation's)
+    planted: np.ndarray | None = field(repr=False, default=None)  # (T, 2) a kept motion's foot contacts, held too
 
     @property
     def n_frames(self) -> int:
@@ -537,6 +538,7 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
             raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
                                                 f"{cfg.motion_len}-frame seed")
         kept = (source, joints, keep_root)
+        kept_planted = _kept_contacts(source)  # every song keeps the same motion: found once
     style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
     keys = None if options.keyframes is None else read_keyframes(options.keyframes)
     continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
@@ -567,6 +569,7 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
                     song.seed, song.lead = continued.to_fact_vector(padded=True), lead
                 elif kept is not None:  # the dance starts as the motion whose parts it keeps
                     song.seed, song.keep = kept[0].slice(0, cfg.motion_len).to_fact_vector(padded=True), kept
+                    song.planted = kept_planted
                     song.edit = keep_edit(*kept)
                 else:
                     song.seed = seed_motion(options.seed_motion, n_frames=cfg.motion_len, bpm=song.bpm,
@@ -654,7 +657,7 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
                               style_strength=options.style_strength, room_radius=options.room_radius,
                               first_joins=[s.first_join for s in batch],
-                              planted=[None if s.keep is None else _kept_contacts(s.keep[0]) for s in batch])
+                              planted=[s.planted for s in batch])
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
     for song, smpl in zip(batch, motions):
