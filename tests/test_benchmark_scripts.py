@@ -26,20 +26,16 @@ def test_dance_end_to_end_runs_and_reads_every_stage(tmp_path):
     assert "peak RSS" in out and "(ok)" in out
 
 
-def test_chunk_speeds_prints_each_row(tmp_path):
+def test_chunk_speeds_prints_each_row(tmp_path, model_file):
     """scripts/chunk_speeds.py on a small model and a made-up dataset: a row per quantity, speeds
     that are numbers, the real dancer's pose speed what the sinusoids give."""
-    import torch
     from synthetic_data import swaying_dataset  # tests/ is on sys.path under pytest
 
-    from aichoreo.conventions import current_conventions
-    from aichoreo.models import build_model, get_preset, save_model_file
+    from aichoreo.models import get_preset
 
     data = swaying_dataset(tmp_path / "data", ("val",), frames=900)
-    torch.manual_seed(0)
     cfg = get_preset("tiny")
-    model = tmp_path / "tiny.pt"
-    save_model_file(model, build_model(cfg), cfg, conventions=current_conventions(), preset="tiny")
+    model = model_file
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "chunk_speeds.py"), "--data", str(data),
                              "--split", "val", "--checkpoint", str(model), "--stride", "120"],
                             capture_output=True, text=True, timeout=600, cwd=ROOT)
