@@ -140,7 +140,7 @@ def main() -> int:
             seed_x = seed.to_fact_vector(padded=True)
             variants = (("joined", None, round(CONTINUE_JOIN_S * 60)), ("chunk", None, None), ("raw", 0, None))
             for label, ease, first in variants:
-                (m,) = generate_dances(model, [song.features], [seed_x], first_joins=[first],
+                (m,) = generate_dances(model, [song.features], [seed_x], first_joins=[first], given_seeds=[True],
                                        **({} if ease is None else {"seam_ease": ease}))
                 new = m.slice(model.config.motion_len).joints().astype(float)
                 old = given.joints().astype(float)

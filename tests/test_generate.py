@@ -393,6 +393,37 @@ def test_the_first_chunk_can_be_joined_over_longer_than_a_chunk():
     np.testing.assert_allclose(again[-1, 6:9], later[-1, 6:9], atol=5e-3)  # faded out within the chunk
 
 
+def test_a_given_seed_is_carried_on_at_its_velocity_at_its_last_frame():
+    """A continuation's seed is a real dance that speeds up and slows down: its first chunk carries
+    on at the velocity the seed has at its last frame (a quadratic fit), where the mean over the
+    last 0.1 s lags and leaves a kink at the seam. Here a joint turns and the root moves with a
+    constant acceleration ``a`` per frame^2; carried on at the right velocity, the seam's second
+    difference is ``a`` or less, with the mean it is 5 ``a``. Later chunks use the mean again."""
+    from aichoreo.generate import SeamEaser
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    a, n = 2e-5, 160
+    t = np.arange(n, dtype=np.float64)
+    aa = np.zeros((n, 24, 3))
+    aa[:, 18, 2] = a * t ** 2  # the left elbow: radians
+    translation = np.zeros((n, 3))
+    translation[:, 0] = a * t ** 2  # metres
+    x = SMPLMotion(axis_angle_to_matrix(aa), translation, 60.0).to_fact_vector(padded=True).astype(np.float64)
+    seed, chunk = x[:120], x[120:140].copy()
+
+    def seam_kink(eased: np.ndarray) -> tuple[float, float]:  # root (m) and elbow (rad) per frame^2
+        root = np.concatenate([seed[-2:, 6:9], eased[:1, 6:9]])[:, 0]
+        rot = np.concatenate([seed[-2:], eased[:1]])[:, 9:].reshape(3, 24, 3, 3)[:, 18]
+        angle = np.arctan2(rot[:, 1, 0], rot[:, 0, 0])
+        return abs(root[2] - 2 * root[1] + root[0]), abs(angle[2] - 2 * angle[1] + angle[0])
+
+    given = SeamEaser(seed, 20, given=True)
+    assert max(seam_kink(given.ease(chunk.astype(np.float32)).astype(np.float64))) < 1.2 * a
+    assert min(seam_kink(SeamEaser(seed, 20).ease(chunk.astype(np.float32)).astype(np.float64))) > 4 * a
+    assert not given.given  # the next chunks are joined as any other
+
+
 def test_a_foot_planted_before_the_keyframes_bend_stays_planted():
     """Keyframes bend the generated dance after generation; a foot planted in the dance as generated
     is held where it stands while the bend moves it (generate.feet_locked), where the bent dance
@@ -449,3 +480,40 @@ def test_feet_locked_holds_feet_a_kept_motion_plants():
     held = feet_locked(motion, motion, 10, np.ones((n + 5, 2), dtype=bool))  # longer labels are cut
     assert ankle_travel(held) < 0.01
     np.testing.assert_allclose(held.rotations[:, 16:], motion.rotations[:, 16:], atol=1e-6)  # arms untouched
+
+
+def test_feet_locked_leaves_a_given_seed_as_it_is():
+    """A continuation's seed is the user's dance: the clean-up leaves it as it is and fades its
+    corrections in after it, so the new frames go on from the given dance's end without a jump.
+    Here the dancer floats up 10 cm in the second after the seed; the floor correction, low-passed
+    over a second, would reach back into the seed."""
+    from aichoreo.generate import GIVEN_SEED_FADE, feet_locked
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    n, seed = 300, 120
+    aa = np.zeros((n, 24, 3))
+    aa[:, 16, 2] = np.sin(np.arange(n) / 10)  # an arm waves: not every frame alike
+    translation = np.zeros((n, 3))
+    translation[:, 1] = np.clip((np.arange(n) - seed) / 60, 0, 1) * 0.10
+    motion = SMPLMotion(axis_angle_to_matrix(aa), translation, 60.0)
+
+    plain = feet_locked(motion, motion, seed)
+    assert np.abs(plain.translation[:seed] - translation[:seed]).max() > 0.005  # the seed's end moved
+    given = feet_locked(motion, motion, seed, given_seed=True)
+    np.testing.assert_array_equal(given.rotations[:seed], motion.rotations[:seed])
+    np.testing.assert_array_equal(given.translation[:seed], motion.translation[:seed])
+    after = seed + GIVEN_SEED_FADE
+    np.testing.assert_allclose(given.rotations[after:], plain.rotations[after:], atol=1e-6)
+    np.testing.assert_allclose(given.translation[after:], plain.translation[after:], atol=1e-6)
+
+    def accel(m: SMPLMotion) -> np.ndarray:  # (T - 2,) mean joint acceleration, metres per frame^2
+        j = m.joints().astype(np.float64)
+        return np.linalg.norm(j[2:] - 2 * j[1:-1] + j[:-2], axis=-1).mean(-1)
+
+    seam = slice(seed - 3, seed + 1)  # the accelerations of frames seed - 2 .. seed + 1
+    # Going on from the seed's moved end instead: a jump as large as the float-up's own kink at the seam.
+    plain_seam = np.linalg.norm(plain.joints()[seed] - motion.joints()[seed - 1], axis=-1).mean()
+    assert plain_seam > 0.01
+    assert accel(given)[seam].max() < 1.5 * accel(motion)[seam].max() + 1e-4
+    assert accel(given)[seed:after].max() < 3 * accel(motion)[seed - 60:after].max()  # the fade-in is gentle

@@ -62,9 +62,12 @@ DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and o
 # Seconds over which a continuation's first chunk is joined to the given dance's end (SeamEaser's
 # ``first``). Chosen on the 4 validation songs of benchmarks/directed_dance.py among one chunk
 # (20 frames, as every other seam), 40 and 60 frames: 60 gave the lowest acceleration at the seam
-# (39-84 m/s^2, one chunk's 61-90) and in the first second after it. It replaces an ease that blended
-# the given dance carried on at its velocities into the first second, which made its own jerks
-# inside that second: up to 209-270 m/s^2 there (docs/generation.md).
+# (39-84 m/s^2, one chunk's 61-90) and in the first second after it. Most of that was the foot
+# clean-up moving the given dance's end, which it no longer does (generate.feet_locked's
+# ``given_seed``): now 60 frames give 1-13 m/s^2 at the seam and one chunk 4-13, with 21-36 and
+# 19-32 at worst in the first second (docs/generation.md). It replaced an ease that blended the given
+# dance carried on at its velocities into the first second, which made its own jerks inside that
+# second: up to 209-270 m/s^2 there.
 CONTINUE_JOIN_S = 1.0
 
 

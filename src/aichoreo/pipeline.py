@@ -657,7 +657,7 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
                               style_strength=options.style_strength, room_radius=options.room_radius,
                               first_joins=[s.first_join for s in batch],
-                              planted=[s.planted for s in batch])
+                              planted=[s.planted for s in batch], given_seeds=[bool(s.lead) for s in batch])
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
     for song, smpl in zip(batch, motions):
