@@ -9,7 +9,8 @@ Needs a prepared Dance with Melody dataset (``aichoreo data prepare dwm``) and i
   real dancer of *another* song of the split (the body's pose; the dancer keeps its own place).
   Printed: the mean joint error at the keyframes (issue 17: <= 3 cm), and the jitter (mean joint
   acceleration) and foot skate (support-foot speed) in the 1 s around the keyframes over the rest
-  of the dance (<= 1.3x).
+  of the dance (<= 1.3x). A row "none" per song measures the same 1 s windows of the same dance
+  danced without keyframes: how much those moments differ from the rest on their own.
 * **continue**: the real dance's first 20 s continued from 20 s to 30 s of its song. Printed: the
   seam's joint speed and acceleration (mean over joints; the acceleration of the first new frame
   and of the one after) against the 95th percentile of every frame of the real dances, and the
@@ -99,15 +100,16 @@ def main() -> int:
             for t in (8.0, 14.0, 20.0, 26.0):
                 f = min(int(t * 60), len(other) - 1)
                 keys.append(Keyframe(t, other.rotations[f].astype(np.float64), None, False))
-            for ramp in args.ramps:
-                keyed = [Keyframe(k.time_s, k.rotations, None, False, ramp) for k in keys]
+            for ramp in [None, *args.ramps]:  # None: the same dance without keyframes, the control
+                keyed = [Keyframe(k.time_s, k.rotations, None, False, ramp or DEFAULT_RAMP_S) for k in keys]
                 spec = tmp / "keys.json"
                 poses = [matrix_to_axis_angle(k.rotations).reshape(-1).tolist() for k in keyed]
                 spec.write_text(json.dumps({"ramp_s": ramp, "keyframes": [
                     {"time_s": k.time_s, "pose": p} for k, p in zip(keyed, poses)]}))
                 out = tmp / f"k{i}_{ramp}"
                 aichoreo.dance(str(music_root / f"{name}.mp3"), model=model, out=out, formats=("aistpp",),
-                               seconds=30, keyframes=str(spec), progress=False, model_meta=meta)
+                               seconds=30, keyframes=None if ramp is None else str(spec), progress=False,
+                               model_meta=meta)
                 m = load_motion_smpl(out / name / "dance.pkl")
                 j = m.joints().astype(float)
                 err = keyframe_errors(m, keyed).mean() * 100
@@ -122,6 +124,9 @@ def main() -> int:
                 s = support_speed(j)[:-1]
                 jit = a[near].mean() / a[rest].mean()
                 sk = s[near].mean() / s[rest].mean()
+                if ramp is None:
+                    print(f"{name:<12} {'none':>6} {'':>9} {jit:>17.2f} {sk:>16.2f}")
+                    continue
                 good = err <= 3.0 and jit <= 1.3 and sk <= 1.3
                 ok &= good or ramp != DEFAULT_RAMP_S
                 print(f"{name:<12} {ramp:>6g} {err:>9.2f} {jit:>17.2f} {sk:>16.2f}{'' if good else '  over'}")
