@@ -227,3 +227,42 @@ def test_a_malformed_index_is_named(tmp_path):
         with pytest.raises(InputError, match=says) as err:
             PreparedDataset(root)
         assert str(err.value).startswith(str(root / "index.json"))
+
+
+def test_a_run_can_start_from_a_model_file(dataset, tmp_path, caplog):
+    """--init: fine-tuning starts from the file's weights (with a tiny learning rate, the weights stay
+    where the file had them), the model files name it, and a file that cannot be the run's start is
+    one clear error naming it."""
+    first = train(TINY, dataset, tmp_path / "first", train_config=_tc(), progress=False, accelerator="cpu",
+                  devices=1)
+    start = Path(first["last_model"])
+    started, _, _ = load_model_file(start)
+    noise = dataclasses.replace(TINY, context_noise=0.01)  # the loss may differ: the weights' shapes do not
+    with caplog.at_level("WARNING", logger="aichoreo.train"):
+        tuned = train(noise, dataset, tmp_path / "tuned", train_config=_tc(lr=1e-9, max_steps=2, lr_milestones=()),
+                      progress=False, accelerator="cpu", devices=1, init=start)
+    assert "differs from this run's in context_noise" in caplog.text
+    model, _, meta = load_model_file(tuned["last_model"])
+    assert meta["init"] == "last.pt"
+    for (k, a), (_, b) in zip(started.state_dict().items(), model.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-5), k
+    # the same run without --init: its random start is far from the file's weights
+    scratch = train(TINY, dataset, tmp_path / "scratch", train_config=_tc(lr=1e-9, max_steps=2, lr_milestones=()),
+                    progress=False, accelerator="cpu", devices=1)
+    other, _, _ = load_model_file(scratch["last_model"])
+    assert not all(torch.allclose(a, b, atol=1e-3) for a, b in zip(started.state_dict().values(),
+                                                                    other.state_dict().values()))
+
+    with pytest.raises(InputError, match=r"last.pt: --init: its weights do not fit this run's model \(.* has shape"):
+        train(dataclasses.replace(TINY, d_model=32), dataset, tmp_path / "wide", train_config=_tc(), progress=False,
+              accelerator="cpu", devices=1, init=start)
+    with pytest.raises(InputError, match="missing.pt: no such model file"):
+        train(TINY, dataset, tmp_path / "none", train_config=_tc(), progress=False, accelerator="cpu", devices=1,
+              init=tmp_path / "missing.pt")
+    slow = tmp_path / "slow"  # the same sequences at another frame rate: other conventions
+    rng = np.random.default_rng(0)
+    write_sequence(slow, "seq0", *_sequence(rng, 80))
+    write_index(slow, [SequenceEntry(name="seq0", split="train", n_frames=80)], fps=30.0, music_spec={})
+    with pytest.raises(InputError, match="--init was trained on data with other conventions"):
+        train(TINY, PreparedDataset(slow), tmp_path / "slowrun", train_config=_tc(), progress=False,
+              accelerator="cpu", devices=1, init=start)

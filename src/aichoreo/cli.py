@@ -234,7 +234,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         summary = train(model_cfg, PreparedDataset(data_dir), out, preset=args.config, train_config=train_cfg,
                         max_steps=args.max_steps, resume=args.resume, accelerator=args.accelerator,
-                        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, progress=True)
+                        devices=args.devices, num_nodes=args.num_nodes, strategy=args.strategy, progress=True,
+                        init=args.init)
     except TrainingDiverged:
         print(file=sys.stderr)  # end the progress bar's line, so the error gets a line of its own
         raise
@@ -580,6 +581,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from checkpoints/last.ckpt, or from the newest intact "
                         "checkpoints/step*.ckpt when it is damaged (a run stopped before its first checkpoint "
                         "starts again from step 0, with or without --resume)")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from the weights of this model file, or of a bundled model (default, styles, "
+                        "stream), instead of random ones: fine-tuning; --config and --set must build its "
+                        "architecture, and the data must have its conventions (a resumed run ignores it)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     p.add_argument("--devices", default="auto", help="devices per node (number, list, or auto)")
     p.add_argument("--num-nodes", type=_positive_int, default=1, help="machines")

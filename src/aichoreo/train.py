@@ -59,7 +59,15 @@ from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path, read_json
 from aichoreo.audio import DEFAULT_SPEC
 from aichoreo.conventions import conventions_of
-from aichoreo.models import ModelConfig, build_model, model_name, save_model_file
+from aichoreo.models import (
+    BUNDLED_MODELS,
+    ModelConfig,
+    build_model,
+    load_model,
+    model_name,
+    save_model_file,
+    state_mismatch,
+)
 from aichoreo.models.common import LEGACY_TRAINING_KEYS, check_int, check_positive
 
 log = logging.getLogger(__name__)
@@ -445,6 +453,37 @@ def absolute_paths(value: Any) -> list[str]:
     return []
 
 
+def initial_weights(init: str | os.PathLike, config: ModelConfig, conventions: dict[str, Any], data: Path
+                    ) -> dict[str, torch.Tensor]:
+    """The weights of the model file ``init`` (a path, or a bundled model's name: ``"default"`` ...)
+    for a run of ``config`` on the prepared data in ``data``, whose ``conventions`` the run's model
+    files record (:func:`model_file_meta`): fine-tuning starts from them instead of random ones.
+
+    Raises :class:`InputError` naming the file when it is not a model file, holds another
+    architecture, has weights of other shapes than ``config`` builds (another width or depth), or
+    was trained on other data conventions than ``data``'s (frame rate, music features, motion
+    layout: the weights would read the wrong inputs). Settings that leave the weights' shapes alone
+    (the loss, the context noise, the room) may differ from the file's; each one that does is logged.
+    """
+    bundled = isinstance(init, str) and init in BUNDLED_MODELS
+    where, what = (None, f"--init {init} (a bundled model)") if bundled else (Path(init), "--init")
+    model, file_config, meta = load_model(init)
+    if type(file_config) is not type(config):
+        raise InputError(where, f"{what} is a {model_name(file_config)} model; this run trains a {model_name(config)}")
+    problem = state_mismatch(build_model(config).state_dict(), model.state_dict())
+    if problem:
+        raise InputError(where, f"{what}: its weights do not fit this run's model ({problem.split(': ', 1)[-1]}); "
+                                "give the --config and --set values of its architecture")
+    found = meta.get("conventions")
+    if found is not None and found != conventions:
+        keys = sorted(k for k in set(conventions) | set(found) if conventions.get(k) != found.get(k))
+        raise InputError(where, f"{what} was trained on data with other conventions ({', '.join(keys)}) than {data}")
+    differ = sorted(k for k, v in config.to_dict().items() if file_config.to_dict().get(k) != v)
+    if differ:
+        _warn("starting from %s, whose config differs from this run's in %s", init, ", ".join(differ))
+    return model.state_dict()
+
+
 def model_file_meta(preset: str, data: PreparedDataset, train_config: TrainConfig) -> dict[str, Any]:
     """What every model file of a run records besides the weights: the data conventions, the
     preset, the training settings and the data provenance, without any path of this machine.
@@ -561,8 +600,13 @@ def _start_run_folder(out: Path, preset: str, config: ModelConfig, train_config:
 def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
           preset: str = "custom", train_config: TrainConfig = TrainConfig(), max_steps: int | None = None,
           resume: bool = False, accelerator: str = "auto", devices: int | str = "auto", num_nodes: int = 1,
-          strategy: str = "auto", progress: bool = True) -> dict[str, Any]:
-    """Train ``config`` on ``data``; outputs under ``out`` (module docstring). Returns a summary."""
+          strategy: str = "auto", progress: bool = True, init: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Train ``config`` on ``data``; outputs under ``out`` (module docstring). Returns a summary.
+
+    ``init``: a model file (or a bundled model's name) whose weights the run starts from instead of
+    random ones, to fine-tune it (:func:`initial_weights`); the model files record its name as
+    ``meta["init"]``. A resumed run continues from its checkpoint and does not read it.
+    """
     out = Path(out)
     steps = max_steps or train_config.max_steps
     if steps is None:
@@ -581,6 +625,11 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
     module = DanceModule(config, train_config, train_set, val_set, steps)
+    meta = model_file_meta(preset, data, train_config)
+    if init is not None:
+        meta["init"] = Path(init).name  # a file's name, never a path of this machine
+        if resume_from is None:
+            module.model.load_state_dict(initial_weights(init, config, meta["conventions"], data.root))
     out.mkdir(parents=True, exist_ok=True)
 
     from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
@@ -604,8 +653,7 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     record = LambdaCallback(on_fit_start=lambda trainer, module: trainer.is_global_zero and resume_from is None and
                             _start_run_folder(out, preset, config, train_config, data.root))
     guard = FiniteGuard(out, data.root, train_config.checkpoint_every)
-    files = ModelFiles(out / "models", train_config.checkpoint_every, train_config.keep_last,
-                       model_file_meta(preset, data, train_config))
+    files = ModelFiles(out / "models", train_config.checkpoint_every, train_config.keep_last, meta)
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
         precision=train_config.precision, max_steps=steps, max_epochs=-1,

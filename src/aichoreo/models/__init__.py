@@ -50,7 +50,7 @@ __all__ = [
     "Li2020Config", "ModelConfig", "Preset", "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec",
     "available_presets", "build_model", "count_parameters", "fact_loss", "get_preset", "get_preset_training",
     "load_model_file", "model_name", "model_state", "save_model_file", "split_window", "BUNDLED_MODELS",
-    "bundled_model_path", "load_model",
+    "bundled_model_path", "load_model", "state_mismatch",
 ]
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def _first_names(names: list[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (", ..." if len(names) > n else "")
 
 
-def _state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> str | None:
+def state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> str | None:
     """One line describing how ``found`` differs from ``expected`` (names and shapes), or None."""
     problems = []
     missing = [k for k in expected if k not in found]
@@ -291,7 +291,7 @@ def load_model_file(path: str | os.PathLike, map_location: str | torch.device = 
         raise InputError(path, "no state_dict in the model file")
     with torch.device("meta"):
         model = spec.model_cls(config)  # shapes only; weights come from the file
-    problem = _state_mismatch(model.state_dict(), state_dict)
+    problem = state_mismatch(model.state_dict(), state_dict)
     if problem:
         raise InputError(path, problem)
     bad = _non_finite(state_dict)
