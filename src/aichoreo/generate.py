@@ -47,7 +47,7 @@ from aichoreo.motion import (
     rotation_exp,
     rotation_log,
 )
-from aichoreo.rotations import project_to_so3
+from aichoreo.rotations import project_to_so3, slerp_matrices
 from aichoreo.skeleton import FPS, N_JOINTS
 from aichoreo.threads import ThreadTuner
 
@@ -249,13 +249,11 @@ def _faded_in(before: SMPLMotion, after: SMPLMotion, start: int, n: int) -> SMPL
     the ``n`` frames after it (a smoothstep; rotations along the geodesic, per joint)."""
     w = np.clip((np.arange(len(before)) - start + 1) / (n + 1), 0.0, 1.0)
     w = w * w * (3 - 2 * w)  # (T,): 0 up to frame start - 1, 1 from frame start + n
-    rot0, rot1 = before.rotations.astype(np.float64), after.rotations.astype(np.float64)
     part = (w > 0) & (w < 1)
-    rot = np.where(w[:, None, None, None] > 0, rot1, rot0)
-    turn = rotation_log(np.swapaxes(rot0[part], -1, -2) @ rot1[part])  # (n, 24, 3)
-    rot[part] = rot0[part] @ rotation_exp(turn * w[part, None, None])
+    rot = np.where(w[:, None, None, None] > 0, after.rotations, before.rotations)
+    rot[part] = slerp_matrices(before.rotations[part], after.rotations[part], w[part, None])
     trans = before.translation + w[:, None] * (after.translation - before.translation)
-    return SMPLMotion(rot.astype(after.rotations.dtype), trans.astype(after.translation.dtype), after.fps)
+    return SMPLMotion(rot, trans.astype(after.translation.dtype), after.fps)
 
 
 #: Frames over which the foot clean-up's corrections fade in after a given seed (feet_locked's
@@ -597,6 +595,7 @@ def generate_dances(
     k = cfg.default_frames_per_step if frames_per_step is None else frames_per_step
     room = model_room(cfg, room_radius)
     firsts = [None] * len(songs) if first_joins is None else first_joins
+    givens = [False] * len(songs) if given_seeds is None else [bool(g) for g in given_seeds]
     seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
@@ -608,8 +607,7 @@ def generate_dances(
         music = np.stack([extend_music(np.asarray(songs[i], dtype=np.float32)[:frames[i]], tail, longest + tail)
                           for i in idx])
         edit = None
-        easers = ({i: SeamEaser(seed_vectors[i], min(seam_ease, k), firsts[i],
-                                given=bool(given_seeds is not None and given_seeds[i])) for i in idx}
+        easers = ({i: SeamEaser(seed_vectors[i], min(seam_ease, k), firsts[i], given=givens[i]) for i in idx}
                   if k > 1 and (seam_ease > 0 or any(firsts[i] for i in idx)) else {})
         if easers or (edits is not None and any(edits[i] is not None for i in idx)):
             def edit(first: int, x: np.ndarray, idx=idx, easers=easers) -> np.ndarray:
@@ -633,8 +631,7 @@ def generate_dances(
         motions = [m if w is None else w(m) for m, w in zip(motions, warps)]
     t1 = time.perf_counter()
     if lock_feet:
-        motions = [feet_locked(m, u, cfg.motion_len, None if planted is None else planted[i],
-                               given_seed=bool(given_seeds is not None and given_seeds[i]))
+        motions = [feet_locked(m, u, cfg.motion_len, None if planted is None else planted[i], given_seed=givens[i])
                    for i, (m, u) in enumerate(zip(motions, unwarped))]
     if timings is not None:
         timings["generate_s"] = timings.get("generate_s", 0.0) + t1 - t0

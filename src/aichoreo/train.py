@@ -453,11 +453,12 @@ def absolute_paths(value: Any) -> list[str]:
     return []
 
 
-def initial_weights(init: str | os.PathLike, config: ModelConfig, conventions: dict[str, Any], data: Path
-                    ) -> dict[str, torch.Tensor]:
-    """The weights of the model file ``init`` (a path, or a bundled model's name: ``"default"`` ...)
-    for a run of ``config`` on the prepared data in ``data``, whose ``conventions`` the run's model
-    files record (:func:`model_file_meta`): fine-tuning starts from them instead of random ones.
+def load_initial_weights(model: torch.nn.Module, init: str | os.PathLike, config: ModelConfig,
+                         conventions: dict[str, Any], data: Path) -> None:
+    """Put the weights of the model file ``init`` (a path, or a bundled model's name: ``"default"``
+    ...) into ``model``, the run's model of ``config`` on the prepared data in ``data``, whose
+    ``conventions`` the run's model files record (:func:`model_file_meta`): fine-tuning starts from
+    them instead of random ones.
 
     Raises :class:`InputError` naming the file when it is not a model file, holds another
     architecture, has weights of other shapes than ``config`` builds (another width or depth), or
@@ -467,10 +468,10 @@ def initial_weights(init: str | os.PathLike, config: ModelConfig, conventions: d
     """
     bundled = isinstance(init, str) and init in BUNDLED_MODELS
     where, what = (None, f"--init {init} (a bundled model)") if bundled else (Path(init), "--init")
-    model, file_config, meta = load_model(init)
+    source, file_config, meta = load_model(init)
     if type(file_config) is not type(config):
         raise InputError(where, f"{what} is a {model_name(file_config)} model; this run trains a {model_name(config)}")
-    problem = state_mismatch(build_model(config).state_dict(), model.state_dict())
+    problem = state_mismatch(model.state_dict(), source.state_dict())
     if problem:
         raise InputError(where, f"{what}: its weights do not fit this run's model ({problem.split(': ', 1)[-1]}); "
                                 "give the --config and --set values of its architecture")
@@ -481,7 +482,7 @@ def initial_weights(init: str | os.PathLike, config: ModelConfig, conventions: d
     differ = sorted(k for k, v in config.to_dict().items() if file_config.to_dict().get(k) != v)
     if differ:
         _warn("starting from %s, whose config differs from this run's in %s", init, ", ".join(differ))
-    return model.state_dict()
+    model.load_state_dict(source.state_dict())
 
 
 def model_file_meta(preset: str, data: PreparedDataset, train_config: TrainConfig) -> dict[str, Any]:
@@ -604,7 +605,7 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     """Train ``config`` on ``data``; outputs under ``out`` (module docstring). Returns a summary.
 
     ``init``: a model file (or a bundled model's name) whose weights the run starts from instead of
-    random ones, to fine-tune it (:func:`initial_weights`); the model files record its name as
+    random ones, to fine-tune it (:func:`load_initial_weights`); the model files record its name as
     ``meta["init"]``. A resumed run continues from its checkpoint and does not read it.
     """
     out = Path(out)
@@ -629,7 +630,7 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     if init is not None:
         meta["init"] = Path(init).name  # a file's name, never a path of this machine
         if resume_from is None:
-            module.model.load_state_dict(initial_weights(init, config, meta["conventions"], data.root))
+            load_initial_weights(module.model, init, config, meta["conventions"], data.root)
     out.mkdir(parents=True, exist_ok=True)
 
     from lightning.pytorch.callbacks import LambdaCallback, ModelCheckpoint
