@@ -169,6 +169,35 @@ def test_trained_model_file_holds_its_styles(style_model, capsys):
     assert "styles: none" in capsys.readouterr().out
 
 
+def test_a_style_model_can_start_from_a_model_without_styles(tmp_path, caplog):
+    """--init of a model without styles into one with styles: every shared weight from the file, the
+    style embedding at zero, so that the run starts as the file's model dancing unconditioned; the
+    other way round is refused (the file's style embedding has no place)."""
+    from aichoreo.train import TrainConfig, train
+
+    data = PreparedDataset(_dataset(tmp_path / "data", ["waltz", "cha-cha", "waltz", "rumba"]))
+    tiny = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4)
+    tc = TrainConfig(batch_size=2, lr=1e-3, lr_milestones=(), max_steps=2, num_workers=0, log_every=1)
+    plain = Path(train(tiny, data, tmp_path / "plain", train_config=tc, progress=False, accelerator="cpu",
+                       devices=1)["last_model"])
+    source, _, _ = load_model_file(plain)
+    styled_cfg = dataclasses.replace(tiny, style_dropout=0.2)
+    with caplog.at_level("WARNING", logger="aichoreo.train"):
+        run = train(styled_cfg, data, tmp_path / "styled", train_config=dataclasses.replace(tc, lr=1e-12),
+                    progress=False, accelerator="cpu", devices=1, init=plain)
+    assert "style_embed.weight starts at zero" in caplog.text
+    model, cfg, meta = load_model_file(run["last_model"])
+    assert cfg.styles == ("cha-cha", "waltz") and meta["init"] == "last.pt"
+    assert float(model.style_embed.weight.detach().abs().max()) < 1e-6
+    motion, audio = _inputs(cfg, 2)
+    with torch.no_grad():  # unconditioned, it is the file's model
+        assert torch.allclose(model.eval()(motion, audio), source.eval()(motion, audio), atol=1e-4)
+    with pytest.raises(InputError, match=r"last.pt: --init: its weights do not fit .*unexpected tensors "
+                                         r"\(style_embed.weight\)"):
+        train(tiny, data, tmp_path / "back", train_config=tc, progress=False, accelerator="cpu", devices=1,
+              init=run["last_model"])
+
+
 def test_dance_in_a_style(style_model, tmp_path):
     assert main(["dance", str(SONG), "--checkpoint", str(style_model), "-o", str(tmp_path / "a"), "--seconds", "5",
                  "--formats", "joints", "--style", "waltz", "--style-strength", "3"]) == 0

@@ -584,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start from the weights of this model file, or of a bundled model (default, styles, "
                         "stream), instead of random ones: fine-tuning; --config and --set must build its "
-                        "architecture, and the data must have its conventions (a resumed run ignores it)")
+                        "architecture (a model with styles may start from one without: the styles start at zero), and "
+                        "the data must have its conventions (a resumed run ignores it)")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     p.add_argument("--devices", default="auto", help="devices per node (number, list, or auto)")
     p.add_argument("--num-nodes", type=_positive_int, default=1, help="machines")

@@ -465,13 +465,17 @@ def load_initial_weights(model: torch.nn.Module, init: str | os.PathLike, config
     was trained on other data conventions than ``data``'s (frame rate, music features, motion
     layout: the weights would read the wrong inputs). Settings that leave the weights' shapes alone
     (the loss, the context noise, the room) may differ from the file's; each one that does is logged.
+    An input the run's model adds to the file's (``model.added_inputs``: the style embedding of a
+    model with styles started from one without) starts at zero, and is logged.
     """
     bundled = isinstance(init, str) and init in BUNDLED_MODELS
     where, what = (None, f"--init {init} (a bundled model)") if bundled else (Path(init), "--init")
     source, file_config, meta = load_model(init)
     if type(file_config) is not type(config):
         raise InputError(where, f"{what} is a {model_name(file_config)} model; this run trains a {model_name(config)}")
-    problem = state_mismatch(model.state_dict(), source.state_dict())
+    found_state, expected = source.state_dict(), model.state_dict()
+    added = [k for k in getattr(model, "added_inputs", lambda other: [])(file_config) if k not in found_state]
+    problem = state_mismatch({k: v for k, v in expected.items() if k not in added}, found_state)
     if problem:
         raise InputError(where, f"{what}: its weights do not fit this run's model ({problem.split(': ', 1)[-1]}); "
                                 "give the --config and --set values of its architecture")
@@ -482,7 +486,9 @@ def load_initial_weights(model: torch.nn.Module, init: str | os.PathLike, config
     differ = sorted(k for k, v in config.to_dict().items() if file_config.to_dict().get(k) != v)
     if differ:
         _warn("starting from %s, whose config differs from this run's in %s", init, ", ".join(differ))
-    model.load_state_dict(source.state_dict())
+    if added:
+        _warn("%s starts at zero: %s has no such weights", ", ".join(added), init)
+    model.load_state_dict({**found_state, **{k: torch.zeros_like(expected[k]) for k in added}})
 
 
 def model_file_meta(preset: str, data: PreparedDataset, train_config: TrainConfig) -> dict[str, Any]:

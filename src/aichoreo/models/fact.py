@@ -593,6 +593,13 @@ class FACT(SlidingContext, nn.Module):
         styled, plain = both.chunk(2)
         return plain + guidance * (styled - plain)
 
+    def added_inputs(self, other: FACTConfig) -> list[str]:
+        """Weights of this model that a model of config ``other`` lacks and that fine-tuning from it
+        starts at zero (:func:`aichoreo.train.load_initial_weights`): the style embedding, when this
+        model has styles and ``other`` none. Every token then gets what it got in that model, so the
+        run starts as that model dancing unconditioned and learns the styles from there."""
+        return ["style_embed.weight"] if self.config.styles and not other.styles else []
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter values (120,406,977 for the released configuration)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
