@@ -272,7 +272,9 @@ def _seed_file(path: Path, x: np.ndarray) -> Path:
      "contains NaN or infinite values"),
     (lambda d: _seed_file(d / "notrot.npy", _fact_seed() * np.r_[np.ones(9), 5 * np.ones(216)].astype(np.float32)),
      "its 3x3 blocks are not rotations"),
-    (lambda d: _seed_file(d / "joints.npy", np.zeros((130, 24, 3), np.float32)), "expected FACT motion vectors"),
+    (lambda d: _seed_file(d / "cube.npy", np.zeros((130, 24, 4), np.float32)),
+     "expected SMPL-24 joints (T, 24, 3) or FACT motion vectors"),
+    (lambda d: _seed_file(d / "wide.npy", np.zeros((130, 200), np.float32)), "expected FACT motion vectors"),
 ])
 def test_a_bad_seed_file_is_one_line_naming_it(model_file, tmp_path, capsys, make, message):
     seed = make(tmp_path)

@@ -65,7 +65,8 @@ def test_keyframes_file_forms(tmp_path):
     ([{"time_s": 3}], 'give a pose ("pose": 72 axis-angle numbers) or "from"'),
     ([{"time_s": 3, "pose": ARMS_DOWN, "root": True}], "root: true needs a position"),
     ([{"time_s": 3, "pose": ARMS_DOWN, "ramp_s": 0}], "ramp_s must be > 0"),
-    ([{"time_s": 3, "from": "take.npy", "frame": 0}], "poses are read from AIST++ motion .pkl files"),
+    ([{"time_s": 3, "from": "take_missing.pkl", "frame": 0}], "keyframe 0: no such motion file"),
+    ([{"time_s": 3, "from": "keys.json", "frame": 0}], "expected an AIST++ motion .pkl"),  # the default reader
     ([{"time_s": 3, "from": "take.pkl", "frame": 9999}], "frame 9999 is outside the motion's 600 frames"),
 ])
 def test_bad_keyframes_name_the_file(tmp_path, data, says):
@@ -127,8 +128,56 @@ def first_dance(tmp_path_factory) -> Path:
     import aichoreo
 
     out = tmp_path_factory.mktemp("first")
-    aichoreo.dance(str(SONG), out=out, formats=("aistpp",), seconds=10, progress=False)
+    aichoreo.dance(str(SONG), out=out, formats=("aistpp", "bvh", "amass", "edge"), seconds=10, progress=False)
     return out / SONG.stem / "dance.pkl"
+
+
+def test_every_dance_file_directs_a_dance(tmp_path, first_dance):
+    """--continue, --from, keyframes' "from" and --seed-motion read every dance file aichoreo
+    writes (aichoreo.retarget.read_source_motion), not only the AIST++ .pkl: the same dance from
+    each, to the files' precision (EDGE's 30 fps resampled to 60)."""
+    from aichoreo.direct import keep_source
+    from aichoreo.pipeline import seed_motion
+    from aichoreo.retarget import read_source_motion
+
+    files = [first_dance.with_name(n) for n in ("dance.bvh", "dance_amass.npz", "dance_edge.pkl")]
+    pkl_seed = continuation_seed(first_dance, 120, read=read_source_motion)
+    pkl_take = keep_source(first_dance, read=read_source_motion)
+    # EDGE's file keeps every other frame: the frames between are interpolated back (1-2 cm here)
+    for path, atol in zip(files, (1e-4, 1e-4, 0.02)):
+        seed = continuation_seed(path, 120, read=read_source_motion)
+        np.testing.assert_allclose(seed.joints(), pkl_seed.joints(), atol=atol, err_msg=path.name)
+        take = keep_source(path, read=read_source_motion)
+        assert abs(len(take) - len(pkl_take)) <= 1, path.name
+        n = min(len(take), len(pkl_take))
+        np.testing.assert_allclose(take.joints()[:n], pkl_take.joints()[:n], atol=atol, err_msg=path.name)
+        keys = read_keyframes(_write(tmp_path, [{"time_s": 3, "from": str(path), "at_s": 4.0}]),
+                              read=read_source_motion)
+        from_pkl = read_keyframes(_write(tmp_path, [{"time_s": 3, "from": str(first_dance), "at_s": 4.0}]),
+                                  read=read_source_motion)
+        body = slice(0, 22)  # an AMASS file has SMPL-H's hands instead of SMPL's hand joints
+        np.testing.assert_allclose(keys[0].rotations[body], from_pkl[0].rotations[body], atol=max(1e-3, atol),
+                                   err_msg=path.name)
+        seed_vectors = seed_motion(str(path), n_frames=120, bpm=120.0, random_seed=0)
+        np.testing.assert_allclose(seed_vectors, seed_motion(str(first_dance), n_frames=120, bpm=120.0,
+                                                             random_seed=0), atol=max(1e-3, atol), err_msg=path.name)
+    # the default reader of aichoreo.direct takes the AIST++ .pkl alone, and says where the rest is read
+    with pytest.raises(InputError, match=r"dance.bvh: expected an AIST\+\+ motion .pkl .*AMASS .npz"):
+        continuation_seed(files[0], 120)
+
+
+def test_dance_continues_a_bvh(tmp_path, first_dance):
+    """The whole command: --continue dance.bvh starts where that dance ends, as from dance.pkl."""
+    from aichoreo.cli import main
+    from aichoreo.data.aistpp import load_motion_smpl
+
+    assert main(["dance", str(SONG), "-o", str(tmp_path / "out"), "--formats", "aistpp", "--start", "10",
+                 "--seconds", "3", "--continue", str(first_dance.with_name("dance.bvh"))]) == 0
+    old = load_motion_smpl(first_dance).joints().astype(float)
+    new = load_motion_smpl(tmp_path / "out" / SONG.stem / "dance.pkl").joints().astype(float)
+    seam = np.linalg.norm(new[0] - old[-1], axis=-1).mean()
+    inside = np.median(np.linalg.norm(new[1:] - new[:-1], axis=-1).mean(-1))
+    assert seam < 4 * inside + 0.01, (seam, inside)
 
 
 def test_dance_with_keyframes_hits_them(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,11 +36,13 @@ MEDIAN_DEG, P99_DEG, FLOOR_M = 5.0, 15.0, 0.02
 
 @pytest.fixture(scope="module")
 def dance_files(tmp_path_factory) -> Path:
-    """The bundled model's dance to 12 s of the bundled song: dance.pkl, dance.bvh, dance_joints.npy."""
+    """The bundled model's dance to 12 s of the bundled song: dance.pkl, dance.bvh, dance_joints.npy,
+    dance_edge.pkl, dance_amass.npz."""
     import aichoreo
 
     out = tmp_path_factory.mktemp("dance")
-    aichoreo.dance(str(SONG), out=out, formats=("aistpp", "bvh", "joints"), seconds=12, progress=False)
+    aichoreo.dance(str(SONG), out=out, formats=("aistpp", "bvh", "joints", "edge", "amass"), seconds=12,
+                   progress=False)
     return out / SONG.stem
 
 
@@ -144,10 +147,32 @@ def test_glb_written_keeps_the_character_and_adds_the_dance(dance, tmp_path):
     assert animated == set(back.bone_map.values())
 
 
-def test_motion_sources_agree(dance_files, dance):
-    """dance.bvh and dance.pkl are the same dance; dance_joints.npy is fitted to within a few cm."""
+def test_motion_sources_agree(dance_files, dance, tmp_path):
+    """Every file of a dance reads back as that dance: dance.pkl, dance.bvh, dance_amass.npz, FACT
+    vectors; dance_edge.pkl at its 30 fps; dance_joints.npy fitted to within a few cm. A file that is
+    none of these is one line naming it."""
     from_bvh = read_source_motion(dance_files / "dance.bvh")
     np.testing.assert_allclose(from_bvh.joints(), dance.joints(), atol=1e-4)
+    from_amass = read_source_motion(dance_files / "dance_amass.npz")
+    assert from_amass.fps == dance.fps
+    np.testing.assert_allclose(from_amass.joints(), dance.joints(), atol=1e-4)
+    from_edge = read_source_motion(dance_files / "dance_edge.pkl")
+    assert from_edge.fps == 30.0
+    np.testing.assert_allclose(from_edge.joints(), dance.resample(30.0).joints(), atol=1e-4)
+    np.save(tmp_path / "vectors.npy", dance.to_fact_vector(padded=True))
+    np.testing.assert_allclose(read_source_motion(tmp_path / "vectors.npy").joints(), dance.joints(), atol=1e-4)
+    for name, content, says in (("odd.npy", np.zeros((5, 7)), "has shape (5, 7)"),
+                                ("cube.npy", np.zeros((5, 24, 4)), "expected SMPL-24 joints"),
+                                ("pose.txt", None, "unknown motion format .txt")):
+        path = tmp_path / name
+        np.save(path, content) if content is not None else path.write_text("0 0 0")
+        with pytest.raises(InputError, match=name) as raised:
+            read_source_motion(path)
+        assert says in str(raised.value)
+    with open(tmp_path / "other.pkl", "wb") as f:
+        pickle.dump({"poses": np.zeros((5, 72))}, f)
+    with pytest.raises(InputError, match="other.pkl: .*smpl_poses"):
+        read_source_motion(tmp_path / "other.pkl")
     fitted = read_source_motion(dance_files / "dance_joints.npy")
     error = np.linalg.norm(fitted.joints() - dance.joints(), axis=-1)  # (T, 24) metres
     assert np.mean(error) < 0.02 and np.max(error) < 0.1, (np.mean(error), np.max(error))

@@ -752,7 +752,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds into the song where the dance starts")
     p.add_argument("--seed-motion", default="neutral",
                    help="neutral (built in: the model file's seed pose, else bounce), pose, bounce, an AIST++ "
-                        "sequence name (with --aistpp), or a .pkl/.npy motion file")
+                        "sequence name (with --aistpp), or a motion file (AIST++ or EDGE .pkl, AMASS .npz, "
+                        ".bvh of the SMPL skeleton, joints or FACT vectors .npy)")
     p.add_argument("--aistpp", type=_existing_dir, default=None, help="AIST++ annotations folder, for AIST++ seeds")
     p.add_argument("--no-foot-lock", action="store_true",
                    help="keep the model's raw motion: neither kept on the floor nor planted feet held still "
@@ -792,16 +793,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keyframes", type=_existing_file, default=None,
                    help='JSON of poses pinned to moments: [{"time_s": 12.5, "pose": [72 axis-angle numbers]}, '
                         '{"time_s": 20, "from": "take.pkl", "frame": 30, "root": true}, ...]; the dance passes '
-                        "through each (docs/generation.md)")
+                        "through each; \"from\" takes any motion file --continue takes (docs/generation.md)")
     p.add_argument("--continue", dest="continue_from", type=_existing_file, default=None,
-                   help="continue this dance (a dance.pkl): its last 2 s are the seed, and the new dance starts "
-                        "where it ends (with --start: at that time of the song)")
+                   help="continue this dance: its last 2 s are the seed, and the new dance starts where it ends (with "
+                        "--start: at that time of the song); any dance file aichoreo writes (dance.pkl, "
+                        "dance_edge.pkl, dance_amass.npz, dance.bvh, dance_joints.npy), or an AMASS/EDGE file")
     p.add_argument("--keep", default=None, metavar="upper|lower|JOINTS",
                    help="joints that follow the --from motion frame for frame (upper: spine, head and arms; lower: "
                         "root, legs and the root's path; or SMPL joint names, comma-separated); the model dances the "
                         "rest around them")
     p.add_argument("--from", dest="keep_from", type=_existing_file, default=None,
-                   help="the motion (.pkl) whose --keep joints the dance follows; its first 2 s are the seed")
+                   help="the motion whose --keep joints the dance follows (any file --continue takes); its first 2 s "
+                        "are the seed")
     p.add_argument("--style", default="auto",
                    help="dance in this style, for a model trained with styles (aichoreo config show MODEL lists them; "
                         "the bundled 'styles' model: cha-cha, rumba, waltz); auto (default): the music decides")
@@ -813,15 +816,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "retarget", formatter_class=fmt, help="put a dance on your character (Mixamo, VRM, Unreal, Rigify, BVH rigs)",
-        description="Retarget a dance (an AIST++ .pkl such as dance.pkl, aichoreo's SMPL .bvh, or SMPL-24 joints "
-        ".npy, fitted first) onto a rigged humanoid: a .glb/.gltf (written as .glb, keeping its mesh, skin, "
+        description="Retarget a dance (an AIST++ .pkl such as dance.pkl, an EDGE .pkl, an AMASS .npz, aichoreo's "
+        "SMPL .bvh, or SMPL-24 joints .npy, fitted first) onto a rigged humanoid: a .glb/.gltf (written as .glb, keeping its mesh, skin, "
         "materials and clips, with the dance as the first animation), a VRM 0.x/1.0 (stays a .vrm), or a .bvh "
         "skeleton (its names, offsets and units). Bones are found from the VRM humanoid map or the names "
         "(Mixamo, Unreal Mannequin, Unity Humanoid, Rigify, plain Hips/LeftUpLeg...); --map gives any other "
         "rig's. Each bone points where the SMPL bone points whatever the rig's rest pose (T or A), the hips move "
         "in proportion to the legs, and planted feet stay planted on the floor (docs/retarget.md).",
     )
-    p.add_argument("motion", type=_existing_file, help="the dance: .pkl, .bvh (aichoreo's SMPL skeleton) or .npy joints")
+    p.add_argument("motion", type=_existing_file,
+                   help="the dance: .pkl (AIST++ or EDGE), .npz (AMASS), .bvh (aichoreo's SMPL skeleton) or .npy "
+                        "(joints or FACT vectors)")
     p.add_argument("--to", required=True, type=_existing_file, dest="character",
                    help="the character: .glb, .gltf, .vrm or .bvh")
     p.add_argument("-o", "--output", required=True, help="output file: .glb (for .glb/.gltf), .vrm or .bvh")

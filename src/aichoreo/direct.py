@@ -14,7 +14,10 @@ them) and one pose:
 
 * ``"pose"``: SMPL axis-angle, 72 numbers (an AIST++ ``smpl_poses`` row) or 24 triples;
 * ``"from": "take.pkl"`` with ``"frame": 120`` or ``"at_s": 2.0``: a frame of a motion file
-  (AIST++ ``.pkl``, what ``aichoreo dance`` writes as ``dance.pkl``).
+  (``frame`` counts the file's own frames). Which files: those the ``read`` function given to
+  :func:`read_keyframes` reads; ``aichoreo dance`` reads every motion file the project writes
+  (:func:`aichoreo.retarget.read_source_motion`: AIST++ and EDGE ``.pkl``, AMASS ``.npz``, the
+  SMPL skeleton's ``.bvh``, joints or FACT vectors ``.npy``), the default here AIST++ ``.pkl``.
 
 Optional per keyframe: ``"root": true`` pins the root too (its orientation, and its position:
 ``"position": [x, y, z]`` metres, or the frame's own for ``"from"``); otherwise the dancer keeps
@@ -32,6 +35,11 @@ the frames before it (:class:`aichoreo.generate.SeamEaser`); the first one is jo
 dance's end over ``CONTINUE_JOIN_S`` instead of one chunk, and the model goes on from the joined
 frames.
 
+The motion files of keyframes, ``--from`` and ``--continue`` are read by a ``read(path) ->
+SMPLMotion`` passed in (:data:`MotionReader`): the reader of every format lives in
+:mod:`aichoreo.retarget.source`, a module of this one's layer, so the caller (the pipeline) hands
+it over.
+
 **Style** (:func:`style_label`): a model trained with styles (``fact-small-style``) dances the one
 named; the label and its guidance go to :func:`aichoreo.generate.generate_dances`.
 """
@@ -42,7 +50,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -56,7 +64,21 @@ from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
 
 __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed",
            "kept_joints", "keep_source", "keep_edit", "keep_parts", "style_label", "DEFAULT_RAMP_S", "CONTINUE_JOIN_S",
-           "BODY_PARTS"]
+           "BODY_PARTS", "MotionReader", "read_aistpp_motion"]
+
+#: ``read(path) -> SMPLMotion``: a motion file as an :class:`SMPLMotion` at its own frame rate, or
+#: :class:`InputError` naming the file (:func:`aichoreo.retarget.read_source_motion` reads them all).
+MotionReader = Callable[[Path], SMPLMotion]
+
+
+def read_aistpp_motion(path: Path) -> SMPLMotion:
+    """The default :data:`MotionReader`: an AIST++ motion ``.pkl`` (what ``aichoreo dance`` writes as
+    ``dance.pkl``), checked."""
+    path = Path(path)
+    if path.suffix.lower() != ".pkl":
+        raise InputError(path, "expected an AIST++ motion .pkl (aichoreo dance reads every motion format: "
+                               "AIST++ or EDGE .pkl, AMASS .npz, .bvh, .npy)")
+    return check_motion(load_motion_smpl(path), path)
 
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
 # Seconds over which a continuation's first chunk is joined to the given dance's end (SeamEaser's
@@ -96,7 +118,7 @@ def _number(value: Any, what: str, path: Path) -> float:
     return float(value)
 
 
-def _pose(entry: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarray, np.ndarray | None]:
     """The keyframe's ``(24, 3, 3)`` rotations and the root position it carries (or None)."""
     if "pose" in entry:
         try:
@@ -116,9 +138,9 @@ def _pose(entry: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray | Non
         source = Path(entry["from"])
         if not source.is_absolute():
             source = path.parent / source  # relative to the keyframes file
-        if source.suffix.lower() != ".pkl":
-            raise InputError(source, f"keyframe {n}: poses are read from AIST++ motion .pkl files")
-        motion = check_motion(load_motion_smpl(source), source)
+        if not source.is_file():
+            raise InputError(source, f"keyframe {n}: no such motion file")
+        motion = read(source)
         if "frame" in entry:
             frame = entry["frame"]
             if isinstance(frame, bool) or not isinstance(frame, int):
@@ -131,7 +153,7 @@ def _pose(entry: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray | Non
     raise InputError(path, f"keyframe {n}: give a pose (\"pose\": 72 axis-angle numbers) or \"from\": a motion file")
 
 
-def read_keyframes(path: str | os.PathLike) -> list[Keyframe]:
+def read_keyframes(path: str | os.PathLike, *, read: MotionReader = read_aistpp_motion) -> list[Keyframe]:
     """The keyframes of a JSON file (see the module docstring), sorted by time.
 
     Raises :class:`InputError` naming the file for a malformed file or keyframe. Times are checked
@@ -151,7 +173,7 @@ def read_keyframes(path: str | os.PathLike) -> list[Keyframe]:
         if not isinstance(entry, dict) or "time_s" not in entry:
             raise InputError(path, f"keyframe {n}: expected an object with time_s and a pose")
         time_s = _number(entry["time_s"], f"keyframe {n}: time_s", path)
-        rotations, position = _pose(entry, n, path)
+        rotations, position = _pose(entry, n, path, read)
         root = bool(entry.get("root", False))
         if root and position is None:
             raise InputError(path, f"keyframe {n}: root: true needs a position [x, y, z] (or a pose from a file)")
@@ -236,15 +258,14 @@ def keyframe_errors(motion: SMPLMotion, keys: list[Keyframe]) -> np.ndarray:
     return np.asarray(out)
 
 
-def continuation_seed(path: str | os.PathLike, n_frames: int, fps: float = FPS) -> SMPLMotion:
-    """The last ``n_frames`` of the dance in ``path`` (an AIST++ ``.pkl``, e.g. ``dance.pkl``) at
+def continuation_seed(path: str | os.PathLike, n_frames: int, fps: float = FPS, *,
+                      read: MotionReader = read_aistpp_motion) -> SMPLMotion:
+    """The last ``n_frames`` of the dance in ``path`` (e.g. ``dance.pkl``; any file ``read`` reads) at
     ``fps``, in its own place and facing: the seed that continues it."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a dance (.pkl)")
-    if path.suffix.lower() != ".pkl":
-        raise InputError(path, "a dance to continue is an AIST++ motion .pkl (what aichoreo dance writes)")
-    motion = check_motion(load_motion_smpl(path), path).resample(fps)
+        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a dance file")
+    motion = read(path).resample(fps)
     if len(motion) < n_frames:
         raise InputError(path, f"has {len(motion)} frames at {fps:g} fps; continuing needs its last {n_frames} "
                                f"({n_frames / fps:g} s)")
@@ -277,14 +298,12 @@ def kept_joints(spec: str) -> tuple[list[int], bool]:
     return sorted(JOINT_NAMES.index(n) for n in set(names)), "pelvis" in names
 
 
-def keep_source(path: str | os.PathLike, fps: float = FPS) -> SMPLMotion:
-    """The motion whose kept joints a dance follows (an AIST++ ``.pkl``), at ``fps``."""
+def keep_source(path: str | os.PathLike, fps: float = FPS, *, read: MotionReader = read_aistpp_motion) -> SMPLMotion:
+    """The motion whose kept joints a dance follows (any file ``read`` reads), at ``fps``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion (.pkl)")
-    if path.suffix.lower() != ".pkl":
-        raise InputError(path, "--from takes an AIST++ motion .pkl (what aichoreo dance writes)")
-    return check_motion(load_motion_smpl(path), path).resample(fps)
+        raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion file")
+    return read(path).resample(fps)
 
 
 def keep_edit(source: SMPLMotion, joints: list[int], root: bool):

@@ -50,7 +50,6 @@ from aichoreo.audio import (
     resolve_bpm,
 )
 from aichoreo.conventions import model_spec
-from aichoreo.data.motion_files import check_fact_vectors, check_motion
 from aichoreo.defaults import SEAM_EASE_FRAMES, STYLE_STRENGTH
 from aichoreo.direct import (
     CONTINUE_JOIN_S,
@@ -70,11 +69,18 @@ from aichoreo.fileio import (
     clean_stale_staging,
     naming,
     output_folder,
-    read_npy,
     staging_folder,
 )
 from aichoreo.motion import SMPLMotion
-from aichoreo.retarget import Character, load_character, output_name, retarget_motion, write_character_motion
+from aichoreo.retarget import (
+    SOURCE_SUFFIXES,
+    Character,
+    load_character,
+    output_name,
+    read_source_motion,
+    retarget_motion,
+    write_character_motion,
+)
 from aichoreo.seeds import SEED_KINDS, builtin_seed
 from aichoreo.skeleton import FPS
 
@@ -371,18 +377,13 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
             motion = builtin_seed(spec, model_meta, n_frames=n_frames, bpm=bpm, random_seed=random_seed)
         except ValueError as exc:
             raise InputError(None, f"--seed-motion {spec}: {exc}") from None
-    elif spec.endswith((".pkl", ".npy")):
+    elif spec.lower().endswith(SOURCE_SUFFIXES):
         path = Path(spec)
         if not path.is_file():
             raise InputError(path, "no such seed motion file")
         # A user's file: read without unpickling, and checked for finite, plausible values
-        # (aichoreo.data.motion_files) before it conditions the model.
-        if path.suffix == ".pkl":
-            from aichoreo.data.aistpp import load_motion_smpl
-
-            motion = check_motion(load_motion_smpl(path), path)
-        else:
-            motion = SMPLMotion.from_fact_vector(check_fact_vectors(read_npy(path), path), fps=FPS)
+        # (aichoreo.data.motion_files) before it conditions the model; at the model's 60 fps.
+        motion = read_source_motion(path).resample(FPS)
     else:
         from aichoreo.data.aistpp import AISTPP, parse_sequence_name
 
@@ -390,7 +391,7 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
             parse_sequence_name(spec)
         except ValueError:
             raise InputError(None, f"unknown seed motion {spec!r}: use 'neutral', 'pose', 'bounce', an AIST++ sequence name "
-                                   "(with --aistpp DIR) or a .pkl/.npy motion file") from None
+                                   "(with --aistpp DIR) or a motion file (.pkl, .npz, .bvh, .npy)") from None
         if aistpp_root is None:
             raise InputError(None, f"seed {spec!r} is an AIST++ sequence: give the annotations folder with --aistpp")
         motion = AISTPP(aistpp_root).motion(spec)
@@ -533,15 +534,16 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
             raise InputError(None, "--keep starts the dance from its --from motion; it cannot take --continue "
                                    "or --seed-motion as well")
         joints, keep_root = kept_joints(options.keep)
-        source = keep_source(options.keep_from)
+        source = keep_source(options.keep_from, read=read_source_motion)
         if len(source) <= cfg.motion_len:
             raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
                                                 f"{cfg.motion_len}-frame seed")
         kept = (source, joints, keep_root)
         kept_planted = _kept_contacts(source)  # every song keeps the same motion: found once
     style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
-    keys = None if options.keyframes is None else read_keyframes(options.keyframes)
-    continued = None if options.continue_from is None else continuation_seed(options.continue_from, cfg.motion_len)
+    keys = None if options.keyframes is None else read_keyframes(options.keyframes, read=read_source_motion)
+    continued = (None if options.continue_from is None
+                 else continuation_seed(options.continue_from, cfg.motion_len, read=read_source_motion))
     lead = cfg.motion_len if continued is not None else 0
     # A bar over the songs, as decoding a long song and its features take seconds before generation's
     # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an

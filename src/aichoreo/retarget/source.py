@@ -1,11 +1,17 @@
-"""The dance to retarget, from any motion file the project writes or reads, as an SMPL motion.
+"""A dance from any motion file the project writes or reads, as an SMPL motion: what ``aichoreo
+retarget`` puts on a character, and what ``aichoreo dance`` continues (``--continue``), keeps parts of
+(``--from``), takes keyframe poses from and starts from (``--seed-motion``).
 
-* ``.pkl``: an AIST++ motion pickle (what ``aichoreo dance`` writes as ``dance.pkl``), read with the
-  restricted unpickler;
+* ``.pkl``: an AIST++ motion pickle (what ``aichoreo dance`` writes as ``dance.pkl``), or an
+  EDGE-style pickle (``dance_edge.pkl``, or EDGE's own output: ``smpl_poses`` and ``smpl_trans``
+  without ``smpl_scaling``, 30 fps, z up); told apart by their keys and read with the restricted
+  unpickler;
+* ``.npz``: an AMASS-style npz (``dance_amass.npz``, or an AMASS release file's SMPL body);
 * ``.bvh``: a BVH of aichoreo's SMPL-24 skeleton (``dance.bvh``; metres or centimetres, any
   channel order), joints matched by name;
 * ``.npy``: SMPL-24 joints ``(T, 24, 3)`` metres y up at 60 fps (``dance_joints.npy``), turned
-  into rotations by fitting the SMPL skeleton (:func:`aichoreo.reconstruct.fit.fit_smpl`).
+  into rotations by fitting the SMPL skeleton (:func:`aichoreo.reconstruct.fit.fit_smpl`); or FACT
+  motion vectors ``(T, 225)`` / ``(T, 219)`` at 60 fps (what ``aichoreo generate`` writes).
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.data.aistpp import load_motion_smpl
-from aichoreo.data.motion_files import check_joints, check_motion
+from aichoreo.data.motion_files import check_fact_vectors, check_joints, check_motion
 from aichoreo.errors import InputError
-from aichoreo.fileio import read_npy
+from aichoreo.export.amass import read_amass
+from aichoreo.export.edge import read_edge
+from aichoreo.fileio import read_array_pickle, read_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.bvh_io import read_bvh
 from aichoreo.skeleton import FPS, J0, JOINT_NAMES, N_JOINTS, REST_OFFSETS
 
 __all__ = ["read_source_motion", "SOURCE_SUFFIXES"]
 
-SOURCE_SUFFIXES = (".pkl", ".bvh", ".npy")
+SOURCE_SUFFIXES = (".pkl", ".npz", ".bvh", ".npy")
 _FIT_ITERATIONS = 300
 
 
@@ -46,19 +54,33 @@ def _from_bvh(path: Path) -> SMPLMotion:
     return check_motion(SMPLMotion(bvh["rotations"][:, order], translation, bvh["fps"]), path)
 
 
-def _from_joints(path: Path, progress: bool) -> SMPLMotion:
+def _from_npy(path: Path, progress: bool) -> SMPLMotion:
+    """Joints ``(T, 24, 3)`` fitted, or FACT vectors ``(T, 225|219)``: told apart by their shape."""
+    array = read_npy(path)
+    if array.ndim == 2:  # FACT vectors, checked (shape, finite, rotations) before they are decoded
+        return check_motion(SMPLMotion.from_fact_vector(check_fact_vectors(array, path), fps=FPS), path)
+    if array.ndim != 3 or array.shape[1:] != (N_JOINTS, 3) or len(array) < 1:
+        raise InputError(path, f"has shape {array.shape}; expected SMPL-24 joints (T, {N_JOINTS}, 3) "
+                               "or FACT motion vectors (T, 225)")
     from aichoreo.reconstruct.fit import fit_smpl
     from aichoreo.reconstruct.layouts import SMPL24
 
-    joints = read_npy(path)
-    if joints.ndim != 3 or joints.shape[1:] != (N_JOINTS, 3) or len(joints) < 1:
-        raise InputError(path, f"expected SMPL-24 joints (T, {N_JOINTS}, 3), got shape {joints.shape}")
-    joints = check_joints(joints.astype(np.float64), path)
+    joints = check_joints(array.astype(np.float64), path)
     return fit_smpl(joints, SMPL24, fps=FPS, iterations=_FIT_ITERATIONS, progress=progress).motion
 
 
+def _from_pickle(path: Path) -> SMPLMotion:
+    """An AIST++ pickle (it has ``smpl_scaling``) or an EDGE-style one (``smpl_poses`` and
+    ``smpl_trans`` without it)."""
+    keys = read_array_pickle(path).keys()
+    if "smpl_scaling" not in keys and {"smpl_poses", "smpl_trans"} <= keys:
+        return check_motion(read_edge(path), path)
+    return check_motion(load_motion_smpl(path), path)
+
+
 def read_source_motion(path: str | os.PathLike, *, progress: bool = False) -> SMPLMotion:
-    """The motion in ``path`` (``.pkl``, ``.bvh``, ``.npy``; see the module docstring).
+    """The motion in ``path`` (``.pkl``, ``.npz``, ``.bvh``, ``.npy``; see the module docstring), at
+    the file's own frame rate.
 
     Raises :class:`InputError` with one line naming the file when it is missing, of another
     kind, or not a motion.
@@ -68,10 +90,12 @@ def read_source_motion(path: str | os.PathLike, *, progress: bool = False) -> SM
         raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion file")
     suffix = path.suffix.lower()
     if suffix == ".pkl":
-        return check_motion(load_motion_smpl(path), path)
+        return _from_pickle(path)
+    if suffix == ".npz":
+        return check_motion(read_amass(path), path)
     if suffix == ".bvh":
         return _from_bvh(path)
     if suffix == ".npy":
-        return _from_joints(path, progress)
+        return _from_npy(path, progress)
     raise InputError(path, f"unknown motion format {suffix or '(no suffix)'}; expected one of "
                            f"{', '.join(SOURCE_SUFFIXES)}")
