@@ -60,6 +60,23 @@ def test_render_and_beat_plot(aist, tmp_path, capsys):
     assert (tmp_path / "beats.png").is_file()
     assert main(["render", str(motion), "-o", str(tmp_path / "v.gif")]) == 1
     assert "unknown output type" in capsys.readouterr().err
+    # any dance file aichoreo writes: the same picture from the BVH and the AMASS npz as from the .pkl
+    from aichoreo.data.aistpp import load_motion_smpl
+    from aichoreo.export import write_amass, write_bvh
+
+    dance = load_motion_smpl(motion)
+    for path in (write_bvh(dance, tmp_path / "d.bvh"), write_amass(dance, tmp_path / "d_amass.npz")):
+        assert main(["render", str(path), "-o", str(tmp_path / f"{path.stem}.png")]) == 0
+        assert main(["beat-plot", str(path), "--music", str(aist / "music" / "mBR0.wav"), "-o",
+                     str(tmp_path / f"{path.stem}_beats.png")]) == 0
+    from PIL import Image
+
+    pixels = [np.asarray(Image.open(tmp_path / n), dtype=float) for n in ("d.png", "d_amass.png", "frames.png")]
+    assert pixels[0].shape == pixels[2].shape and np.abs(pixels[0] - pixels[2]).mean() < 0.5  # the BVH keeps 6 decimals
+    assert np.abs(pixels[1] - pixels[2]).mean() < 0.5
+    (tmp_path / "d.txt").write_text("1 2 3")
+    assert main(["render", str(tmp_path / "d.txt"), "-o", str(tmp_path / "t.png")]) == 1
+    assert "d.txt: unknown motion format .txt" in capsys.readouterr().err
 
 
 def test_reconstruct_and_fit_commands(aist, tmp_path, capsys):

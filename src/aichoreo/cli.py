@@ -130,11 +130,24 @@ def cmd_features(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def cmd_render(args: argparse.Namespace) -> int:
+def _motion_joints(path: Path, fps: float):
+    """Joints ``(T, 24, 3)`` metres and their frame rate, for render and beat-plot: a ``.npy`` of joints
+    as given, at ``fps``; any other motion file aichoreo reads (AIST++ or EDGE ``.pkl``, AMASS ``.npz``,
+    the SMPL ``.bvh``: :func:`aichoreo.retarget.read_source_motion`) at its own rate."""
     from aichoreo.data.motion_files import load_joints
+
+    if path.suffix.lower() == ".npy":
+        return load_joints(path, fps=fps)
+    from aichoreo.retarget import read_source_motion
+
+    motion = read_source_motion(path)
+    return motion.joints().copy(), float(motion.fps)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
     from aichoreo.render import render_frames_png, render_video
 
-    joints, fps = load_joints(args.motion, fps=args.fps)
+    joints, fps = _motion_joints(args.motion, args.fps)
     out = Path(args.output)
     if out.suffix.lower() == ".png":
         render_frames_png(joints, out, fps=fps, title=args.motion.name)
@@ -271,10 +284,9 @@ def cmd_beat_plot(args: argparse.Namespace) -> int:
     import numpy as np
 
     from aichoreo.audio import BEATS, FEATURE_DIM, song_features
-    from aichoreo.data.motion_files import load_joints
     from aichoreo.metrics import plot_beat_alignment
 
-    joints, fps = load_joints(args.motion, fps=args.fps)
+    joints, fps = _motion_joints(args.motion, args.fps)
     if args.music.suffix.lower() == ".npy":
         from aichoreo.fileio import read_npy
 
@@ -534,9 +546,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "render", formatter_class=fmt, help="draw a motion as a skeleton video (.mp4) or frame strip (.png)",
-        description="Render joints (.npy (T, 24, 3) metres y-up) or an AIST++ motion .pkl from a fixed camera.",
+        description="Render joints (.npy (T, 24, 3) metres y-up) or a motion file (AIST++ or EDGE .pkl, AMASS "
+        ".npz, aichoreo's SMPL .bvh) from a fixed camera.",
     )
-    p.add_argument("motion", type=_existing_file, help="motion file: .npy joints or AIST++ .pkl")
+    p.add_argument("motion", type=_existing_file,
+                   help="motion file: .npy joints, .pkl (AIST++ or EDGE), .npz (AMASS) or .bvh (SMPL skeleton)")
     p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.png")
     p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
     p.add_argument("--music", type=_existing_file, default=None, help="audio to mux into the video")
@@ -681,7 +695,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw the motion speed curve with its kinematic beats and the music beats, and the BeatAlign "
         "score, as a PNG.",
     )
-    p.add_argument("motion", type=_existing_file, help=".npy joints or AIST++ .pkl")
+    p.add_argument("motion", type=_existing_file,
+                   help=".npy joints, .pkl (AIST++ or EDGE), .npz (AMASS) or .bvh (SMPL skeleton)")
     p.add_argument("--music", required=True, type=_existing_file, help="the song (audio) or its (T, 35) .npy features")
     p.add_argument("-o", "--output", required=True, help="OUT.png")
     p.add_argument("--mode", choices=["fact", "bailando"], default="fact", help="BeatAlign definition")
