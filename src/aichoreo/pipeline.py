@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -534,7 +535,7 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
             raise InputError(None, "--keep starts the dance from its --from motion; it cannot take --continue "
                                    "or --seed-motion as well")
         joints, keep_root = kept_joints(options.keep)
-        source = keep_source(options.keep_from, read=read_source_motion)
+        source = keep_source(options.keep_from, read=functools.partial(read_source_motion, progress=progress))
         if len(source) <= cfg.motion_len:
             raise InputError(options.keep_from, f"has {len(source)} frames; the dance needs more than the "
                                                 f"{cfg.motion_len}-frame seed")
@@ -542,8 +543,11 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
         kept_planted = _kept_contacts(source)  # every song keeps the same motion: found once
     style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
     keys = None if options.keyframes is None else read_keyframes(options.keyframes, read=read_source_motion)
-    continued = (None if options.continue_from is None
-                 else continuation_seed(options.continue_from, cfg.motion_len, read=read_source_motion))
+    # Of a dance to continue only the end is read (a joints file is fitted on it alone), with a margin
+    # of 0.1 s for the resampling of a file at another frame rate.
+    continued = (None if options.continue_from is None else continuation_seed(
+        options.continue_from, cfg.motion_len,
+        read=functools.partial(read_source_motion, progress=progress, last_s=cfg.motion_len / FPS + 0.1)))
     lead = cfg.motion_len if continued is not None else 0
     # A bar over the songs, as decoding a long song and its features take seconds before generation's
     # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
