@@ -2,8 +2,8 @@
 
 For each test song of Dance with Melody, the song's audio (from its offset, as the prepared data
 pairs it) is fed block by block to :class:`aichoreo.live.LiveDancer`, exactly as ``aichoreo live``
-feeds it (as fast as it computes; timing does not change the frames), with the live foot lock and
-without it. The frames are scored by the whole-song quality ratios of ``aichoreo quality``
+feeds it (as fast as it computes; timing does not change the frames): as sent by default (smoothed,
+feet locked), without the smoothing, and without the foot lock. The frames are scored by the whole-song quality ratios of ``aichoreo quality``
 (energy, fade, jitter, foot skate, BeatAlign against the reference's beats, spread) against the real
 dance, and set beside ``aichoreo quality`` of the offline model (default: the bundled ``default``)
 run in the same invocation on the same songs. Printed: both summaries and live ÷ offline, with
@@ -54,7 +54,7 @@ def main() -> int:
     from aichoreo.data.dataset import PreparedDataset
     from aichoreo.data.dwm import list_dwm, load_dwm
     from aichoreo.evaluate import SEED_FRAMES, joints_of
-    from aichoreo.live import LiveDancer
+    from aichoreo.live import SMOOTH_HZ, LiveDancer
     from aichoreo.motion import SMPLMotion
     from aichoreo.pipeline import load_dance_model
     from aichoreo.quality_report import QualityOptions, _song_scores, quality_report
@@ -71,12 +71,13 @@ def main() -> int:
     real_feats = np.stack([metrics.kinetic_features(j[SEED_FRAMES:], fps=60.0) for j in real.values()])
 
     results = {}
-    for label, lock in (("live", True), ("live, no foot lock", False)):
+    cases = (("live", True, SMOOTH_HZ), ("live, not smoothed", True, None), ("live, no foot lock", False, SMOOTH_HZ))
+    for label, lock, smooth in cases:
         rows, feats = {}, []
         for s in songs:
             dance = load_dwm(dwm[s.name])
             y = load_audio(dance.music_path)[int(round(dance.music_offset_s * SAMPLE_RATE)):]
-            dancer = LiveDancer(model, spec, seed, lock_feet=lock)
+            dancer = LiveDancer(model, spec, seed, lock_feet=lock, smooth_hz=smooth)
             frames = []
             for first in range(0, y.size, 512):
                 frames += dancer.push(y[first:first + 512])

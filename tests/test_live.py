@@ -80,7 +80,7 @@ def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file)
     model, cfg, _ = load_model(model_file)
     audio = song(5.0)
     seed = bounce_seed(cfg.motion_len, 120.0, 0).to_fact_vector(padded=True)
-    dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False)
+    dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=None)
     assert dancer.latency_frames == K - 1 + LOOKAHEAD + LOOKAHEAD_FRAMES == cfg.music_lookahead + K - 1 + 2
     frames = []
     for first in range(0, audio.size, 700):  # blocks of any size
@@ -105,6 +105,51 @@ def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file)
     # Each frame waited for the music it depends on, and no more.
     for f in frames:
         assert f.heard <= f.needed <= f.ready
+
+
+def test_the_frames_sent_are_smoothed_as_one_stream(model_file):
+    """By default the frames sent pass a 10 Hz low-pass (FrameSmoother): it is the smoother run over
+    the unsmoothed live dance whatever the blocks; it keeps slow motion, damps a 15 Hz shake, and
+    its rotations stay rotations."""
+    from aichoreo.defaults import SMOOTH_HZ
+    from aichoreo.live import FrameSmoother
+    from aichoreo.models import load_model
+
+    model, cfg, _ = load_model(model_file)
+    audio = song(4.0)
+    seed = bounce_seed(cfg.motion_len, 120.0, 0).to_fact_vector(padded=True)
+    dances = []
+    for smooth in (None, SMOOTH_HZ):
+        dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=smooth)
+        frames = []
+        for first in range(0, audio.size, 900):
+            frames += dancer.push(audio[first:first + 900])
+        frames += dancer.finish()
+        dances.append(np.stack([f.vector for f in frames]))
+    raw, sent = dances
+    np.testing.assert_allclose(sent, FrameSmoother(60.0)(raw), atol=1e-5)
+    assert not np.allclose(sent, raw, atol=1e-3)
+
+    t = np.arange(240) / 60.0
+    x = np.zeros((240, 225))
+    x[:, 9:] = np.tile(np.eye(3).ravel(), 24)
+    slow, shake = np.sin(2 * np.pi * 0.5 * t), 0.05 * np.sin(2 * np.pi * 15 * t)
+    x[:, 6] = slow + shake  # the root's x: a 0.5 Hz sway with a 15 Hz shake on it
+    angle = 0.3 * np.sin(2 * np.pi * 15 * t)  # the left hip shaking about z
+    x[:, 9 + 9:9 + 18] = np.stack([np.cos(angle), -np.sin(angle), 0 * t, np.sin(angle), np.cos(angle), 0 * t,
+                                   0 * t, 0 * t, 1 + 0 * t], axis=1)
+    whole = FrameSmoother(60.0)(x)
+    pieces = FrameSmoother(60.0)
+    np.testing.assert_allclose(np.concatenate([pieces(x[i:i + 7]) for i in range(0, 240, 7)]), whole, atol=1e-6)
+    left = whole[60:, 6] - slow[60:]  # after the start: what is left of the shake, and of the sway's lag
+    assert np.abs(left).max() < 0.5 * 0.05 + 2 * np.pi * 0.5 / (2 * np.pi * SMOOTH_HZ), np.abs(left).max()
+    # a first-order low-pass at 10 Hz passes 0.46 of a 15 Hz shake at 60 fps (alpha 0.51)
+    assert np.abs(np.diff(whole[60:, 6], 2)).max() < 0.5 * np.abs(np.diff(x[60:, 6], 2)).max()
+    hip = whole[:, 18:27].reshape(-1, 3, 3)
+    np.testing.assert_allclose(hip @ np.swapaxes(hip, 1, 2), np.broadcast_to(np.eye(3), hip.shape), atol=1e-5)
+    assert np.abs(hip[60:, 1, 0]).max() < 0.5 * np.abs(np.sin(angle)).max()
+    with pytest.raises(ValueError, match="positive"):
+        FrameSmoother(60.0, 0.0)
 
 
 def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):

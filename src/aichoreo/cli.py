@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from aichoreo import config
-from aichoreo.defaults import SEAM_EASE_FRAMES, STYLE_STRENGTH
+from aichoreo.defaults import SEAM_EASE_FRAMES, SMOOTH_HZ, STYLE_STRENGTH
 from aichoreo.errors import AichoreoError, InputError
 
 log = logging.getLogger("aichoreo")
@@ -415,7 +415,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     summary = live(args.song, stdin=args.stdin, device=args.input_device, model=args.checkpoint, serve=args.serve,
                    vmc=args.vmc, record=args.record, realtime=not args.fast, rate=args.rate, channels=args.channels,
                    bpm=args.bpm, delay_s=args.delay, stats=args.stats, style=args.style, lock_feet=not args.no_foot_lock,
-                   style_strength=getattr(args, "style_strength", None), on_ready=ready)
+                   smooth_hz=args.smooth or None, style_strength=getattr(args, "style_strength", None), on_ready=ready)
     latency = summary["latency_s"]
     print(f"danced {summary['seconds']:.1f} s: {summary['late_frames']} late frames, latency p95 "
           f"{latency['p95'] if latency['p95'] is not None else '-'} s"
@@ -738,6 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="take a song file as fast as it computes, not in real time (frames leave when computed)")
     p.add_argument("--no-foot-lock", action="store_true",
                    help="send the model's frames as they are: planted feet not held still (docs/live.md)")
+    p.add_argument("--smooth", type=_non_negative_float, default=SMOOTH_HZ, metavar="HZ",
+                   help="cut-off of the low-pass over the frames sent, which takes out the shake between the "
+                        "model's 0.1 s chunks and delays the motion by 1 / (2 pi HZ) s (16 ms at 10); 0: none "
+                        "(docs/live.md)")
     p.add_argument("--stats", type=Path, default=None, metavar="FILE",
                    help="write per-frame timing, late frames, CPU and memory to this JSON file")
     p.add_argument("--style", default=None, help="for a model with styles: the style to dance")

@@ -8,7 +8,7 @@ uses them. This module imports nothing.
 
 from __future__ import annotations
 
-__all__ = ["SEAM_EASE_FRAMES", "STYLE_STRENGTH"]
+__all__ = ["SEAM_EASE_FRAMES", "STYLE_STRENGTH", "SMOOTH_HZ"]
 
 # Frames over which each predicted chunk is joined to the frames before it (SeamEaser; K = 20 in
 # the default mode, so the whole chunk). Chosen on the validation split (docs/results.md, "Seams
@@ -23,3 +23,8 @@ SEAM_EASE_FRAMES = 20
 # unconditioned ones (the cha-cha's jitter 1.04x the unconditioned dances' at 2, 1.31x at 4, 2.1x at
 # 6). Before the join the same rule gave 4.
 STYLE_STRENGTH = 2.0
+# Cut-off of the live dance's low-pass (aichoreo.live.engine.FrameSmoother, aichoreo live --smooth),
+# Hz. Chosen on the validation songs of Dance with Melody (docs/live.md): on the stream model's dances
+# 6, 8, 10 and 12 Hz took the worst jitter from 1.78x the real dancers' to 0.84, 0.96, 1.06 and
+# 1.14x, energy from 0.94 to 0.92x at each; 10 Hz delays the motion by 16 ms, one frame at 60 fps.
+SMOOTH_HZ = 10.0

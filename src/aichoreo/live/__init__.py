@@ -25,12 +25,12 @@ import numpy as np
 
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
-from aichoreo.live.engine import LiveDancer, LiveFrame
+from aichoreo.live.engine import SMOOTH_HZ, FrameSmoother, LiveDancer, LiveFrame
 from aichoreo.live.sinks import Recorder, ViewerServer, VMCSender, parse_address
 from aichoreo.live.sources import check_song, device_source, file_source, pcm_source
 from aichoreo.motion import SMPLMotion
 
-__all__ = ["live", "LiveDancer", "LiveFrame", "DELAY_MARGIN_S"]
+__all__ = ["live", "LiveDancer", "LiveFrame", "FrameSmoother", "DELAY_MARGIN_S", "SMOOTH_HZ"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
          record: str | os.PathLike | None = None, realtime: bool = True, rate: int = 44_100, channels: int = 2,
          bpm: float | None = None, delay_s: float | None = None, threads: int = 1,
          stats: str | os.PathLike | None = None, progress: bool = True, style: str | None = None,
-         style_strength: float | None = None, lock_feet: bool = True, on_ready=None) -> dict[str, Any]:
+         style_strength: float | None = None, lock_feet: bool = True, smooth_hz: float | None = SMOOTH_HZ,
+         on_ready=None) -> dict[str, Any]:
     """Dance to one audio source as it plays and send the frames to every sink given.
 
     Args:
@@ -63,6 +64,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         threads: torch threads for the passes.
         lock_feet: hold planted feet still (:class:`aichoreo.footlock.FootLocker`); False sends the
             model's frames as they are.
+        smooth_hz: the cut-off of the low-pass over the frames sent (Hz; :class:`FrameSmoother`: 16 ms
+            of delay at the default 10 Hz); None: none.
         stats: a JSON file for the per-frame timing (latencies, late frames, CPU, memory).
         on_ready: called with the live page's URL (None without ``serve``) once the sinks are up,
             before the music starts (the CLI prints it; tests open it).
@@ -94,7 +97,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     seed = builtin_seed("neutral", meta, n_frames=cfg.motion_len, bpm=120.0 if bpm is None else bpm,
                         random_seed=0).to_fact_vector(padded=True)
     dancer = LiveDancer(net, spec, seed, bpm=bpm, threads=threads, style=label or None,
-                        style_strength=strength, lock_feet=lock_feet)
+                        style_strength=strength, lock_feet=lock_feet, smooth_hz=smooth_hz)
     fps = spec.fps
     delay = dancer.latency_frames / fps + DELAY_MARGIN_S if delay_s is None else float(delay_s)
     if not 0 <= delay <= 10:

@@ -22,14 +22,46 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from aichoreo.defaults import SEAM_EASE_FRAMES
+from aichoreo.defaults import SEAM_EASE_FRAMES, SMOOTH_HZ
 from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
 from aichoreo.generate import SeamEaser, clean_frames, model_room, room_predict
-from aichoreo.motion import SMPLMotion
+from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion
+from aichoreo.rotations import project_to_so3
 
-__all__ = ["LiveDancer", "LiveFrame"]
+__all__ = ["LiveDancer", "LiveFrame", "FrameSmoother", "SMOOTH_HZ"]
+
+
+class FrameSmoother:
+    """A first-order low-pass over the frames a live dance sends: ``smoother(frames (k, 225)) ->
+    (k, 225)``, frame by frame, carrying its state from call to call.
+
+    Each output moves from the one before toward the new frame by ``alpha = 1 / (1 + fps / (2 pi
+    hz))``: an exponential moving average, the one-euro filter (Casiez, Roussel and Vogel, CHI 2012;
+    what VTuber trackers smooth poses with) without its speed term. The rotation matrices are
+    averaged entry by entry and projected back onto SO(3) (between frames 1/60 s apart they differ
+    by a few degrees, where this is the rotation's own interpolation to within a small fraction of
+    that); the root's translation is averaged as it is. The live model predicts 0.1 s chunks whose
+    joins leave a shake at 10 Hz and above, which this removes; it delays the motion by about ``1 /
+    (2 pi hz)`` s (16 ms, one frame at 60 fps, at :data:`SMOOTH_HZ`). The first frame passes as it is.
+    """
+
+    def __init__(self, fps: float, hz: float = SMOOTH_HZ):
+        if not (np.isfinite(hz) and hz > 0 and np.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps and hz must be positive, got {fps!r}, {hz!r}")
+        self.alpha = 1.0 / (1.0 + fps / (2.0 * np.pi * hz))
+        self.state: np.ndarray | None = None  # (225,) float64: the last frame sent
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        out = np.array(frames, dtype=np.float64)  # (k, 225)
+        for i in range(len(out)):  # the average itself is the state (any split gives the same frames)
+            if self.state is not None:
+                out[i] = self.state + self.alpha * (out[i] - self.state)
+            self.state = out[i].copy()
+        rot = out[:, FACT_ROTATIONS].reshape(len(out), -1, 3, 3)
+        out[:, FACT_ROTATIONS] = project_to_so3(rot).reshape(len(out), -1)
+        return out.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -65,11 +97,14 @@ class LiveDancer:
         lock_feet: hold planted feet still in the frames sent (:class:`aichoreo.footlock.FootLocker`,
             the live form of ``aichoreo dance``'s clean-up); the model reads its own frames back
             unlocked, as offline.
+        smooth_hz: the cut-off of the low-pass over the frames sent (:class:`FrameSmoother`, before
+            the foot lock), Hz; None: the model's frames as they are. The model reads its own
+            frames back unsmoothed.
     """
 
     def __init__(self, model: torch.nn.Module, spec, seed: np.ndarray, *, bpm: float | None = None,
                  frames_per_step: int | None = None, threads: int = 1, style: int | None = None,
-                 style_strength: float = 1.0, lock_feet: bool = True):
+                 style_strength: float = 1.0, lock_feet: bool = True, smooth_hz: float | None = SMOOTH_HZ):
         cfg = model.config
         if not getattr(spec, "stream", False):
             raise InputError(None, "this model was trained on whole-song music features; dancing live needs a "
@@ -99,6 +134,7 @@ class LiveDancer:
         self.passes = 0
         self.pass_seconds = 0.0
         self.locker = FootLocker(self.fps) if lock_feet else None
+        self.smoother = None if smooth_hz is None else FrameSmoother(self.fps, smooth_hz)
         self.style = None if style is None else torch.tensor([int(style)])
         self.style_strength = float(style_strength)
 
@@ -172,7 +208,9 @@ class LiveDancer:
         return out
 
     def _locked(self, frames: np.ndarray) -> np.ndarray:
-        """``frames (k, 225)`` as sent: planted feet held (when locking)."""
+        """``frames (k, 225)`` as sent: smoothed, then planted feet held (where switched on)."""
+        if self.smoother is not None:
+            frames = self.smoother(frames)
         if self.locker is None:
             return frames
         # projected onto SO(3) in _pass already (clean_frames; the join turns them by rotations)
