@@ -3,8 +3,9 @@
 For each test song of Dance with Melody, the song's audio (from its offset, as the prepared data
 pairs it) is fed block by block to :class:`aichoreo.live.LiveDancer`, exactly as ``aichoreo live``
 feeds it (as fast as it computes; timing does not change the frames): as sent by default (smoothed,
-feet locked), without the smoothing, and without the foot lock. The frames are scored by the whole-song quality ratios of ``aichoreo quality``
-(energy, fade, jitter, foot skate, BeatAlign against the reference's beats, spread) against the real
+feet locked), without the smoothing, and without the foot lock. The frames are scored by the
+whole-song quality ratios of ``aichoreo quality`` (energy, fade, jitter, foot skate, BeatAlign
+against the reference's beats, spread) against the real
 dance, and set beside ``aichoreo quality`` of the offline model (default: the bundled ``default``)
 run in the same invocation on the same songs. Printed: both summaries and live ÷ offline, with
 issue 18's bound (within 1.2x: for fade and BeatAlign, higher is better, so live ÷ offline >= 1/1.2;

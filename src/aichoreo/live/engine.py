@@ -27,7 +27,7 @@ from aichoreo.errors import InputError
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
 from aichoreo.generate import SeamEaser, clean_frames, model_room, room_predict
-from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion
+from aichoreo.motion import FACT_ROTATIONS, SMPLMotion
 from aichoreo.rotations import project_to_so3
 
 __all__ = ["LiveDancer", "LiveFrame", "FrameSmoother", "SMOOTH_HZ"]
