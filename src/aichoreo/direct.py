@@ -80,6 +80,7 @@ def read_aistpp_motion(path: Path) -> SMPLMotion:
                                "AIST++ or EDGE .pkl, AMASS .npz, .bvh, .npy)")
     return check_motion(load_motion_smpl(path), path)
 
+
 DEFAULT_RAMP_S = 1.0  # seconds over which the dance bends into a keyframe and out of it
 # Seconds over which a continuation's first chunk is joined to the given dance's end (SeamEaser's
 # ``first``). Chosen on the 4 validation songs of benchmarks/directed_dance.py among one chunk

@@ -542,7 +542,8 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
         kept = (source, joints, keep_root)
         kept_planted = _kept_contacts(source)  # every song keeps the same motion: found once
     style = style_label(cfg, options.style, (model_meta or {}).get("checkpoint"))
-    keys = None if options.keyframes is None else read_keyframes(options.keyframes, read=read_source_motion)
+    keys = (None if options.keyframes is None
+            else read_keyframes(options.keyframes, read=functools.partial(read_source_motion, progress=progress)))
     # Of a dance to continue only the end is read (a joints file is fitted on it alone), with a margin
     # of 0.1 s for the resampling of a file at another frame rate.
     continued = (None if options.continue_from is None else continuation_seed(

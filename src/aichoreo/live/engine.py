@@ -40,9 +40,9 @@ class FrameSmoother:
     Each output moves from the one before toward the new frame by ``alpha = 1 / (1 + fps / (2 pi
     hz))``: an exponential moving average, the one-euro filter (Casiez, Roussel and Vogel, CHI 2012;
     what VTuber trackers smooth poses with) without its speed term. The rotation matrices are
-    averaged entry by entry and projected back onto SO(3) (between frames 1/60 s apart they differ
-    by a few degrees, where this is the rotation's own interpolation to within a small fraction of
-    that); the root's translation is averaged as it is. The live model predicts 0.1 s chunks whose
+    averaged entry by entry and projected back onto SO(3): frames 1/60 s apart differ by a few
+    degrees, over which that is the interpolation along the rotations' own path to well under a
+    degree. The root's translation is averaged as it is. The live model predicts 0.1 s chunks whose
     joins leave a shake at 10 Hz and above, which this removes; it delays the motion by about ``1 /
     (2 pi hz)`` s (16 ms, one frame at 60 fps, at :data:`SMOOTH_HZ`). The first frame passes as it is.
     """
