@@ -176,12 +176,18 @@ def test_motion_sources_agree(dance_files, dance, tmp_path):
     fitted = read_source_motion(dance_files / "dance_joints.npy")
     error = np.linalg.norm(fitted.joints() - dance.joints(), axis=-1)  # (T, 24) metres
     assert np.mean(error) < 0.02 and np.max(error) < 0.1, (np.mean(error), np.max(error))
-    # last_s: the end alone (what --continue reads), a joints file fitted on those frames only
+    # first_s / last_s: the start or the end alone (what a seed or --continue reads), a joints file
+    # fitted on those frames only
     for name in ("dance_joints.npy", "dance.pkl", "dance_edge.pkl"):
+        start = read_source_motion(dance_files / name, first_s=2.0)
         end = read_source_motion(dance_files / name, last_s=2.0)
-        assert len(end) == round(2.0 * end.fps), name
-        error = np.linalg.norm(end.joints() - dance.resample(end.fps).joints()[-len(end):], axis=-1)
-        assert np.mean(error) < 0.02 and np.max(error) < 0.1, (name, np.mean(error), np.max(error))
+        whole = dance.resample(end.fps).joints()
+        assert len(start) == len(end) == round(2.0 * end.fps), name
+        for part, reference in ((start, whole[:len(start)]), (end, whole[-len(end):])):
+            error = np.linalg.norm(part.joints() - reference, axis=-1)
+            assert np.mean(error) < 0.02 and np.max(error) < 0.1, (name, np.mean(error), np.max(error))
+    with pytest.raises(ValueError, match="not both"):
+        read_source_motion(dance_files / "dance.pkl", first_s=1.0, last_s=1.0)
 
 
 def test_bone_maps_found_by_name():

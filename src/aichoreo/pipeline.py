@@ -383,8 +383,9 @@ def seed_motion(spec: str, *, n_frames: int, bpm: float, random_seed: int,
         if not path.is_file():
             raise InputError(path, "no such seed motion file")
         # A user's file: read without unpickling, and checked for finite, plausible values
-        # (aichoreo.data.motion_files) before it conditions the model; at the model's 60 fps.
-        motion = read_source_motion(path).resample(FPS)
+        # (aichoreo.data.motion_files) before it conditions the model; at the model's 60 fps. Only its
+        # start is read (a joints file is fitted on it alone), with 0.1 s for the resampling.
+        motion = read_source_motion(path, first_s=n_frames / FPS + 0.1).resample(FPS)
     else:
         from aichoreo.data.aistpp import AISTPP, parse_sequence_name
 

@@ -55,12 +55,12 @@ def _from_bvh(path: Path) -> SMPLMotion:
     return check_motion(SMPLMotion(bvh["rotations"][:, order], translation, bvh["fps"]), path)
 
 
-def _from_npy(path: Path, progress: bool, last_s: float | None) -> SMPLMotion:
-    """Joints ``(T, 24, 3)`` fitted, or FACT vectors ``(T, 225|219)``, told apart by their shape; their
-    last ``last_s`` seconds alone where given (the joints fitted on those only)."""
+def _from_npy(path: Path, progress: bool, span: slice) -> SMPLMotion:
+    """Joints ``(T, 24, 3)`` fitted, or FACT vectors ``(T, 225|219)``, told apart by their shape; the
+    frames ``span`` alone (both kinds are 60 fps; the joints fitted on those only)."""
     array = read_npy(path)
-    if last_s is not None and array.ndim >= 1:  # both kinds are 60 fps
-        array = array[-max(1, math.ceil(last_s * FPS)):]
+    if array.ndim >= 1:
+        array = array[span]
     if array.ndim == 2:  # FACT vectors, checked (shape, finite, rotations) before they are decoded
         return check_motion(SMPLMotion.from_fact_vector(check_fact_vectors(array, path), fps=FPS), path)
     if array.ndim != 3 or array.shape[1:] != (N_JOINTS, 3) or len(array) < 1:
@@ -82,11 +82,13 @@ def _from_pickle(path: Path) -> SMPLMotion:
     return check_motion(load_motion_smpl(path), path)
 
 
-def read_source_motion(path: str | os.PathLike, *, progress: bool = False, last_s: float | None = None) -> SMPLMotion:
+def read_source_motion(path: str | os.PathLike, *, progress: bool = False, first_s: float | None = None,
+                       last_s: float | None = None) -> SMPLMotion:
     """The motion in ``path`` (``.pkl``, ``.npz``, ``.bvh``, ``.npy``; see the module docstring), at
-    the file's own frame rate; with ``last_s``, its last ``last_s`` seconds alone (what continuing a
-    dance needs: a joints file is then fitted on those frames only, where the whole of a 3-minute
-    dance took 40 s on the project's 2-core CPU). ``progress``: a bar over a joints file's fit.
+    the file's own frame rate; with ``first_s`` or ``last_s``, its first or last that many seconds
+    alone (what a seed or a continuation needs: a joints file is then fitted on those frames only,
+    where the whole of a 3-minute dance took 40 s on the project's 2-core CPU). ``progress``: a bar
+    over a joints file's fit.
 
     Raises :class:`InputError` with one line naming the file when it is missing, of another
     kind, or not a motion.
@@ -94,11 +96,20 @@ def read_source_motion(path: str | os.PathLike, *, progress: bool = False, last_
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file" if not path.is_dir() else "is a folder, expected a motion file")
-    if last_s is not None and not (math.isfinite(last_s) and last_s > 0):
-        raise ValueError(f"last_s must be a positive number of seconds, got {last_s!r}")
+    for name, value in (("first_s", first_s), ("last_s", last_s)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if first_s is not None and last_s is not None:
+        raise ValueError("give first_s or last_s, not both")
+
+    def span(fps: float) -> slice:
+        if first_s is not None:
+            return slice(0, max(1, math.ceil(first_s * fps)))
+        return slice(-max(1, math.ceil(last_s * fps)), None) if last_s is not None else slice(None)
+
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return _from_npy(path, progress, last_s)
+        return _from_npy(path, progress, span(FPS))
     if suffix == ".pkl":
         motion = _from_pickle(path)
     elif suffix == ".npz":
@@ -108,6 +119,5 @@ def read_source_motion(path: str | os.PathLike, *, progress: bool = False, last_
     else:
         raise InputError(path, f"unknown motion format {suffix or '(no suffix)'}; expected one of "
                                f"{', '.join(SOURCE_SUFFIXES)}")
-    if last_s is None:
-        return motion
-    return motion.slice(max(0, len(motion) - math.ceil(last_s * motion.fps)))
+    s = span(motion.fps)
+    return motion.slice(s.start, s.stop) if s != slice(None) else motion
