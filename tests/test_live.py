@@ -152,6 +152,17 @@ def test_the_frames_sent_are_smoothed_as_one_stream(model_file):
         FrameSmoother(60.0, 0.0)
 
 
+def test_cli_smooth_reaches_the_dancer(model_file, song_file, tmp_path):
+    """aichoreo live --smooth 0 sends the model's frames unsmoothed; the default smooths them."""
+    for name, extra in (("smooth", []), ("raw", ["--smooth", "0"])):
+        assert main(["live", str(song_file), "--checkpoint", str(model_file), "--fast",
+                     "--record", str(tmp_path / f"{name}.npy"), *extra]) == 0
+    smooth, raw = np.load(tmp_path / "smooth.npy"), np.load(tmp_path / "raw.npy")
+    assert smooth.shape == raw.shape
+    jerk = [np.abs(np.diff(x[:, 3:], 3, axis=0)).mean() for x in (smooth, raw)]  # the rotations' third differences
+    assert jerk[0] < 0.8 * jerk[1], jerk
+
+
 def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):
     stats = tmp_path / "stats.json"
     summary = live(song_file, model=model_file, record=tmp_path / "dance.npy", realtime=False, stats=stats,
