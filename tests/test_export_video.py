@@ -262,6 +262,37 @@ def test_the_floor_stops_at_the_far_plane():
     assert (renderer.frame(0).min(axis=-1) < 250).sum() > 1000  # the floor and the body are drawn
 
 
+def test_the_floor_kernel_paints_the_pixels_of_the_walk():
+    """``raster.grey_lines`` finds and paints a line's pixels in one pass over a narrower band than
+    ``raster.walk``; the frames must stay the same to the bit: random lines of every slope and
+    width, many off the picture, painted over each other, against the walk's pixels and coverages."""
+    from aichoreo.raster import LEVELS, bound, kernels, scratch, walk
+
+    def by_walk(pixels, p0, p1, reach, width, height, shades):
+        for k in range(len(p0)):
+            index, coverage, distance = scratch(bound(*p0[k], *p1[k], reach[k], width, height))
+            for i in range(walk(*p0[k], *p1[k], reach[k], False, width, height, index, coverage, distance)):
+                grey = shades[np.int32(coverage[i] * LEVELS + 0.5)]
+                pixels[index[i]] = min(grey, pixels[index[i]])
+
+    rng = np.random.default_rng(0)
+    width, height = 161, 121
+    level = np.round(255 - (255 - 0xDD) * np.arange(LEVELS + 1) / LEVELS).astype(np.uint32)
+    shades = 0xFF000000 | level << 16 | level << 8 | level  # white to the floor's grey
+    painted = 0
+    for trial in range(60):
+        p0, p1 = rng.uniform(-60, 220, (2, 20, 2))
+        if trial % 3 == 0:  # nearly level, as the far floor lines are
+            p1[:, 1] = p0[:, 1] + rng.uniform(-3, 3, 20)
+        reach = rng.uniform(0.6, 4.0, 20)
+        ours, theirs = (np.full(width * height, 0xFFFFFFFF, np.uint32) for _ in range(2))
+        kernels().grey_lines(ours, p0, p1, reach, width, height, shades)
+        by_walk(theirs, p0, p1, reach, width, height, shades)
+        np.testing.assert_array_equal(ours, theirs)
+        painted += int((ours != 0xFFFFFFFF).sum())
+    assert painted > 50_000  # the lines crossed the picture
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
 def test_the_pipe_to_ffmpeg_holds_two_frames():
     """A frame (450 KiB at 640 x 480) goes to ffmpeg in one write, not in 64 KiB pieces."""
