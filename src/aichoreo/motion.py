@@ -220,7 +220,13 @@ class SMPLMotion:
         i1 = np.minimum(i0 + 1, len(self) - 1)
         w = src - i0  # (n_out,) in [0, 1)
         rot = self.rotations.astype(np.float64)
-        rotations = slerp_matrices(rot[i0], rot[i1], w[:, None])
+        # Frames that fall on an input frame are that frame (all of them from 60 to 30 fps, the EDGE
+        # export); the rest are slerped, the rotations being checked orthonormal (rotations.ORTHONORMAL).
+        rotations = rot[i0]
+        between = w > 0
+        if between.any():
+            rotations[between] = slerp_matrices(rot[i0[between]], rot[i1[between]], w[between, None],
+                                                orthonormal=True)
         trans = self.translation.astype(np.float64)
         translation = (1 - w)[:, None] * trans[i0] + w[:, None] * trans[i1]
         return SMPLMotion(rotations, translation, fps)

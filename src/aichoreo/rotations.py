@@ -393,12 +393,14 @@ def quaternion_slerp(q0: Array, q1: Array, t: Array | float) -> Array:
     return q / xp.sqrt(_sum(q * q, -1, True))
 
 
-def slerp_matrices(r0: np.ndarray, r1: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+def slerp_matrices(r0: np.ndarray, r1: np.ndarray, t: np.ndarray | float, *,
+                   orthonormal: bool = False) -> np.ndarray:
     """Slerp of rotation matrices (numpy): ``r0 @ exp(t * log(r0^T r1))``, shortest arc.
 
     Args:
         r0, r1: rotation matrices ``(..., 3, 3)`` (t = 0 gives r0, t = 1 gives r1).
         t: a float or an array broadcasting with the leading dims ``(...)``.
+        orthonormal: see :data:`ORTHONORMAL` (for ``r0^T r1``).
 
     Returns:
         ``(..., 3, 3)`` in the dtype of ``r0``, computed in float64.
@@ -408,7 +410,7 @@ def slerp_matrices(r0: np.ndarray, r1: np.ndarray, t: np.ndarray | float) -> np.
     _check_last(r1, (3, 3), "r1")
     dtype = r0.dtype
     r0, r1 = r0.astype(np.float64), r1.astype(np.float64)
-    rel = matrix_to_axis_angle(np.swapaxes(r0, -1, -2) @ r1)  # angle <= pi: the short way
+    rel = matrix_to_axis_angle(np.swapaxes(r0, -1, -2) @ r1, orthonormal=orthonormal)  # angle <= pi: the short way
     t = np.asarray(t, dtype=np.float64)[..., None]
     return (r0 @ axis_angle_to_matrix(t * rel)).astype(dtype, copy=False)
 
