@@ -198,6 +198,38 @@ def test_a_style_model_can_start_from_a_model_without_styles(tmp_path, caplog):
               init=run["last_model"])
 
 
+def test_train_only_teaches_styles_and_keeps_the_model(tmp_path):
+    """train_only=style_embed from a model without styles, no style dropout: every other weight stays
+    the file's to the bit and the "none" row stays zero, so the unconditioned dance is the file's
+    model's; the styles' rows learn. A name that matches no parameter is refused before training."""
+    from aichoreo.train import TrainConfig, train
+
+    data = PreparedDataset(_dataset(tmp_path / "data", ["waltz", "cha-cha", "waltz", "rumba"]))
+    tiny = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4)
+    tc = TrainConfig(batch_size=2, lr=1e-3, lr_milestones=(), max_steps=3, num_workers=0, log_every=1)
+    plain = Path(train(tiny, data, tmp_path / "plain", train_config=tc, progress=False, accelerator="cpu",
+                       devices=1)["last_model"])
+    source, _, _ = load_model_file(plain)
+    styled_cfg = dataclasses.replace(tiny, styles=("cha-cha", "waltz"), style_dropout=0.0)
+    only = dataclasses.replace(tc, lr=1e-2, train_only=("style_embed",))
+    run = train(styled_cfg, data, tmp_path / "styled", train_config=only, progress=False, accelerator="cpu",
+                devices=1, init=plain)
+    model, cfg, meta = load_model_file(run["last_model"])
+    assert meta["training"]["train_only"] == ["style_embed"]
+    kept = source.state_dict()
+    for name, value in model.state_dict().items():
+        if name != "style_embed.weight":
+            assert torch.equal(value, kept[name]), name
+    rows = model.style_embed.weight.detach()
+    assert torch.equal(rows[0], torch.zeros_like(rows[0]))  # none: never seen, never moved
+    assert bool((rows[1:].abs().sum(-1) > 0).all())  # each style learned something
+    with pytest.raises(InputError, match=r"train_only names no parameter of this model: style_embeds "
+                                         r"\(it has audio_embed, .*style_embed\)"):
+        train(styled_cfg, data, tmp_path / "bad", train_config=dataclasses.replace(only, train_only=("style_embeds",)),
+              progress=False, accelerator="cpu", devices=1, init=plain)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_dance_in_a_style(style_model, tmp_path):
     assert main(["dance", str(SONG), "--checkpoint", str(style_model), "-o", str(tmp_path / "a"), "--seconds", "5",
                  "--formats", "joints", "--style", "waltz", "--style-strength", "3"]) == 0

@@ -108,6 +108,9 @@ class TrainConfig:
     tempo_stretch: float = 0.0  # windows played at a uniform random rate in [1 - x, 1 + x], music and motion together
     style_balance: bool = False  # a model with styles: every style as often (a style, then one of its dances),
     # not every dance as often; Dance with Melody's train split has 22 waltzes to 2 cha-chas
+    # Parameters trained, by name or name prefix (e.g. "style_embed"); the others stay as they start
+    # (--init). Empty: all of them. Teaching a finished model styles and nothing else (docs/training.md).
+    train_only: tuple[str, ...] = ()
     # --- engine --------------------------------------------------------------------------------
 
     checkpoint_every: int = 1000  # steps between resume checkpoints and model files (mint: 1,000)
@@ -146,9 +149,31 @@ class TrainConfig:
         if isinstance(self.tempo_stretch, bool) or not isinstance(self.tempo_stretch, (int, float)) \
                 or not 0 <= self.tempo_stretch < 0.5:
             raise ValueError(f"tempo_stretch must be a number in [0, 0.5), got {self.tempo_stretch!r}")
+        if isinstance(self.train_only, str) or not all(isinstance(n, str) and n for n in self.train_only):
+            raise ValueError(f"train_only must be parameter names, got {self.train_only!r}")
         # Lists arrive from JSON and --set; store tuples so configs stay hashable and comparable.
         object.__setattr__(self, "lr_milestones", milestones)
+        object.__setattr__(self, "train_only", tuple(self.train_only))
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in betas))
+
+
+def trained_parameters(model: torch.nn.Module, names: tuple[str, ...]) -> list[torch.nn.Parameter]:
+    """The parameters of ``model`` that :attr:`TrainConfig.train_only` names (each a parameter's
+    name or a prefix of it, at a dot); all of them when ``names`` is empty. The others stop
+    requiring gradients, so the backward pass computes none for them and they keep their values.
+    :class:`InputError` for a name that matches nothing (it lists the model's parameters)."""
+    params = dict(model.named_parameters())
+    if not names:
+        return list(params.values())
+    chosen = {k for k in params for n in names if k == n or k.startswith(n + ".")}
+    missing = [n for n in names if not any(k == n or k.startswith(n + ".") for k in params)]
+    if missing:
+        tops = sorted({k.split(".")[0] for k in params})
+        raise InputError(None, f"train_only names no parameter of this model: {', '.join(missing)} "
+                               f"(it has {', '.join(tops)})")
+    for name, p in params.items():
+        p.requires_grad_(name in chosen)
+    return [params[k] for k in params if k in chosen]
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -159,7 +184,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 #: TrainConfig fields a resumed run must share with its config.json: the optimiser, schedule and data
 #: augmentation (``max_steps`` may grow: the schedule can be extended). Model files record them.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps", "mirror",
-                     "tempo_stretch", "style_balance")
+                     "tempo_stretch", "style_balance", "train_only")
 
 
 def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: TrainConfig) -> str | None:
@@ -216,7 +241,8 @@ class DanceModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.train_config
-        optimiser = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, betas=tuple(cfg.adam_betas),
+        trained = trained_parameters(self.model, cfg.train_only)
+        optimiser = torch.optim.Adam(trained, lr=cfg.lr, betas=tuple(cfg.adam_betas),
                                      eps=cfg.adam_eps, weight_decay=0.0)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: learning_rate(step, cfg) / cfg.lr)
         return {"optimizer": optimiser, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
@@ -632,6 +658,7 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
     module = DanceModule(config, train_config, train_set, val_set, steps)
+    trained_parameters(module.model, train_config.train_only)  # a name that matches nothing fails here
     meta = model_file_meta(preset, data, train_config)
     if init is not None:
         meta["init"] = Path(init).name  # a file's name, never a path of this machine
