@@ -114,3 +114,59 @@ def test_features_constant_in_the_real_set_are_reported(tmp_path):
     assert 12 in constant  # fast(rwrist), 0-based
     assert report["fid_g"] > 1e8  # the reference normalisation's 1e-10 at work
     assert np.isfinite(report["fid_g_varying"]) and report["fid_g_varying"] < 1e6
+
+
+def test_edge_pickles_are_scored_at_the_protocols_frame_rate(tmp_path, capsys):
+    """EDGE's output pickles (30 fps, z up, no smpl_scaling) beside AIST++ ones (60 fps): read by
+    their keys and resampled to the protocol's 60 fps, so that the same dance scores as the same
+    dance whichever of the two files holds it."""
+    from aichoreo.data.fixtures import dance_pose
+    from aichoreo.evaluate import load_protocol_joints
+    from aichoreo.export.aistpp import write_aistpp
+    from aichoreo.export.edge import write_edge
+    from aichoreo.motion import SMPLMotion
+    from aichoreo.rotations import axis_angle_to_matrix
+
+    rng = np.random.default_rng(5)
+    for kind in ("real", "aistpp", "edge"):
+        (tmp_path / kind).mkdir()
+    for i in range(4):
+        poses, transl = dance_pose(361, 110.0 + 10 * i, rng, fps=60.0)  # 6 s
+        motion = SMPLMotion(axis_angle_to_matrix(poses), transl, 60.0)
+        write_aistpp(motion, tmp_path / "real" / f"r{i}.pkl")
+        write_aistpp(motion, tmp_path / "aistpp" / f"d{i}.pkl")
+        write_edge(motion, tmp_path / "edge" / f"d{i}.pkl")
+    protocol = get_protocol("fact", seed_frames=0, max_frames=None)
+    edge = load_protocol_joints(tmp_path / "edge" / "d0.pkl", protocol)
+    aist = load_protocol_joints(tmp_path / "aistpp" / "d0.pkl", protocol)
+    assert edge.shape == aist.shape == (361, 24, 3)  # 181 frames at 30 fps, back at 60
+    np.testing.assert_allclose(edge[::2], aist[::2], atol=1e-5)  # the frames EDGE kept
+    assert np.abs(edge - aist).max() < 0.02  # the ones between, slerped back (metres)
+    scores = {}
+    for kind in ("aistpp", "edge"):
+        assert main(["evaluate", "--pred", str(tmp_path / kind), "--real", str(tmp_path / "real"), "--json",
+                     "--seed-frames", "0", "--no-cache"]) == 0
+        scores[kind] = json.loads(capsys.readouterr().out)
+    assert scores["edge"]["protocol"]["fps"] == 60.0
+    edge, aist = scores["edge"], scores["aistpp"]
+    assert aist["fid_k"] < 1e-3 and aist["fid_g"] < 1e-3  # the same dances as the real set
+    # Slerped back, the frames between differ a little (0.55 and 0.99 measured, against squared
+    # distances between dances of about 170 and 35).
+    assert edge["fid_k"] < 0.01 * edge["dist_k_real"] ** 2 and edge["fid_g"] < 0.05 * edge["dist_g_real"] ** 2
+    for key in ("dist_k", "dist_g", "pfc"):
+        assert edge[key] == pytest.approx(aist[key], rel=0.05), key
+
+
+def test_too_few_real_clips_is_one_clear_error(tmp_path):
+    """A dataset too short for two clips of the real set (quality report, benchmark) says so."""
+    from types import SimpleNamespace
+
+    from aichoreo.errors import InputError
+    from aichoreo.evaluate import real_clips
+    from aichoreo.motion import SMPLMotion
+
+    still = SMPLMotion(np.broadcast_to(np.eye(3), (700, 24, 3, 3)), np.zeros((700, 3)), 60.0)
+    data = SimpleNamespace(root=tmp_path / "data", names=lambda: ["a"],
+                           load=lambda name: SimpleNamespace(motion=still))
+    with pytest.raises(InputError, match=r"data: fewer than two 10 s clips in the whole dataset: no real set"):
+        real_clips(data, tmp_path / "out", 600)

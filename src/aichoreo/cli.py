@@ -668,7 +668,8 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", formatter_class=fmt, help="FID_k, FID_g, Dist_k, Dist_g, BeatAlign, PFC of generated motions",
         description="Score a folder of generated motions against a folder of real ones with the reference "
         "metric definitions under a named protocol (fact: seed excluded, world coordinates; bailando: zero-start "
-        "coordinates). Folders hold .npy joints (T, 24, 3) metres y-up 60 fps, AIST++ motion .pkl files, or the "
+        "coordinates). Folders hold .npy joints (T, 24, 3) metres y-up 60 fps, AIST++ motion .pkl files, EDGE's "
+        "output .pkl files (30 fps, resampled to the protocol's rate; give --seed-frames 0), or the "
         "sub-folders that `aichoreo dance` writes. --music holds the songs (audio or (T, 35) .npy features) "
         "matched by name: same stem, a _<music> suffix, or the AIST++ music id in the name.",
     )

@@ -35,11 +35,11 @@ import numpy as np
 
 from aichoreo import metrics
 from aichoreo.audio import BEATS, FEATURE_DIM, FeatureCache, features_for_files
-from aichoreo.data.motion_files import load_joints
+from aichoreo.data.motion_files import check_motion, load_joints
 from aichoreo.errors import InputError
-from aichoreo.fileio import read_npy, save_npy
+from aichoreo.fileio import read_array_pickle, read_npy, save_npy
 from aichoreo.motion import FACT_DIM, fact_vector_to_joints
-
+from aichoreo.skeleton import FPS as SKELETON_FPS
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def get_protocol(name: str, **overrides: Any) -> Protocol:
 class _FeatureStore:
     """Kinetic + geometric features per motion file, cached on disk by content and protocol."""
 
-    VERSION = "1"
+    VERSION = "2"  # 2: motions read at the protocol's frame rate (EDGE pickles, AIST++ ones under --fps)
 
     def __init__(self, cache_dir: str | os.PathLike | None):
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
@@ -107,13 +107,39 @@ class _FeatureStore:
                         return both[:72], both[72:]
                     log.warning("ignoring metric-feature cache entry %s of shape %s", entry, both.shape)
         if joints is None:
-            joints, _ = load_joints(path, fps=protocol.fps)
+            joints = load_protocol_joints(path, protocol)
         clip = _clip(joints, frames, protocol, path)
         kinetic = metrics.kinetic_features(clip, fps=protocol.fps, up_axis=1)
         manual = metrics.manual_features(clip, fps=protocol.fps, up_axis=1)
         if entry is not None:
             save_npy(entry, np.concatenate([kinetic, manual]))
         return kinetic, manual
+
+
+def load_protocol_joints(path: Path, protocol: Protocol) -> np.ndarray:
+    """Joints ``(T, 24, 3)`` metres y-up of a motion file at ``protocol.fps``.
+
+    A ``.npy`` is taken to be at ``protocol.fps`` (``--fps``). A pickle is AIST++'s (it has
+    ``smpl_scaling``; 60 fps) or EDGE's (``smpl_poses`` and ``smpl_trans`` without it: what EDGE's
+    ``test.py`` saves and ``aichoreo dance`` exports, 30 fps, Stanford-TML/EDGE
+    ``dataset/dance_dataset.py``); a pickle at another frame rate than the protocol's is resampled
+    to it (rotations slerped, :meth:`SMPLMotion.resample`), so that EDGE's dances are scored as the
+    60 fps AIST++ dances they are compared with.
+    """
+    if path.suffix.lower() == ".pkl":
+        keys = read_array_pickle(path).keys()
+        if "smpl_scaling" not in keys and {"smpl_poses", "smpl_trans"} <= keys:
+            from aichoreo.export.edge import read_edge
+
+            motion = check_motion(read_edge(path), path)
+        else:
+            from aichoreo.data.aistpp import load_motion_smpl
+
+            motion = check_motion(load_motion_smpl(path), path)
+        if motion.fps != protocol.fps:
+            motion = motion.resample(protocol.fps)
+        return motion.joints().copy()  # the caller's own, writable
+    return load_joints(path, fps=protocol.fps)[0]
 
 
 def _clip(joints: np.ndarray, frames: tuple[int, int | None], protocol: Protocol, path: Path) -> np.ndarray:
@@ -186,7 +212,7 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
     real_k, real_g, real_align = [], [], []
     for path in tqdm(real, desc="real motions", unit="file", disable=not progress):
         need_joints = beats is not None and _music_key(path.stem, beats) is not None
-        joints = load_joints(path, fps=protocol.fps)[0] if need_joints else None
+        joints = load_protocol_joints(path, protocol) if need_joints else None
         k, g = store.features(path, joints, (0, None), protocol)
         real_k.append(k)
         real_g.append(g)
@@ -197,7 +223,7 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
 
     gen_k, gen_g, align, pfcs, unmatched = [], [], [], [], []
     for path in tqdm(pred, desc="generated motions", unit="file", disable=not progress):
-        joints, _ = load_joints(path, fps=protocol.fps)
+        joints = load_protocol_joints(path, protocol)
         k, g = store.features(path, joints, gen_frames, protocol)
         gen_k.append(k)
         gen_g.append(g)
@@ -283,7 +309,8 @@ def real_clips(data, out: Path, clip: int) -> list[Path]:
         for i, start in enumerate(range(0, len(joints) - clip + 1, clip)):
             files.append(save_npy(out / "real" / f"{name}_{i:02d}.npy", joints[start: start + clip]))
     if len(files) < 2:
-        raise InputError(data.root, f"fewer than two {clip / FPS:.0f} s clips in the whole dataset: no real set")
+        raise InputError(data.root, f"fewer than two {clip / SKELETON_FPS:.0f} s clips in the whole dataset: "
+                                    "no real set")
     return files
 
 
