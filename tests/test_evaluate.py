@@ -167,6 +167,6 @@ def test_too_few_real_clips_is_one_clear_error(tmp_path):
 
     still = SMPLMotion(np.broadcast_to(np.eye(3), (700, 24, 3, 3)), np.zeros((700, 3)), 60.0)
     data = SimpleNamespace(root=tmp_path / "data", names=lambda: ["a"],
-                           load=lambda name: SimpleNamespace(motion=still))
+                           load=lambda name: SimpleNamespace(motion=still.to_fact_vector()))
     with pytest.raises(InputError, match=r"data: fewer than two 10 s clips in the whole dataset: no real set"):
         real_clips(data, tmp_path / "out", 600)
