@@ -132,6 +132,8 @@ def main() -> int:
         print(f"resident memory: {early.mean():.0f} MB (0:30-1:30) -> {late_rss.mean():.0f} MB (last minute), "
               f"max {rss[:, 1].max():.0f} MB; last / first = {late_rss.mean() / early.mean():.3f}")
     print(f"CPU: {stats['cpu_fraction']:.2f} of one core")
+    print(f"full garbage collections: {stats['gc']['full_collections']}, the longest "
+          f"{stats['gc']['longest_ms']:.1f} ms")
     print(f"VMC receiver: {len(oks)} frames, {vmc_rate:.2f} per second")
     return 0
 

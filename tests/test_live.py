@@ -178,6 +178,30 @@ def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):
     assert not list(tmp_path.glob(".*.partial"))  # the frames spooled to disk as they came, then removed
 
 
+def test_the_session_runs_with_the_objects_before_it_frozen(model_file, song_file, tmp_path, monkeypatch):
+    """The session's loop runs with everything made before it out of the collector's sight (a full
+    collection over torch's objects paused every thread for up to 133 ms), and the process gets them
+    back after; the summary counts the full collections and their longest pause."""
+    import gc
+
+    import aichoreo.live as live_module
+
+    seen = []
+    run = live_module._run
+
+    def spy(*args, **kwargs):
+        seen.append(gc.get_freeze_count())
+        gc.collect()  # a full collection inside the session is timed
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(live_module, "_run", spy)
+    before = gc.get_freeze_count()
+    summary = live(song_file, model=model_file, record=tmp_path / "dance.npy", realtime=False, progress=False)
+    assert seen[0] > before + 50_000  # torch's and numpy's objects, at least
+    assert gc.get_freeze_count() == before
+    assert summary["gc"]["full_collections"] >= 1 and 0 < summary["gc"]["longest_ms"] < 100
+
+
 def test_real_time_frames_reach_a_vmc_receiver_at_60_fps(model_file, tmp_path):
     """A VMC receiver (python-osc on 127.0.0.1) gets one well-formed bundle per frame: every
     humanoid bone SMPL has, each a name, a position and a unit quaternion, at 60 per second."""
