@@ -169,10 +169,9 @@ def test_trained_model_file_holds_its_styles(style_model, capsys):
     assert "styles: none" in capsys.readouterr().out
 
 
-def test_a_style_model_can_start_from_a_model_without_styles(tmp_path, caplog):
-    """--init of a model without styles into one with styles: every shared weight from the file, the
-    style embedding at zero, so that the run starts as the file's model dancing unconditioned; the
-    other way round is refused (the file's style embedding has no place)."""
+def _plain_tiny_run(tmp_path: Path):
+    """A dataset of waltzes, a cha-cha and a rumba, a tiny config and training settings, and the
+    model file of two steps of a run without styles on them: what a style run can start from."""
     from aichoreo.train import TrainConfig, train
 
     data = PreparedDataset(_dataset(tmp_path / "data", ["waltz", "cha-cha", "waltz", "rumba"]))
@@ -180,6 +179,16 @@ def test_a_style_model_can_start_from_a_model_without_styles(tmp_path, caplog):
     tc = TrainConfig(batch_size=2, lr=1e-3, lr_milestones=(), max_steps=2, num_workers=0, log_every=1)
     plain = Path(train(tiny, data, tmp_path / "plain", train_config=tc, progress=False, accelerator="cpu",
                        devices=1)["last_model"])
+    return data, tiny, tc, plain
+
+
+def test_a_style_model_can_start_from_a_model_without_styles(tmp_path, caplog):
+    """--init of a model without styles into one with styles: every shared weight from the file, the
+    style embedding at zero, so that the run starts as the file's model dancing unconditioned; the
+    other way round is refused (the file's style embedding has no place)."""
+    from aichoreo.train import train
+
+    data, tiny, tc, plain = _plain_tiny_run(tmp_path)
     source, _, _ = load_model_file(plain)
     styled_cfg = dataclasses.replace(tiny, style_dropout=0.2)
     with caplog.at_level("WARNING", logger="aichoreo.train"):
@@ -202,13 +211,9 @@ def test_train_only_teaches_styles_and_keeps_the_model(tmp_path):
     """train_only=style_embed from a model without styles, no style dropout: every other weight stays
     the file's to the bit and the "none" row stays zero, so the unconditioned dance is the file's
     model's; the styles' rows learn. A name that matches no parameter is refused before training."""
-    from aichoreo.train import TrainConfig, train
+    from aichoreo.train import train
 
-    data = PreparedDataset(_dataset(tmp_path / "data", ["waltz", "cha-cha", "waltz", "rumba"]))
-    tiny = dataclasses.replace(get_preset("tiny"), motion_len=12, audio_len=24, target_len=4)
-    tc = TrainConfig(batch_size=2, lr=1e-3, lr_milestones=(), max_steps=3, num_workers=0, log_every=1)
-    plain = Path(train(tiny, data, tmp_path / "plain", train_config=tc, progress=False, accelerator="cpu",
-                       devices=1)["last_model"])
+    data, tiny, tc, plain = _plain_tiny_run(tmp_path)
     source, _, _ = load_model_file(plain)
     styled_cfg = dataclasses.replace(tiny, styles=("cha-cha", "waltz"), style_dropout=0.0)
     only = dataclasses.replace(tc, lr=1e-2, train_only=("style_embed",))

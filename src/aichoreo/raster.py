@@ -69,10 +69,11 @@ def bound(x0, y0, x1, y1, reach, width, height):
     return int(along * (2.0 * reach * math.sqrt(2.0) + 2.0)) + 1
 
 
-@jit
-def walk(x0, y0, x1, y1, reach, caps, width, height, out_index, out_coverage, out_distance):
-    """The pixels a segment touches: writes their flat indices, coverages and distances (px) into
-    the ``out_`` arrays (room for :func:`bound` pixels) and returns how many. A pixel appears once."""
+@jit(inline="always")
+def along_major(x0, y0, x1, y1, width, height):
+    """A segment in the axes of its walk: ``(steep, a0, b0, a1, b1, major_size, minor_size)``, ``a``
+    along the longer axis (y where ``steep``) from the lower end, ``b`` across it, and the frame's
+    size along each."""
     steep = abs(y1 - y0) > abs(x1 - x0)
     if steep:
         a0, b0, a1, b1, major_size, minor_size = y0, x0, y1, x1, height, width
@@ -80,6 +81,14 @@ def walk(x0, y0, x1, y1, reach, caps, width, height, out_index, out_coverage, ou
         a0, b0, a1, b1, major_size, minor_size = x0, y0, x1, y1, width, height
     if a1 < a0:
         a0, b0, a1, b1 = a1, b1, a0, b0
+    return steep, a0, b0, a1, b1, major_size, minor_size
+
+
+@jit
+def walk(x0, y0, x1, y1, reach, caps, width, height, out_index, out_coverage, out_distance):
+    """The pixels a segment touches: writes their flat indices, coverages and distances (px) into
+    the ``out_`` arrays (room for :func:`bound` pixels) and returns how many. A pixel appears once."""
+    steep, a0, b0, a1, b1, major_size, minor_size = along_major(x0, y0, x1, y1, width, height)
     extend = reach if caps else 0.0
     start = max(math.ceil(a0 - extend - 0.5), 0)
     stop = min(math.floor(a1 + extend - 0.5), major_size - 1)
@@ -167,14 +176,9 @@ def grey_lines(pixels, p0, p1, reach, width, height, shades):
     past the segment's ends, so this band is all :func:`walk` would find; the coverages are the same
     expressions, so the frames are the same to the bit (tests/test_export_video.py)."""
     for k in range(p0.shape[0]):
-        x0, y0, x1, y1, r = p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1], reach[k]
-        steep = abs(y1 - y0) > abs(x1 - x0)
-        if steep:
-            a0, b0, a1, b1, major_size, minor_size = y0, x0, y1, x1, height, width
-        else:
-            a0, b0, a1, b1, major_size, minor_size = x0, y0, x1, y1, width, height
-        if a1 < a0:
-            a0, b0, a1, b1 = a1, b1, a0, b0
+        r = reach[k]
+        steep, a0, b0, a1, b1, major_size, minor_size = along_major(p0[k, 0], p0[k, 1], p1[k, 0], p1[k, 1],
+                                                                     width, height)
         start = max(math.ceil(a0 - 0.5), 0)
         stop = min(math.floor(a1 - 0.5), major_size - 1)
         da, db = a1 - a0, b1 - b0
