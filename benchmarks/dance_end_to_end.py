@@ -9,7 +9,9 @@ case runs the command a user runs, in a fresh process, with no feature cache::
 once on the idle machine and once beside ``--hogs`` busy-looping processes that this script starts
 before the command and stops after it. Per run it prints the whole command's wall time as
 generated seconds per wall second (the song's seconds after the 2 s seed, as ``dance.json``
-counts them), the time until the first progress bar appears on stderr, the peak RSS (``os.wait4``),
+counts them), the time until the first progress bar appears on stderr, the peak RSS and the CPU
+seconds with the cores they kept busy on average (``os.wait4``: the command and the processes it
+waited for, ffmpeg and the features' process),
 and each stage from the run's ``dance.json``: model load, music features, seed, generation, foot
 lock and each export; "start-up" is the rest of the wall time (interpreter, imports, argument
 checks, exit). The video is written while the other formats are (``export_all``), so with the mp4
@@ -64,6 +66,7 @@ class Run:
     first_bar_s: float | None
     peak_mb: float
     code: int
+    cpu_s: float = 0.0  # user + system seconds of the command and the processes it waited for (ffmpeg, features)
     stages: dict[str, float] = field(default_factory=dict)
     threads: dict = field(default_factory=dict)
 
@@ -128,7 +131,8 @@ def run_dance(song: Path, song_s: float, out: Path, formats: str, label: str, en
     reader.join()
     os.close(leader)
     code = os.waitstatus_to_exitcode(status)
-    run = Run(label, song_s, wall, first_bar[0] if first_bar else None, usage.ru_maxrss / 1024, code)
+    run = Run(label, song_s, wall, first_bar[0] if first_bar else None, usage.ru_maxrss / 1024, code,
+              cpu_s=usage.ru_utime + usage.ru_stime)
     if code != 0:
         print(f"  {label}: exit {code}: {tail.decode(errors='replace').strip().splitlines()[-1:]}", flush=True)
         return run
@@ -148,7 +152,8 @@ def show(run: Run) -> None:
     bar = f"{run.first_bar_s:.1f}" if run.first_bar_s is not None else "-"
     gen = run.generation_speed
     print(f"  {run.label:<34}{run.speed:>7.1f}x {run.wall_s:>7.1f} s  gen {gen:>5.1f}x  first bar {bar:>4} s  "
-          f"RSS {run.peak_mb:>5.0f} MB  threads {run.threads}", flush=True)
+          f"RSS {run.peak_mb:>5.0f} MB  CPU {run.cpu_s:>6.1f} s ({run.cpu_s / run.wall_s:.2f} cores)  "
+          f"threads {run.threads}", flush=True)
     print(f"      stages (s): {stages}", flush=True)
 
 
