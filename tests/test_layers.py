@@ -9,7 +9,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "aichoreo"
 
 # Row of each top-level module or sub-package of aichoreo (docs/architecture.md).
 ROWS = {
-    "defaults": 0, "errors": 0, "jitcache": 0, "rotations": 0, "threads": 0, "fileio": 1, "featurestream": 1, "raster": 1,
+    "defaults": 0, "errors": 0, "gcpause": 0, "jitcache": 0, "rotations": 0, "threads": 0, "fileio": 1, "featurestream": 1, "raster": 1,
     "skeleton": 1, "smpl_model": 1,
     "audio": 2, "motion": 2,
     "metrics": 3, "models": 3, "reconstruct": 3, "conventions": 3, "footlock": 3,

@@ -11,7 +11,6 @@ are sent at once and counted as late.
 from __future__ import annotations
 
 import array
-import gc
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ import numpy as np
 
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path
+from aichoreo.gcpause import FrozenHeap
 from aichoreo.live.engine import SMOOTH_HZ, FrameSmoother, LiveDancer, LiveFrame
 from aichoreo.live.sinks import Recorder, ViewerServer, VMCSender, parse_address
 from aichoreo.live.sources import check_song, device_source, file_source, pcm_source
@@ -126,10 +126,11 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
             blocks = device_source(device or None)
         if on_ready is not None:
             on_ready(viewer.url if viewer is not None else None)
-        with _no_long_gc_pauses() as collector:
+        # A full garbage collection over torch's objects paused every thread, the frames' sender
+        # too, for up to 133 ms: 8 frames at 60 fps (aichoreo.gcpause).
+        with FrozenHeap(collect_first=True) as heap:
             summary = _run(dancer, blocks, sinks, delay if realtime else None, progress)
-        summary["gc"] = {"full_collections": len(collector.pauses_ms),
-                         "longest_ms": round(max(collector.pauses_ms, default=0.0), 2)}
+        summary["gc"] = heap.summary
         if dancer.features.n_samples == 0 and not summary["interrupted"]:
             where = "stdin" if stdin else ("the input device" if song is None else str(song))
             raise InputError(None, f"{where}: no audio arrived before the stream ended (nothing to dance to)")
@@ -153,33 +154,6 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
             tmp.write_text(json.dumps(summary, indent=1))
     summary.pop("frames_timing", None)
     return summary
-
-
-class _no_long_gc_pauses:
-    """For the session: every object alive at its start (torch, librosa, the model: about 190,000)
-    moved out of the garbage collector's sight (``gc.freeze``), so that a full collection scans only
-    what the session made. Python runs a full collection every minute or two of a session, and it
-    holds the interpreter lock, the sender thread's too: over those objects it paused everything for
-    up to 133 ms (3 minutes of a song, 2 full collections, 2026-12-07), 8 frames at 60 fps, beyond
-    the 50 ms margin of the frames' delay. Unfrozen at the end. The pauses are in the summary (``gc``)."""
-
-    def __enter__(self) -> _no_long_gc_pauses:
-        self.pauses_ms: list[float] = []
-        self._start = 0.0
-        gc.collect()
-        gc.freeze()
-        gc.callbacks.append(self._time)
-        return self
-
-    def _time(self, phase: str, info: dict) -> None:
-        if phase == "start":
-            self._start = time.perf_counter()
-        elif info.get("generation") == 2:
-            self.pauses_ms.append(1000 * (time.perf_counter() - self._start))
-
-    def __exit__(self, *exc) -> None:
-        gc.callbacks.remove(self._time)
-        gc.unfreeze()
 
 
 def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress: bool) -> dict[str, Any]:
