@@ -12,11 +12,13 @@ a full collection scans only what the run itself made.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 
 __all__ = ["FrozenHeap"]
 
 _depth = 0  # FrozenHeap blocks open in this process: only the outermost freezes and unfreezes
+_lock = threading.Lock()  # blocks may open and close in several threads (dance() called from threads)
 
 
 class FrozenHeap:
@@ -25,7 +27,7 @@ class FrozenHeap:
     collected as before afterwards. ``collect_first``: collect once before freezing, so that no
     garbage of before is kept until the end (about 0.1 s; worth it before a live session, not in a
     batch command). :attr:`pauses_ms` holds the duration of each full collection inside the block.
-    Nested blocks leave the freezing to the outermost one."""
+    Nested blocks, in one thread or several, leave the freezing to the outermost one."""
 
     def __init__(self, *, collect_first: bool = False) -> None:
         self.collect_first = collect_first
@@ -34,11 +36,12 @@ class FrozenHeap:
 
     def __enter__(self) -> FrozenHeap:
         global _depth
-        if _depth == 0:
-            if self.collect_first:
-                gc.collect()
-            gc.freeze()
-        _depth += 1
+        with _lock:
+            if _depth == 0:
+                if self.collect_first:
+                    gc.collect()
+                gc.freeze()
+            _depth += 1
         gc.callbacks.append(self._time)
         return self
 
@@ -51,9 +54,10 @@ class FrozenHeap:
     def __exit__(self, *exc) -> None:
         global _depth
         gc.callbacks.remove(self._time)
-        _depth -= 1
-        if _depth == 0:
-            gc.unfreeze()
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                gc.unfreeze()
 
     @property
     def summary(self) -> dict[str, float | int]:
