@@ -127,18 +127,15 @@ def load_protocol_joints(path: Path, protocol: Protocol) -> np.ndarray:
     60 fps AIST++ dances they are compared with.
     """
     if path.suffix.lower() == ".pkl":
-        keys = read_array_pickle(path).keys()
-        if "smpl_scaling" not in keys and {"smpl_poses", "smpl_trans"} <= keys:
-            from aichoreo.export.edge import read_edge
+        from aichoreo.export.edge import is_edge_layout, read_edge
 
+        if is_edge_layout(read_array_pickle(path)):
             motion = check_motion(read_edge(path), path)
         else:
             from aichoreo.data.aistpp import load_motion_smpl
 
             motion = check_motion(load_motion_smpl(path), path)
-        if motion.fps != protocol.fps:
-            motion = motion.resample(protocol.fps)
-        return motion.joints().copy()  # the caller's own, writable
+        return motion.resample(protocol.fps).joints().copy()  # the caller's own, writable
     return load_joints(path, fps=protocol.fps)[0]
 
 

@@ -65,13 +65,7 @@ from aichoreo.direct import (
     style_label,
 )
 from aichoreo.errors import InputError
-from aichoreo.export import (
-    FORMATS,
-    SongAAC,
-    aac_wanted,
-    export_all,
-    write_character_html,
-)
+from aichoreo.export import FORMATS, SongAAC, aac_wanted, export_all, write_character_html
 from aichoreo.fileio import (
     atomic_path,
     clean_stale_staging,
@@ -665,9 +659,7 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
     its folder."""
     from tqdm.auto import tqdm
 
-    from aichoreo.generate import (
-        generate_dances,  # imports torch: not before the model is loaded
-    )
+    from aichoreo.generate import generate_dances  # imports torch: not before the model is loaded
 
     summaries = []
     timings: dict[str, float] = {}

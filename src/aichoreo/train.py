@@ -165,8 +165,9 @@ def trained_parameters(model: torch.nn.Module, names: tuple[str, ...]) -> list[t
     params = dict(model.named_parameters())
     if not names:
         return list(params.values())
-    chosen = {k for k in params for n in names if k == n or k.startswith(n + ".")}
-    missing = [n for n in names if not any(k == n or k.startswith(n + ".") for k in params)]
+    matched = {n: {k for k in params if k == n or k.startswith(n + ".")} for n in names}
+    chosen = set().union(*matched.values())
+    missing = [n for n, found in matched.items() if not found]
     if missing:
         tops = sorted({k.split(".")[0] for k in params})
         raise InputError(None, f"train_only names no parameter of this model: {', '.join(missing)} "

@@ -39,7 +39,7 @@ from aichoreo.motion import SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from aichoreo.skeleton import N_JOINTS, forward_kinematics
 
-__all__ = ["EDGE_FPS", "write_edge", "read_edge", "edge_forward_kinematics"]
+__all__ = ["EDGE_FPS", "write_edge", "read_edge", "is_edge_layout", "edge_forward_kinematics"]
 
 EDGE_FPS = 30.0  # Stanford-TML/EDGE dataset/dance_dataset.py: data_fps = 30
 
@@ -68,6 +68,12 @@ def write_edge(motion: SMPLMotion, path: str | os.PathLike) -> Path:
         "full_pose": full_pose.astype(np.float32),
     }
     return write_array_pickle(data, path)
+
+
+def is_edge_layout(arrays: dict) -> bool:
+    """Whether a motion pickle's arrays (:func:`aichoreo.fileio.read_array_pickle`) are EDGE's:
+    ``smpl_poses`` and ``smpl_trans`` without AIST++'s ``smpl_scaling``."""
+    return "smpl_scaling" not in arrays and {"smpl_poses", "smpl_trans"} <= arrays.keys()
 
 
 def read_edge(path: str | os.PathLike, *, fps: float = EDGE_FPS) -> SMPLMotion:

@@ -26,7 +26,7 @@ from aichoreo.data.aistpp import load_motion_smpl
 from aichoreo.data.motion_files import check_fact_vectors, check_joints, check_motion
 from aichoreo.errors import InputError
 from aichoreo.export.amass import read_amass
-from aichoreo.export.edge import read_edge
+from aichoreo.export.edge import is_edge_layout, read_edge
 from aichoreo.fileio import read_array_pickle, read_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.bvh_io import read_bvh
@@ -76,8 +76,7 @@ def _from_npy(path: Path, progress: bool, span: slice) -> SMPLMotion:
 def _from_pickle(path: Path) -> SMPLMotion:
     """An AIST++ pickle (it has ``smpl_scaling``) or an EDGE-style one (``smpl_poses`` and
     ``smpl_trans`` without it)."""
-    keys = read_array_pickle(path).keys()
-    if "smpl_scaling" not in keys and {"smpl_poses", "smpl_trans"} <= keys:
+    if is_edge_layout(read_array_pickle(path)):
         return check_motion(read_edge(path), path)
     return check_motion(load_motion_smpl(path), path)
 
