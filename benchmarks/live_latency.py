@@ -73,7 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="song length")
     parser.add_argument("--hogs", type=int, default=0, help="busy-looping processes beside the run")
-    parser.add_argument("--checkpoint", default="stream", help="model (default: the bundled stream model)")
+    parser.add_argument("--checkpoint", default="default", help="model (default: the bundled default, as aichoreo live)")
     parser.add_argument("--keep", type=Path, default=None, help="write the song, recording and stats here")
     args = parser.parse_args()
 

@@ -44,7 +44,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("data/dwm"), help="Dance with Melody, reference features")
     parser.add_argument("--data-stream", type=Path, default=Path("data/dwm-stream"),
                         help="the same dances prepared with --music-features stream (for the offset-cut audio list)")
-    parser.add_argument("--checkpoint", default="stream", help="the live model")
+    parser.add_argument("--checkpoint", default="default", help="the live model (default: the bundled default, "
+                        "as aichoreo live; stream: fact-small-stream)")
     parser.add_argument("--offline", default="default", help="the offline model it is compared with")
     parser.add_argument("--split", default="test")
     args = parser.parse_args()

@@ -4,6 +4,7 @@ sink works (a VMC receiver and headless Chromium read what is sent), and bad inp
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import io
 import json
 import socket
@@ -105,6 +106,48 @@ def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file)
     # Each frame waited for the music it depends on, and no more.
     for f in frames:
         assert f.heard <= f.needed <= f.ready
+
+
+def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(tmp_path):
+    """A model of whole-song features with the paper's window (2 s of music past the chunk, like the
+    default model) dances live: each pass hears the streamed rows up to HEARD_FRAMES from its chunk's
+    first frame, the rest of its window is those rows mirrored (as a song's end offline), K = 20
+    frames per pass, and each frame waits for that music only."""
+    from aichoreo.generate import extend_music
+    from aichoreo.live.engine import HEARD_FRAMES
+    from aichoreo.models import load_model
+
+    torch.manual_seed(0)
+    cfg = get_preset("tiny")  # motion_len 120, audio_len 240: the paper's layout
+    path = save_model_file(tmp_path / "whole-song.pt", build_model(cfg), cfg, conventions=current_conventions())
+    model, cfg, meta = load_model(path)
+    audio = song(4.0)
+    seed = bounce_seed(cfg.motion_len, 120.0, 0).to_fact_vector(padded=True)
+    windows = []
+    forward = model.forward
+    model.forward = lambda motion, audio=None, **kw: (windows.append(audio[0].clone()), forward(motion, audio, **kw))[1]
+    dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=None)
+    assert dancer.k == 20 and dancer.heard == HEARD_FRAMES == 12
+    assert dancer.latency_frames == HEARD_FRAMES - 1 + LOOKAHEAD_FRAMES
+    frames = []
+    for b, first in enumerate(range(0, audio.size, 1000)):  # block b arrives at "time" b
+        frames += dancer.push(audio[first:first + 1000], arrival=float(b))
+    frames += dancer.finish()
+    assert [f.index for f in frames] == list(range(len(frames))) and len(frames) > cfg.motion_len + 40
+    features = stream_features(audio, STREAM_SPEC)
+    for i, window in enumerate(windows):
+        f = cfg.motion_len + 20 * i  # the chunk's first frame
+        heard = features[f - cfg.motion_len: f + HEARD_FRAMES]
+        np.testing.assert_allclose(window.numpy(), extend_music(heard, cfg.audio_len - len(heard)), atol=1e-5)
+    assert len(windows) == (len(frames) - cfg.motion_len) // 20
+    # A frame waits for the block that made its chunk's last heard row final (row r is final once
+    # sample r * hop + n_fft / 2 is in), not for the 2 s its window spans.
+    hop, n_blocks = STREAM_SPEC.hop_length, -(-audio.size // 1000)
+    for f in frames[cfg.motion_len:]:
+        last_row = cfg.motion_len + 20 * ((f.index - cfg.motion_len) // 20) + HEARD_FRAMES - 1
+        block = (last_row * hop + STREAM_SPEC.n_fft // 2) // 1000
+        if block < n_blocks:  # the rest became final when the stream ended
+            assert f.needed == block, (f.index, f.needed, block)
 
 
 def test_the_frames_sent_are_smoothed_as_one_stream(model_file):
@@ -335,13 +378,6 @@ def test_bad_input_gets_one_line(model_file, song_file, tmp_path, capsys):
         assert "in use" in err
     finally:
         busy.close()
-    # A model of whole-song features cannot dance live.
-    torch.manual_seed(0)
-    cfg = tiny_stream_config()
-    offline = save_model_file(tmp_path / "offline.pt", build_model(cfg), cfg, conventions=current_conventions())
-    assert "streamed" in _error(capsys, "live", str(song_file), "--checkpoint", str(offline), "--record",
-                                str(tmp_path / "x.npy"))
-    assert not (tmp_path / "x.npy").exists()
 
 
 def test_a_closed_stdin_and_a_missing_device_get_one_line(model_file, tmp_path):
@@ -390,12 +426,14 @@ def test_the_quality_report_refuses_features_the_model_does_not_read(model_file,
     assert not (tmp_path / "q" / "report.json").exists()
 
 
-def test_the_bundled_stream_model_dances_live(tmp_path):
-    """The bundled `stream` model: fact-small-stream, trained on streamed features (which its file
-    records), with the built-in seed pose; `aichoreo live` (its default model) dances with it and the
-    dancer moves after the seed."""
+def test_the_bundled_models_dance_live(tmp_path):
+    """`aichoreo live`'s model is the bundled default one (whole-song features, heard live in their
+    streamed form, 20 frames per pass hearing 12 rows); the bundled `stream` model is fact-small-stream,
+    trained on streamed features (which its file records), with the built-in seed pose. Both dance,
+    and the dancer moves after the seed."""
     import aichoreo
     from aichoreo.conventions import model_spec
+    from aichoreo.motion import SMPLMotion
     from aichoreo.train import absolute_paths
 
     model, cfg, meta = aichoreo.load_model("stream")
@@ -403,11 +441,12 @@ def test_the_bundled_stream_model_dances_live(tmp_path):
     assert model_spec(meta) == STREAM_SPEC and meta["weights_dtype"] == "float16"
     assert not absolute_paths({k: v for k, v in meta.items() if k != "conventions"})
     assert len(meta["seed"]["pose_axis_angle"]) == 24
+    assert inspect.signature(live).parameters["model"].default == "default"
     path = tmp_path / "song.wav"
     soundfile.write(path, song(6.0), SAMPLE_RATE, subtype="FLOAT")
-    summary = live(path, record=tmp_path / "d.npy", realtime=False, progress=False)
-    from aichoreo.motion import SMPLMotion
-
-    joints = SMPLMotion.from_fact_vector(np.load(tmp_path / "d.npy")).joints()
-    speed = np.linalg.norm(np.diff(joints[120:], axis=0), axis=-1).mean() * 60
-    assert summary["frames"] == len(joints) and 0.1 < speed < 5.0, speed
+    for name in ("default", "stream"):
+        summary = live(path, model=name, record=tmp_path / f"{name}.npy", realtime=False, progress=False)
+        joints = SMPLMotion.from_fact_vector(np.load(tmp_path / f"{name}.npy")).joints()
+        speed = np.linalg.norm(np.diff(joints[120:], axis=0), axis=-1).mean() * 60
+        assert summary["frames"] == len(joints) and 0.1 < speed < 5.0, (name, speed)
+        assert summary["passes"] == (len(joints) - 120) // (20 if name == "default" else 6), (name, summary["passes"])

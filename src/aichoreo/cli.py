@@ -711,8 +711,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Dance to music as it plays (docs/live.md). The audio comes from a song file played in real time, "
         "raw 16-bit PCM on stdin (e.g. ffmpeg -i URL -f s16le -ac 2 -ar 44100 - | aichoreo live --stdin ...), or an "
         "audio input (--input-device, needs pip install 'aichoreo[live]'). Its music features are computed as it "
-        "arrives, a model trained on such features (the bundled 'stream' model) predicts 0.1 s of dance at a time "
-        "hearing 0.1 s ahead, and each frame leaves a fixed delay after its music arrived (about 0.27 s). The dance "
+        "arrives, the model (the bundled default one) predicts 0.33 s of dance at a time from the music heard up "
+        "to 0.2 s past its start, and each frame leaves a fixed delay after its music arrived (about 0.27 s). The dance "
         "goes to the browser (--serve: a page that draws it, and plays the song of a file source), to a VMC "
         "receiver (--vmc: VSeeFace, Warudo, VNyan and Unity/Unreal VMC tools) and/or a recording (--record). "
         "Ctrl-C stops and writes the recording.",
@@ -723,8 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record from an audio input (name or number; without one, the default input)")
     p.add_argument("--rate", type=_positive_int, default=44_100, help="sample rate of --stdin PCM, Hz")
     p.add_argument("--channels", type=_positive_int, default=2, help="channels of --stdin PCM")
-    p.add_argument("--checkpoint", default="stream",
-                   help="a model trained on streamed music features: the bundled 'stream', or a model file")
+    p.add_argument("--checkpoint", default="default",
+                   help="a bundled model ('default'; 'stream': fact-small-stream, trained on the streamed "
+                        "features) or a model file")
     p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                    help="serve the live page on http://HOST:PORT/ (default host 127.0.0.1; port 0: any free port)")
     p.add_argument("--vmc", default=None, metavar="[HOST:]PORT",
@@ -740,8 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-foot-lock", action="store_true",
                    help="send the model's frames as they are: planted feet not held still (docs/live.md)")
     p.add_argument("--smooth", type=_non_negative_float, default=SMOOTH_HZ, metavar="HZ",
-                   help="cut-off of the low-pass over the frames sent, which takes out the shake between the "
-                        "model's 0.1 s chunks and delays the motion by 1 / (2 pi HZ) s (16 ms at 10); 0: none "
+                   help="cut-off of the low-pass over the frames sent, which takes out what shakes at the joins of "
+                        "the model's chunks and delays the motion by 1 / (2 pi HZ) s (16 ms at 10); 0: none "
                         "(docs/live.md)")
     p.add_argument("--stats", type=Path, default=None, metavar="FILE",
                    help="write per-frame timing, late frames, CPU and memory to this JSON file")

@@ -41,7 +41,7 @@ DELAY_MARGIN_S = 0.05
 
 
 def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: str | None = None,
-         model: Any = "stream", serve: str | None = None, vmc: str | None = None,
+         model: Any = "default", serve: str | None = None, vmc: str | None = None,
          record: str | os.PathLike | None = None, realtime: bool = True, rate: int = 44_100, channels: int = 2,
          bpm: float | None = None, delay_s: float | None = None, threads: int = 1,
          stats: str | os.PathLike | None = None, progress: bool = True, style: str | None = None,
@@ -53,7 +53,8 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         song / stdin / device: the source, exactly one: a song file played in real time, raw s16le
             PCM on stdin (``rate`` Hz, ``channels`` interleaved; ``ffmpeg -i URL -f s16le -``), or
             an input device (name or number; ``""`` = the default input).
-        model: a bundled model name (``"stream"``) or a model file trained on streamed features.
+        model: a bundled model name (``"default"``; ``"stream"``: ``fact-small-stream``, trained on the
+            streamed features) or a model file; it hears the streamed form of its music features.
         serve: ``HOST:PORT`` of the browser viewer (port 0: any free one).
         vmc: ``HOST:PORT`` of a VMC receiver (VSeeFace listens on 39539).
         record: a ``.npy`` / ``.bvh`` / ``.pkl`` file written when the session ends (also on Ctrl-C).
