@@ -20,6 +20,7 @@ busy-looping processes. From the run's per-frame timing it prints:
 
     python benchmarks/live_latency.py                 # 10 minutes, about 11 min here
     python benchmarks/live_latency.py --minutes 1 --hogs 1
+    python benchmarks/live_latency.py --minutes 2 --lookahead 0.017   # the least music ahead
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0, help="song length")
     parser.add_argument("--hogs", type=int, default=0, help="busy-looping processes beside the run")
-    parser.add_argument("--checkpoint", default="default", help="model (default: the bundled default, as aichoreo live)")
+    parser.add_argument("--checkpoint", default="default",
+                        help="model (default: the bundled default, as aichoreo live)")
     parser.add_argument("--keep", type=Path, default=None, help="write the song, recording and stats here")
+    parser.add_argument("--lookahead", type=float, default=None, help="aichoreo live --lookahead S (default: its own)")
     args = parser.parse_args()
 
     from pythonosc.dispatcher import Dispatcher
@@ -95,7 +98,9 @@ def main() -> int:
         try:
             proc = subprocess.run([sys.executable, "-m", "aichoreo", "live", str(song), "--checkpoint", args.checkpoint,
                                    "--vmc", f"127.0.0.1:{server.server_address[1]}", "--record", str(out / "live.npy"),
-                                   "--stats", str(out / "stats.json")], capture_output=True, text=True)
+                                   "--stats", str(out / "stats.json")]
+                                  + ([] if args.lookahead is None else ["--lookahead", str(args.lookahead)]),
+                                  capture_output=True, text=True)
         finally:
             for h in hogs:
                 h.kill()

@@ -128,6 +128,9 @@ def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(t
     model.forward = lambda motion, audio=None, **kw: (windows.append(audio[0].clone()), forward(motion, audio, **kw))[1]
     dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=None)
     assert dancer.k == 20 and dancer.heard == HEARD_FRAMES == 12
+    for wrong in (0, 121, 2.5):
+        with pytest.raises(ValueError, match="heard_frames"):
+            LiveDancer(model, STREAM_SPEC, seed, heard_frames=wrong)
     assert dancer.latency_frames == HEARD_FRAMES - 1 + LOOKAHEAD_FRAMES
     frames = []
     for b, first in enumerate(range(0, audio.size, 1000)):  # block b arrives at "time" b
@@ -450,3 +453,10 @@ def test_the_bundled_models_dance_live(tmp_path):
         speed = np.linalg.norm(np.diff(joints[120:], axis=0), axis=-1).mean() * 60
         assert summary["frames"] == len(joints) and 0.1 < speed < 5.0, (name, speed)
         assert summary["passes"] == (len(joints) - 120) // (20 if name == "default" else 6), (name, summary["passes"])
+        assert summary["frames_per_pass"] == (20 if name == "default" else 6) and summary["lookahead_s"] == 0.2
+    # Less music ahead, less latency: --lookahead in seconds, within the model's window.
+    summary = live(path, lookahead_s=1 / 60, record=tmp_path / "near.npy", realtime=False, progress=False)
+    assert summary["lookahead_s"] == round(1 / 60, 4) and summary["frames"] >= 360 - 20
+    with pytest.raises(InputError, match="between 0.017 and 0.200 s"):
+        live(path, model="stream", lookahead_s=0.5, record=tmp_path / "far.npy", realtime=False, progress=False)
+    assert not (tmp_path / "far.npy").exists()

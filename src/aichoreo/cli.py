@@ -415,7 +415,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     summary = live(args.song, stdin=args.stdin, device=args.input_device, model=args.checkpoint, serve=args.serve,
                    vmc=args.vmc, record=args.record, realtime=not args.fast, rate=args.rate, channels=args.channels,
                    bpm=args.bpm, delay_s=args.delay, stats=args.stats, style=args.style, lock_feet=not args.no_foot_lock,
-                   smooth_hz=args.smooth or None, style_strength=getattr(args, "style_strength", None), on_ready=ready)
+                   smooth_hz=args.smooth or None, style_strength=getattr(args, "style_strength", None),
+                   lookahead_s=args.lookahead, on_ready=ready)
     latency = summary["latency_s"]
     print(f"danced {summary['seconds']:.1f} s: {summary['late_frames']} late frames, latency p95 "
           f"{latency['p95'] if latency['p95'] is not None else '-'} s"
@@ -744,6 +745,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cut-off of the low-pass over the frames sent, which takes out what shakes at the joins of "
                         "the model's chunks and delays the motion by 1 / (2 pi HZ) s (16 ms at 10); 0: none "
                         "(docs/live.md)")
+    p.add_argument("--lookahead", type=_positive_float, default=None, metavar="S",
+                   help="seconds of music each pass hears from the start of the frames it predicts (default 0.2, or "
+                        "the model's window where shorter; as little as 1/60): less gives less latency, and the "
+                        "dance fades a little more over a song (docs/live.md)")
     p.add_argument("--stats", type=Path, default=None, metavar="FILE",
                    help="write per-frame timing, late frames, CPU and memory to this JSON file")
     p.add_argument("--style", default=None, help="for a model with styles: the style to dance")

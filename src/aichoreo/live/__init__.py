@@ -46,7 +46,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
          bpm: float | None = None, delay_s: float | None = None, threads: int = 1,
          stats: str | os.PathLike | None = None, progress: bool = True, style: str | None = None,
          style_strength: float | None = None, lock_feet: bool = True, smooth_hz: float | None = SMOOTH_HZ,
-         on_ready=None) -> dict[str, Any]:
+         lookahead_s: float | None = None, on_ready=None) -> dict[str, Any]:
     """Dance to one audio source as it plays and send the frames to every sink given.
 
     Args:
@@ -68,6 +68,9 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
             model's frames as they are.
         smooth_hz: the cut-off of the low-pass over the frames sent (Hz; :class:`FrameSmoother`: 16 ms
             of delay at the default 10 Hz); None: none.
+        lookahead_s: seconds of music a pass hears from its chunk's first frame on (default 0.2 s,
+            :data:`aichoreo.live.engine.HEARD_FRAMES`, or the model's whole window where it is
+            shorter); less gives less latency, up to the model's window more.
         stats: a JSON file for the per-frame timing (latencies, late frames, CPU, memory).
         on_ready: called with the live page's URL (None without ``serve``) once the sinks are up,
             before the music starts (the CLI prints it; tests open it).
@@ -98,9 +101,16 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     strength = STYLE_STRENGTH if style_strength is None else float(style_strength)
     seed = builtin_seed("neutral", meta, n_frames=cfg.motion_len, bpm=120.0 if bpm is None else bpm,
                         random_seed=0).to_fact_vector(padded=True)
-    dancer = LiveDancer(net, spec, seed, bpm=bpm, threads=threads, style=label or None,
-                        style_strength=strength, lock_feet=lock_feet, smooth_hz=smooth_hz)
     fps = spec.fps
+    heard = None
+    if lookahead_s is not None:
+        window = cfg.audio_len - cfg.motion_len
+        heard = int(round(float(lookahead_s) * fps))
+        if not 1 <= heard <= window:
+            raise InputError(None, f"--lookahead must be between {1 / fps:.3f} and {window / fps:.3f} s for this "
+                                   f"model (a pass hears 1 to {window} rows of music), got {lookahead_s}")
+    dancer = LiveDancer(net, spec, seed, bpm=bpm, threads=threads, style=label or None,
+                        style_strength=strength, lock_feet=lock_feet, smooth_hz=smooth_hz, heard_frames=heard)
     delay = dancer.latency_frames / fps + DELAY_MARGIN_S if delay_s is None else float(delay_s)
     if not 0 <= delay <= 10:
         raise InputError(None, f"--delay must be between 0 and 10 s, got {delay}")
@@ -203,6 +213,7 @@ def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress:
     return {
         "frames": int(len(t)), "seconds": round(len(t) / dancer.fps, 2), "wall_s": round(wall, 2),
         "passes": dancer.passes, "pass_ms_mean": round(1000 * dancer.pass_seconds / max(1, dancer.passes), 2),
+        "frames_per_pass": dancer.k, "lookahead_s": round(dancer.heard / dancer.fps, 4),
         "late_frames": sender.late, "interrupted": interrupted,
         "latency_s": {"p50": pct(end_to_end, 50), "p95": pct(end_to_end, 95), "max": pct(end_to_end, 100)},
         "compute_s": {"p50": pct(compute, 50), "p95": pct(compute, 95), "max": pct(compute, 100)},

@@ -112,12 +112,19 @@ class LiveDancer:
         smooth_hz: the cut-off of the low-pass over the frames sent (:class:`FrameSmoother`, before
             the foot lock), Hz; None: the model's frames as they are. The model reads its own
             frames back unsmoothed.
+        heard_frames: music rows a pass hears from its chunk's first frame on, 1 to the model's
+            window past the context (``audio_len - motion_len``); default :data:`HEARD_FRAMES`, or
+            the whole window where it is shorter. Fewer: less latency (:attr:`latency_frames`).
     """
 
     def __init__(self, model: torch.nn.Module, spec, seed: np.ndarray, *, bpm: float | None = None,
                  frames_per_step: int | None = None, threads: int = 1, style: int | None = None,
-                 style_strength: float = 1.0, lock_feet: bool = True, smooth_hz: float | None = SMOOTH_HZ):
+                 style_strength: float = 1.0, lock_feet: bool = True, smooth_hz: float | None = SMOOTH_HZ,
+                 heard_frames: int | None = None):
         cfg = model.config
+        window = cfg.audio_len - cfg.motion_len
+        if heard_frames is not None and not (int(heard_frames) == heard_frames and 1 <= heard_frames <= window):
+            raise ValueError(f"heard_frames must be a whole number in [1, {window}], got {heard_frames!r}")
         self.model, self.cfg, self.spec = model, cfg, spec
         self.k = cfg.default_frames_per_step if frames_per_step is None else int(frames_per_step)
         if not 1 <= self.k <= cfg.n_future:
@@ -130,7 +137,7 @@ class LiveDancer:
         # A model of whole-song features (the default one) hears the streamed features of the same
         # spec: the live form of the same columns (docs/live.md measures how it dances to them).
         self.features = StreamFeatures(spec, bpm=bpm)
-        self.heard = min(cfg.audio_len - cfg.motion_len, HEARD_FRAMES)
+        self.heard = min(window, HEARD_FRAMES) if heard_frames is None else int(heard_frames)
         self.context = seed.copy()  # (motion_len, 225): the last frames of the dance
         self.seed = seed
         self.rows = np.zeros((0, cfg.audio_dim), dtype=np.float32)  # music rows self.first_row ..
