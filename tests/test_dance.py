@@ -149,14 +149,16 @@ def test_the_dance_uses_the_tempo_the_features_estimated(model_file, tmp_path, m
 
     song = _song(tmp_path / "clicks.wav", 5.0, bpm=100.0)
     expected = audio.estimate_tempo(audio.song_features(song)[:, 0])  # also warms librosa up first
-    calls = []
-    estimate = audio._tempo
+    calls, tempograms = [], []
+    estimate, tempogram = audio._tempo, audio._tempogram_mean
     # _tempo(envelope, spec, start_bpm, ...): the estimate starts from 120 BPM; the beat tracker's own
-    # call starts from the prior it was given.
+    # call starts from the prior it was given. Both weigh one mean tempogram, computed once.
     monkeypatch.setattr(audio, "_tempo", lambda *a, **k: calls.append(a[2]) or estimate(*a, **k))
+    monkeypatch.setattr(audio, "_tempogram_mean", lambda *a, **k: tempograms.append(1) or tempogram(*a, **k))
     summary = dance([song], load_model_file(model_file)[0], tmp_path / "out", DanceOptions(formats=("joints",)),
                     progress=False)[0]
     assert calls.count(120.0) == 1 and len(calls) == 2, calls
+    assert len(tempograms) == 1
     assert summary["bpm_prior"] == expected
 
 
