@@ -112,7 +112,8 @@ def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(t
     """A model of whole-song features with the paper's window (2 s of music past the chunk, like the
     default model) dances live: each pass hears the streamed rows up to HEARD_FRAMES from its chunk's
     first frame, the rest of its window is those rows mirrored (as a song's end offline), K = 20
-    frames per pass, and each frame waits for that music only."""
+    frames per pass, and each frame waits for that music only; at the end of the stream the last
+    pass hears what there is, and the dance ends with the music."""
     from aichoreo.generate import extend_music
     from aichoreo.live.engine import HEARD_FRAMES
     from aichoreo.models import load_model
@@ -142,7 +143,8 @@ def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(t
         f = cfg.motion_len + 20 * i  # the chunk's first frame
         heard = features[f - cfg.motion_len: f + HEARD_FRAMES]
         np.testing.assert_allclose(window.numpy(), extend_music(heard, cfg.audio_len - len(heard)), atol=1e-5)
-    assert len(windows) == (len(frames) - cfg.motion_len) // 20
+    # The dance lasts as long as the music: the last pass hears the rows there are, mirrored beyond.
+    assert len(frames) == len(features) and len(windows) == -(-(len(frames) - cfg.motion_len) // 20)
     # A frame waits for the block that made its chunk's last heard row final (row r is final once
     # sample r * hop + n_fft / 2 is in), not for the 2 s its window spans.
     hop, n_blocks = STREAM_SPEC.hop_length, -(-audio.size // 1000)
@@ -452,11 +454,12 @@ def test_the_bundled_models_dance_live(tmp_path):
         joints = SMPLMotion.from_fact_vector(np.load(tmp_path / f"{name}.npy")).joints()
         speed = np.linalg.norm(np.diff(joints[120:], axis=0), axis=-1).mean() * 60
         assert summary["frames"] == len(joints) and 0.1 < speed < 5.0, (name, speed)
-        assert summary["passes"] == (len(joints) - 120) // (20 if name == "default" else 6), (name, summary["passes"])
+        k = 20 if name == "default" else 6
+        assert len(joints) == 1 + 6 * SAMPLE_RATE // 512 and summary["passes"] == -(-(len(joints) - 120) // k)
         assert summary["frames_per_pass"] == (20 if name == "default" else 6) and summary["lookahead_s"] == 0.2
     # Less music ahead, less latency: --lookahead in seconds, within the model's window.
     summary = live(path, lookahead_s=1 / 60, record=tmp_path / "near.npy", realtime=False, progress=False)
-    assert summary["lookahead_s"] == round(1 / 60, 4) and summary["frames"] >= 360 - 20
+    assert summary["lookahead_s"] == round(1 / 60, 4) and summary["frames"] == 1 + 6 * SAMPLE_RATE // 512
     with pytest.raises(InputError, match="between 0.017 and 0.200 s"):
         live(path, model="stream", lookahead_s=0.5, record=tmp_path / "far.npy", realtime=False, progress=False)
     assert not (tmp_path / "far.npy").exists()

@@ -182,11 +182,12 @@ class LiveDancer:
 
     def finish(self) -> list[LiveFrame]:
         """The end of the stream: the last rows (the audio after it taken as silence) and the frames
-        they allow."""
+        up to the last row's: the last passes hear the music there is and the rest of their window
+        mirrored, as the offline loop dances a song's end (:func:`aichoreo.generate.extend_music`)."""
         arrival = time.monotonic()
-        return self._take(self.features.finish(), arrival)
+        return self._take(self.features.finish(), arrival, final=True)
 
-    def _take(self, new: np.ndarray, arrival: float) -> list[LiveFrame]:
+    def _take(self, new: np.ndarray, arrival: float, final: bool = False) -> list[LiveFrame]:
         cfg = self.cfg
         if len(new):
             self.rows = np.concatenate([self.rows, new])
@@ -206,9 +207,12 @@ class LiveDancer:
                 continue
             last_row = f + self.heard  # exclusive end of the music the pass hears
             if last_row > n_rows:
-                break
+                if not final or f >= n_rows:
+                    break
+                last_row = n_rows  # the stream has ended: no more music will come
             t0 = time.perf_counter()
-            frames = self._locked(self._pass(f))
+            pred = self._pass(f, last_row)
+            frames = self._locked(pred[:n_rows - f] if final else pred)
             self.pass_seconds += time.perf_counter() - t0
             self.passes += 1
             ready = time.monotonic()
@@ -237,11 +241,12 @@ class LiveDancer:
         return self.locker(SMPLMotion.from_fact_vector(frames, fps=self.fps, project=False)).to_fact_vector(
             padded=True)
 
-    def _pass(self, f: int) -> np.ndarray:
-        """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music."""
+    def _pass(self, f: int, end: int) -> np.ndarray:
+        """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music, the
+        rows up to ``end`` (exclusive) heard, the rest of the window those mirrored."""
         cfg = self.cfg
         start = f - cfg.motion_len - self.first_row
-        heard = self.rows[start:start + cfg.motion_len + self.heard]  # (T + heard, 35)
+        heard = self.rows[start:end - self.first_row]  # (T + heard, 35)
         window = torch.from_numpy(extend_music(heard, cfg.audio_len - len(heard)))[None]  # (1, A, 35)
         context = torch.from_numpy(self.context)[None]  # (1, T, 225)
         previous = torch.get_num_threads()
