@@ -725,8 +725,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=_positive_int, default=44_100, help="sample rate of --stdin PCM, Hz")
     p.add_argument("--channels", type=_positive_int, default=2, help="channels of --stdin PCM")
     p.add_argument("--checkpoint", default="default",
-                   help="a bundled model ('default'; 'stream': fact-small-stream, trained on the streamed "
-                        "features) or a model file")
+                   help="a bundled model ('default'; 'styles', with --style; 'stream': fact-small-stream, trained "
+                        "on the streamed features) or a model file")
     p.add_argument("--serve", default=None, metavar="[HOST:]PORT",
                    help="serve the live page on http://HOST:PORT/ (default host 127.0.0.1; port 0: any free port)")
     p.add_argument("--vmc", default=None, metavar="[HOST:]PORT",
