@@ -460,6 +460,7 @@ def test_the_bundled_models_dance_live(tmp_path):
     # Less music ahead, less latency: --lookahead in seconds, within the model's window.
     summary = live(path, lookahead_s=1 / 60, record=tmp_path / "near.npy", realtime=False, progress=False)
     assert summary["lookahead_s"] == round(1 / 60, 4) and summary["frames"] == 1 + 6 * SAMPLE_RATE // 512
-    with pytest.raises(InputError, match="between 0.017 and 0.200 s"):
-        live(path, model="stream", lookahead_s=0.5, record=tmp_path / "far.npy", realtime=False, progress=False)
+    for wrong in (0.5, float("inf"), float("nan"), 0.0):
+        with pytest.raises(InputError, match="between 0.017 and 0.200 s"):
+            live(path, model="stream", lookahead_s=wrong, record=tmp_path / "far.npy", realtime=False, progress=False)
     assert not (tmp_path / "far.npy").exists()

@@ -105,7 +105,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     heard = None
     if lookahead_s is not None:
         window = cfg.audio_len - cfg.motion_len
-        heard = int(round(float(lookahead_s) * fps))
+        heard = int(round(float(lookahead_s) * fps)) if np.isfinite(float(lookahead_s)) else -1
         if not 1 <= heard <= window:
             raise InputError(None, f"--lookahead must be between {1 / fps:.3f} and {window / fps:.3f} s for this "
                                    f"model (a pass hears 1 to {window} rows of music), got {lookahead_s}")
