@@ -12,6 +12,7 @@ issue 18's bound (within 1.2x: for fade and BeatAlign, higher is better, so live
 for jitter and skate, lower is better, <= 1.2; energy within 1.2x either way).
 
     python benchmarks/live_quality.py --data data/dwm --data-stream data/dwm-stream
+    python benchmarks/live_quality.py --split val --lookahead 0.017 0.1   # less music ahead, too
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> int:
                         "as aichoreo live; stream: fact-small-stream)")
     parser.add_argument("--offline", default="default", help="the offline model it is compared with")
     parser.add_argument("--split", default="test")
+    parser.add_argument("--lookahead", type=float, nargs="*", default=[], metavar="S",
+                        help="also the live dance hearing S seconds of music per pass (aichoreo live --lookahead)")
     args = parser.parse_args()
 
     from aichoreo import metrics
@@ -73,13 +76,15 @@ def main() -> int:
     real_feats = np.stack([metrics.kinetic_features(j[SEED_FRAMES:], fps=60.0) for j in real.values()])
 
     results = {}
-    cases = (("live", True, SMOOTH_HZ), ("live, not smoothed", True, None), ("live, no foot lock", False, SMOOTH_HZ))
-    for label, lock, smooth in cases:
+    cases = [("live", True, SMOOTH_HZ, None), ("live, not smoothed", True, None, None),
+             ("live, no foot lock", False, SMOOTH_HZ, None)]
+    cases += [(f"live, --lookahead {s:g}", True, SMOOTH_HZ, max(1, round(s * 60.0))) for s in args.lookahead]
+    for label, lock, smooth, heard in cases:
         rows, feats = {}, []
         for s in songs:
             dance = load_dwm(dwm[s.name])
             y = load_audio(dance.music_path)[int(round(dance.music_offset_s * SAMPLE_RATE)):]
-            dancer = LiveDancer(model, spec, seed, lock_feet=lock, smooth_hz=smooth)
+            dancer = LiveDancer(model, spec, seed, lock_feet=lock, smooth_hz=smooth, heard_frames=heard)
             frames = []
             for first in range(0, y.size, 512):
                 frames += dancer.push(y[first:first + 512])
