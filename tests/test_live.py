@@ -143,6 +143,13 @@ def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(t
         f = cfg.motion_len + 20 * i  # the chunk's first frame
         heard = features[f - cfg.motion_len: f + HEARD_FRAMES]
         np.testing.assert_allclose(window.numpy(), extend_music(heard, cfg.audio_len - len(heard)), atol=1e-5)
+    # A warm-up before the music (the first pass is the slowest) times a pass and changes nothing.
+    model.forward = forward
+    warmed = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=None)
+    assert warmed.warm_up() > 0 and warmed.passes == 0 and warmed.next_frame == 0
+    again = [f for first in range(0, audio.size, 1000) for f in warmed.push(audio[first:first + 1000])]
+    again += warmed.finish()
+    np.testing.assert_array_equal(np.stack([f.vector for f in again]), np.stack([f.vector for f in frames]))
     # The dance lasts as long as the music: the last pass hears the rows there are, mirrored beyond.
     assert len(frames) == len(features) and len(windows) == -(-(len(frames) - cfg.motion_len) // 20)
     # A frame waits for the block that made its chunk's last heard row final (row r is final once

@@ -736,7 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior of the live beat tracker (120)")
     p.add_argument("--delay", type=_non_negative_float, default=None,
                    help="seconds from a frame's music arriving to the frame leaving (default: the model's latency "
-                        "+ 0.05 s)")
+                        "+ 0.05 s, or twice a pass as timed before the music starts where that is longer)")
     p.add_argument("--fast", action="store_true",
                    help="take a song file as fast as it computes, not in real time (frames leave when computed)")
     p.add_argument("--no-foot-lock", action="store_true",

@@ -36,7 +36,9 @@ __all__ = ["live", "LiveDancer", "LiveFrame", "FrameSmoother", "DELAY_MARGIN_S",
 log = logging.getLogger(__name__)
 
 #: Seconds added to the dancer's own latency (chunk, lookahead, feature rows) before a frame is due:
-#: room for the pass and for a late block on a busy CPU (docs/live.md measures what is used).
+#: room for the pass and for a late block on a busy CPU (docs/live.md measures what is used); at
+#: least twice a pass as timed before the music starts (:meth:`LiveDancer.warm_up`: a pass beside a
+#: busy process took up to twice its idle time), for a slower CPU or a styled model's double pass.
 DELAY_MARGIN_S = 0.05
 
 
@@ -62,7 +64,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
             then leave as soon as they are computed.
         bpm: the beat tracker's tempo prior (default 120).
         delay_s: seconds between a frame's music arriving and the frame leaving (default: the
-            model's latency plus :data:`DELAY_MARGIN_S`).
+            model's latency plus :data:`DELAY_MARGIN_S`, or twice a pass where that is longer).
         threads: torch threads for the passes.
         lock_feet: hold planted feet still (:class:`aichoreo.footlock.FootLocker`); False sends the
             model's frames as they are.
@@ -111,7 +113,9 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
                                    f"model (a pass hears 1 to {window} rows of music), got {lookahead_s}")
     dancer = LiveDancer(net, spec, seed, bpm=bpm, threads=threads, style=label or None,
                         style_strength=strength, lock_feet=lock_feet, smooth_hz=smooth_hz, heard_frames=heard)
-    delay = dancer.latency_frames / fps + DELAY_MARGIN_S if delay_s is None else float(delay_s)
+    pass_s = dancer.warm_up()  # also takes the first, slowest pass before the music
+    margin = max(DELAY_MARGIN_S, 2.0 * pass_s)
+    delay = dancer.latency_frames / fps + margin if delay_s is None else float(delay_s)
     if not 0 <= delay <= 10:
         raise InputError(None, f"--delay must be between 0 and 10 s, got {delay}")
 
@@ -159,6 +163,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
                 log.warning("closing %s: %s", type(sink).__name__, exc)
     summary["recording"] = None if written is None else str(written)
     summary["delay_s"] = delay if realtime else None
+    summary["warm_pass_ms"] = round(1000 * pass_s, 2)  # a pass as timed before the music (the margin's basis)
     if stats is not None:
         path = Path(stats)
         with atomic_path(path) as tmp:
