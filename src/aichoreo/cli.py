@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from aichoreo import config
-from aichoreo.defaults import SEAM_EASE_FRAMES, SMOOTH_HZ, STYLE_STRENGTH
+from aichoreo.defaults import HEARD_FRAMES, SEAM_EASE_FRAMES, SMOOTH_HZ, STYLE_STRENGTH
 from aichoreo.errors import AichoreoError, InputError
 
 log = logging.getLogger("aichoreo")
@@ -746,9 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "the model's chunks and delays the motion by 1 / (2 pi HZ) s (16 ms at 10); 0: none "
                         "(docs/live.md)")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="S",
-                   help="seconds of music each pass hears from the start of the frames it predicts (default 0.2, or "
-                        "the model's window where shorter; as little as 1/60): less gives less latency, and the "
-                        "dance fades a little more over a song (docs/live.md)")
+                   help=f"seconds of music each pass hears from the start of the frames it predicts (default "
+                        f"{HEARD_FRAMES / 60:g}, or the model's window where shorter; as little as 1/60): less gives "
+                        "less latency, and the dance fades a little more over a song (docs/live.md)")
     p.add_argument("--stats", type=Path, default=None, metavar="FILE",
                    help="write per-frame timing, late frames, CPU and memory to this JSON file")
     p.add_argument("--style", default=None, help="for a model with styles: the style to dance")

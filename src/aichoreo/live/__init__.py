@@ -71,7 +71,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         smooth_hz: the cut-off of the low-pass over the frames sent (Hz; :class:`FrameSmoother`: 16 ms
             of delay at the default 10 Hz); None: none.
         lookahead_s: seconds of music a pass hears from its chunk's first frame on (default 0.2 s,
-            :data:`aichoreo.live.engine.HEARD_FRAMES`, or the model's whole window where it is
+            :data:`aichoreo.defaults.HEARD_FRAMES`, or the model's whole window where it is
             shorter); less gives less latency, up to the model's window more.
         stats: a JSON file for the per-frame timing (latencies, late frames, CPU, memory).
         on_ready: called with the live page's URL (None without ``serve``) once the sinks are up,

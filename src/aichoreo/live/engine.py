@@ -8,13 +8,13 @@ so far allows, each with the times a latency measurement needs.
 Time alignment is the offline loop's (:mod:`aichoreo.generate`): frame ``f`` of the dance sounds at
 music time ``f / 60`` s, the first ``motion_len`` frames (2 s) are the seed, and the pass that
 predicts frames ``t .. t + K - 1`` reads the music window that starts at row ``t - motion_len``.
-Live, a pass hears :data:`HEARD_FRAMES` (12) rows from ``t`` on by default: ``fact-small-stream``'s
-window ends there (a 6-frame chunk and 6 frames of lookahead); a window that reaches further (the
-paper's: 120 rows, 2 s past ``t``) gets the heard rows mirrored in place of the music not yet heard,
-as the offline loop pads a song's end (:func:`aichoreo.generate.extend_music`). A row is final
-``LOOKAHEAD_FRAMES`` (2) rows after its time, so frame ``t`` can leave once the audio of music time
-``(t + 12 - 1 + 2) / 60`` s has arrived: 13 frames (0.22 s), plus the pass itself (fewer rows
-heard, ``heard_frames``, less).
+Live, a pass hears :data:`aichoreo.defaults.HEARD_FRAMES` (12) rows from ``t`` on by default:
+``fact-small-stream``'s window ends there (a 6-frame chunk and 6 frames of lookahead); a window
+that reaches further (the paper's: 120 rows, 2 s past ``t``) gets the heard rows mirrored in place
+of the music not yet heard, as the offline loop pads a song's end
+(:func:`aichoreo.generate.extend_music`). A row is final ``LOOKAHEAD_FRAMES`` (2) rows after its
+time, so frame ``t`` can leave once the audio of music time ``(t + 12 - 1 + 2) / 60`` s has
+arrived: 13 frames (0.22 s), plus the pass itself (fewer rows heard, ``heard_frames``, less).
 """
 
 from __future__ import annotations
@@ -25,24 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from aichoreo.defaults import SEAM_EASE_FRAMES, SMOOTH_HZ
+from aichoreo.defaults import HEARD_FRAMES, SEAM_EASE_FRAMES, SMOOTH_HZ
 from aichoreo.featurestream import LOOKAHEAD_FRAMES, StreamFeatures
 from aichoreo.footlock import FootLocker
 from aichoreo.generate import SeamEaser, clean_frames, extend_music, model_room, room_predict
 from aichoreo.motion import FACT_ROTATIONS, SMPLMotion
 from aichoreo.rotations import project_to_so3
 
-__all__ = ["LiveDancer", "LiveFrame", "FrameSmoother", "SMOOTH_HZ"]
-
-
-#: Music rows a live pass hears from its chunk's first frame on (0.2 s). ``fact-small-stream``'s
-#: window ends there; the paper's window reaches 2 s ahead, and the rest of it is the heard rows
-#: mirrored. The bundled default model danced the 4 validation songs with its windows cut so (on
-#: the streamed features) about as it dances them offline hearing all 2 s: worst fade 0.77 against
-#: 0.82, FID_k 127 against 124.5, energy, jitter and foot skate within 1 %. Live on those songs, 12
-#: rows faded least (worst fade 0.75, against 0.69 at 6 rows and 0.685 at 1; the other ratios
-#: within 0.01; docs/live.md, "The model"). The latency is this many rows and the features' 2.
-HEARD_FRAMES = 12
+__all__ = ["LiveDancer", "LiveFrame", "FrameSmoother", "SMOOTH_HZ", "HEARD_FRAMES"]
 
 
 class FrameSmoother:
@@ -115,8 +105,9 @@ class LiveDancer:
             the foot lock), Hz; None: the model's frames as they are. The model reads its own
             frames back unsmoothed.
         heard_frames: music rows a pass hears from its chunk's first frame on, 1 to the model's
-            window past the context (``audio_len - motion_len``); default :data:`HEARD_FRAMES`, or
-            the whole window where it is shorter. Fewer: less latency (:attr:`latency_frames`).
+            window past the context (``audio_len - motion_len``); default
+            :data:`aichoreo.defaults.HEARD_FRAMES`, or the whole window where it is shorter. Fewer:
+            less latency (:attr:`latency_frames`).
     """
 
     def __init__(self, model: torch.nn.Module, spec, seed: np.ndarray, *, bpm: float | None = None,
@@ -161,8 +152,8 @@ class LiveDancer:
     @property
     def latency_frames(self) -> int:
         """Frames between a chunk's first frame's music time and the last audio its pass reads: the
-        rows heard from that frame on (:data:`HEARD_FRAMES`, or a shorter window's) and the rows'
-        own lookahead; whatever the frames kept per pass."""
+        rows heard from that frame on (:data:`aichoreo.defaults.HEARD_FRAMES`, or a shorter window's)
+        and the rows' own lookahead; whatever the frames kept per pass."""
         return self.heard - 1 + LOOKAHEAD_FRAMES
 
     def warm_up(self, passes: int = 3) -> float:
