@@ -125,7 +125,9 @@ def main() -> int:
     print(f"aichoreo live, {args.minutes:g} min of {source}, {args.hogs} busy process(es) beside it")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"command wall time {wall:.1f} s for {stats['seconds']:.1f} s of dance ({stats['frames']} frames, "
-          f"{stats['passes']} passes of {stats['pass_ms_mean']:.1f} ms), delay {stats['delay_s']:.3f} s")
+          f"{stats['passes']} passes of {stats['pass_ms_mean']:.1f} ms), delay {stats['delay_s']:.3f} s "
+          f"(a pass timed at {stats['warm_pass_ms']:.1f} ms before the music; {stats['frames_per_pass']} frames per "
+          f"pass, {stats['lookahead_s']:.3f} s of music ahead)")
     print(f"end-to-end latency (audio in -> pose out): p50 {np.percentile(e2e, 50):.3f} s, p95 "
           f"{np.percentile(e2e, 95):.3f} s, max {e2e.max():.3f} s   (bound p95 <= 0.300: "
           f"{'met' if np.percentile(e2e, 95) <= 0.3 else 'NOT met'})")
