@@ -162,23 +162,12 @@ class LiveDancer:
         not change. A process's first pass is the slowest (measured: 67 ms against 38 for a styled
         pass, whose first frames were then late); what the others take sets the delay's margin
         (:func:`aichoreo.live.live`)."""
-        cfg = self.cfg
-        context = torch.from_numpy(self.context)[None]  # (1, T, 225)
-        window = torch.zeros(1, cfg.audio_len, cfg.audio_dim)
+        silence = np.zeros((self.cfg.audio_len, self.cfg.audio_dim), dtype=np.float32)
         seconds = []
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                for _ in range(passes + 1):
-                    t0 = time.perf_counter()
-                    state = self.model.start(context, window)
-                    if self.style is not None:
-                        state["style"], state["guidance"] = self.style, self.style_strength
-                    clean_frames(self.predict(state, self.k))
-                    seconds.append(time.perf_counter() - t0)
-        finally:
-            torch.set_num_threads(previous)
+        for _ in range(passes + 1):
+            t0 = time.perf_counter()
+            self._predict(self.context, silence)
+            seconds.append(time.perf_counter() - t0)
         return float(np.median(seconds[1:])) if passes else seconds[0]
 
     def _arrival_of_sample(self, sample: int) -> float:
@@ -257,24 +246,27 @@ class LiveDancer:
         return self.locker(SMPLMotion.from_fact_vector(frames, fps=self.fps, project=False)).to_fact_vector(
             padded=True)
 
+    def _predict(self, context: np.ndarray, window: np.ndarray) -> np.ndarray:
+        """The model's pass: ``context (T, 225)`` and music ``window (A, 35)`` -> the next ``K``
+        frames ``(K, 225)``, rotations on SO(3); on this dancer's threads, styled where it is."""
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                state = self.model.start(torch.from_numpy(context)[None], torch.from_numpy(window)[None])
+                if self.style is not None:
+                    state["style"], state["guidance"] = self.style, self.style_strength
+                return clean_frames(self.predict(state, self.k))[0].numpy()
+        finally:
+            torch.set_num_threads(previous)
+
     def _pass(self, f: int, end: int) -> np.ndarray:
         """Frames ``f .. f + K - 1`` ``(K, 225)``: one forward pass on the context and its music, the
         rows up to ``end`` (exclusive) heard, the rest of the window those mirrored."""
         cfg = self.cfg
         start = f - cfg.motion_len - self.first_row
         heard = self.rows[start:end - self.first_row]  # (T + heard, 35)
-        window = torch.from_numpy(extend_music(heard, cfg.audio_len - len(heard)))[None]  # (1, A, 35)
-        context = torch.from_numpy(self.context)[None]  # (1, T, 225)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                state = self.model.start(context, window)
-                if self.style is not None:
-                    state["style"], state["guidance"] = self.style, self.style_strength
-                pred = clean_frames(self.predict(state, self.k))[0].numpy()  # (K, 225)
-        finally:
-            torch.set_num_threads(previous)
+        pred = self._predict(self.context, extend_music(heard, cfg.audio_len - len(heard)))  # (K, 225)
         if self.easer is not None:
             pred = self.easer.ease(pred)
             self.easer.record(pred)
