@@ -40,14 +40,18 @@ def test_prefetched_features_equal_those_computed_here(tmp_path):
         options = DanceOptions(start=0.5, seconds=4.0)
         with FeaturePrefetch.start({str(song)!r}, options, None) as prefetch:
             assert prefetch is not None
+            early = prefetch.pending()  # the child is still importing librosa
             got = prefetch.result(DEFAULT_SPEC)
+            late = prefetch.pending()
         want = song_inputs({str(song)!r}, options, 120)
         print(json.dumps({{"same": bool(np.array_equal(got.features, want.features)), "shape": got.features.shape,
-                          "bpm": [got.bpm, want.bpm], "alive": prefetch.process.is_alive()}}))
+                          "bpm": [got.bpm, want.bpm], "alive": prefetch.process.is_alive(),
+                          "pending": [early, late]}}))
     """)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["same"] and out["shape"] == [241, 35] and out["bpm"][0] == out["bpm"][1] and not out["alive"]
+    assert out["pending"] == [True, False]
 
 
 def test_a_failed_or_mismatched_prefetch_gives_way(tmp_path):
@@ -137,3 +141,28 @@ def test_the_command_says_a_silent_songs_warning_once_and_a_bad_songs_error_in_o
     assert run.returncode != 0
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "bad.wav" in lines[0] and "Traceback" not in run.stderr, run.stderr
+
+
+def test_the_command_with_a_video_loads_its_kernels_while_the_features_are_computed(model_file, tmp_path):
+    """With the mp4 asked for, the video's compiled kernels are loaded while the command waits for the
+    prefetched features; the dance and the video come out as with any other order."""
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(5.0, 120.0, 22050), 22050)
+    probe = textwrap.dedent(f"""
+        import sys
+        import aichoreo.pipeline as pipeline
+        from aichoreo.cli import run
+        result = pipeline.FeaturePrefetch.result
+        def result_after_kernels(self, spec):
+            print("numba before the features:", "numba" in sys.modules, file=sys.stderr)
+            return result(self, spec)
+        pipeline.FeaturePrefetch.result = result_after_kernels
+        sys.argv = ["aichoreo", "dance", {str(song)!r}, "-o", {str(tmp_path / "out")!r}, "--checkpoint",
+                    {str(model_file)!r}, "--formats", "mp4,joints"]
+        run()
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "numba before the features: True" in done.stderr
+    folder = tmp_path / "out" / "clicks"
+    assert (folder / "dance.mp4").stat().st_size > 10_000 and np.load(folder / "dance_joints.npy").shape[1:] == (24, 3)

@@ -55,6 +55,43 @@ def test_tuner_keeps_the_faster_count_and_notices_a_change():
     assert tuner.passes == {1: 3 + 3 + 10, 2: 3 + 10 + 1}
 
 
+def runs(used: list[int]) -> list[tuple[int, int]]:
+    """``used`` as (count, passes in a row)."""
+    out: list[tuple[int, int]] = []
+    for n in used:
+        out = out[:-1] + [(n, out[-1][1] + 1)] if out and out[-1][0] == n else out + [(n, 1)]
+    return out
+
+
+def test_a_steady_load_is_probed_less_and_less_often():
+    cpu = FakeCPU({1: 1e-3, 2: 5e-4})
+    tuner = ThreadTuner((1, 2), probe=3, keep=50, clock=cpu.clock)
+    with tuner.run():
+        used = cpu.run(tuner, 6 * 5 + 10 + 20 + 40 + 50)
+    # each round: 3 passes on one thread, then two threads (3 probed + the kept ones)
+    assert runs(used) == [(1, 3), (2, 3 + 10), (1, 3), (2, 3 + 20), (1, 3), (2, 3 + 40), (1, 3), (2, 3 + 50),
+                          (1, 3), (2, 3)]
+
+
+def test_a_job_starting_beside_more_threads_ends_the_round_at_once():
+    cpu = FakeCPU({1: 1e-3, 2: 5e-4})
+    tuner = ThreadTuner((1, 2), probe=3, keep=100, patience=3, clock=cpu.clock)
+    with tuner.run():
+        cpu.run(tuner, 6 + 10 + 6 + 5)  # two rounds; 5 passes into the second one's 20 kept passes
+        cpu.cost = {1: 1e-3, 2: 3e-2}
+        used = cpu.run(tuner, 3 + 4 + 10)
+    # 3 slow passes end the round (not 15 more), the next round drops two threads after one pass
+    assert used == [2, 2, 2] + [1, 1, 1, 2] + [1] * 10
+    # A core freed beside one thread: one thread's passes do not change, the next round sees it.
+    cpu2 = FakeCPU({1: 1e-3, 2: 3e-2})
+    tuner = ThreadTuner((1, 2), probe=3, keep=100, clock=cpu2.clock)
+    with tuner.run():
+        cpu2.run(tuner, 4 + 5)
+        cpu2.cost = {1: 1e-3, 2: 5e-4}
+        used = cpu2.run(tuner, 5 + 6 + 10)
+    assert used == [1] * 5 + [1, 1, 1, 2, 2, 2] + [2] * 10
+
+
 def test_one_candidate_is_fixed():
     cpu = FakeCPU({1: 1e-3})
     tuner = ThreadTuner((1,), clock=cpu.clock)
@@ -86,3 +123,18 @@ def test_tuned_generation_equals_a_fixed_count():
     # Float sums may differ in the last bits between thread counts (1e-7 here), and a random network
     # fed its own output amplifies that over the passes (1.4e-5 after 12 passes, measured).
     np.testing.assert_allclose(tuned, fixed, atol=1e-4)
+
+
+def test_a_watched_job_that_ends_starts_a_round():
+    """``aichoreo dance`` generates beside ffmpeg encoding the song: when it ends, every core is tried
+    again at once, not after the kept passes."""
+    cpu = FakeCPU({1: 1e-3, 2: 3e-2})  # the encoder holds a core: one thread wins
+    ended = []
+    tuner = ThreadTuner((1, 2), probe=3, keep=100, clock=cpu.clock)
+    tuner.watch(lambda: bool(ended))
+    with tuner.run():
+        assert cpu.run(tuner, 4 + 3) == [1, 1, 1, 2, 1, 1, 1]
+        ended.append(True)
+        cpu.cost = {1: 1e-3, 2: 5e-4}
+        # the next pass starts a round, which finds two threads faster
+        assert cpu.run(tuner, 6 + 10) == [1, 1, 1, 2, 2, 2] + [2] * 10

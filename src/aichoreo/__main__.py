@@ -1,3 +1,3 @@
-from aichoreo.cli import main
+from aichoreo.cli import run
 
-raise SystemExit(main())
+run()

@@ -8,6 +8,7 @@ unless ``--debug`` is given.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import math
@@ -962,6 +963,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = formatter
+
+
+def run() -> None:
+    """The ``aichoreo`` command (and ``python -m aichoreo``): :func:`main`, then the process's exit.
+
+    At exit Python collects the garbage of every object still alive, scanning each of them: after a
+    dance, torch's, the model's and the dance's (0.5-0.6 s of a 3-minute ``aichoreo dance`` that
+    took 18-19 s, and about 0.3 s of any command that loaded the model). Frozen out of the
+    collector's sight (``gc.freeze``) they are still freed as their last reference goes, without
+    the scans; the files written are closed before :func:`main` returns. :func:`main` itself, which
+    tests and other code call, leaves the collector as it was.
+    """
+    code = main()
+    gc.freeze()
+    raise SystemExit(code)
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

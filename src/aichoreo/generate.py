@@ -535,6 +535,7 @@ def generate_dances(
     first_joins: Sequence[int | None] | None = None,
     planted: Sequence[np.ndarray | None] | None = None,
     given_seeds: Sequence[bool] | None = None,
+    tuner: ThreadTuner | None = None,
 ) -> list[SMPLMotion]:
     """One dance per song, as :class:`SMPLMotion`: the generation pipeline every command uses.
 
@@ -576,6 +577,8 @@ def generate_dances(
             default).
         styles: per song a style label of a model with styles (0: none), or None;
             ``style_strength`` its guidance (:func:`generate`).
+        tuner: the thread count's :class:`~aichoreo.threads.ThreadTuner` for every batch (a new
+            one by default; the caller's where it watches a job of its own, :meth:`ThreadTuner.watch`).
 
     Returns:
         per song an :class:`SMPLMotion` of ``frames[i]`` frames at ``fps``, the seed first.
@@ -599,7 +602,7 @@ def generate_dances(
     seed_vectors = [_projected_seed(_seed_vectors(seed, fps)) for seed in seeds]
     tail = cfg.audio_len - cfg.motion_len  # music frames the last window reads past the last frame
     raw: list[np.ndarray] = []
-    tuner = ThreadTuner()  # one for every batch: what it measured holds for the next
+    tuner = tuner or ThreadTuner()  # one for every batch: what it measured holds for the next
     t0 = time.perf_counter()
     for b in range(0, len(songs), batch_size):
         idx = range(b, min(b + batch_size, len(songs)))

@@ -267,6 +267,13 @@ class FeaturePrefetch:
         finally:
             prefetch.stop()
 
+    def pending(self) -> bool:
+        """Whether the child is still computing (its answer not sent yet)."""
+        try:
+            return self.process.is_alive() and not self.connection.poll()
+        except (EOFError, OSError):
+            return False
+
     def result(self, spec: MusicFeatureSpec) -> Song | None:
         """The child's :class:`Song` (waits for it), or ``None``: it failed, or the model's feature
         ``spec`` is not the one it computed."""
@@ -571,6 +578,12 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
                 # here, the others' when their batch starts (one temporary file per song meanwhile).
                 aac = (music.enter_context(SongAAC(path))
                        if i < options.batch_size and aac_wanted(options.formats, path, options.start) else None)
+                if i == 0 and prefetch is not None and "mp4" in options.formats and prefetch.pending():
+                    # The video's compiled kernels (numba's import and cache: 0.5 s), loaded while this
+                    # process would wait for the features, not after generation, when the video waits.
+                    from aichoreo.raster import kernels
+
+                    kernels()
                 song = prefetch.result(model_spec(model_meta)) if i == 0 and prefetch is not None else None
                 if song is not None:
                     _check_long_enough(song.path, song.n_frames, cfg.motion_len)
@@ -660,9 +673,16 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
     from tqdm.auto import tqdm
 
     from aichoreo.generate import generate_dances  # imports torch: not before the model is loaded
+    from aichoreo.threads import ThreadTuner
 
     summaries = []
     timings: dict[str, float] = {}
+    # The song's AAC is encoded by ffmpeg beside the first passes; one thread wins while it runs,
+    # and the tuner tries every core again as soon as it ends.
+    tuner = ThreadTuner()
+    for song in batch:
+        if song.aac is not None and not song.aac.done():
+            tuner.watch(song.aac.done)
     t0 = time.perf_counter()
     # A dance that keeps parts of a motion lasts as long as the song and that motion both do.
     motions = generate_dances(model, [s.features for s in batch], [s.seed for s in batch],
@@ -674,7 +694,8 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               seam_ease=options.seam_ease, styles=[style] * len(batch) if style else None,
                               style_strength=options.style_strength, room_radius=options.room_radius,
                               first_joins=[s.first_join for s in batch],
-                              planted=[s.planted for s in batch], given_seeds=[bool(s.lead) for s in batch])
+                              planted=[s.planted for s in batch], given_seeds=[bool(s.lead) for s in batch],
+                              tuner=tuner)
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
     for song, smpl in zip(batch, motions):

@@ -29,6 +29,7 @@ import torch
 
 __all__ = ["ThreadTuner", "thread_candidates", "usable_cores"]
 
+FIRST_KEEP = 10  # passes the first round's choice is kept (then twice as many each round that agrees)
 ENV = "AICHOREO_THREADS"  # a fixed thread count for generation (like OMP_NUM_THREADS, for aichoreo only)
 
 
@@ -76,23 +77,29 @@ class ThreadTuner:
                     ...one pass...
 
     Each round tries every candidate for ``probe`` passes and keeps the one with the least median
-    time per frame for ``keep`` passes. The first pass after a switch is not counted (thread pools
-    warm up), and a candidate whose pass takes more than ``give_up`` times the best time so far in
-    the round is dropped at once: on a busy CPU one pass with every core can take 30 times
-    longer than with one, and three of them would cost more than the round saves. With 20 frames
-    per pass of the default model a round is about 2,100 frames (35 s of dance, 1-2 s of wall
-    time), 3 of its 106 passes on one thread when two are faster; measured on a 3-minute song, the
-    tuned loop ran at 28.5-34.3x real time where two fixed threads ran at 32.9x (the idle machine's
-    own noise is of that size). Torch's previous count is restored at the end. ``clock`` (seconds)
-    times the passes.
+    time per frame: for :data:`FIRST_KEEP` passes, twice as many each round that chooses the same
+    count again, at most ``keep``. The first pass after a switch is not counted (thread pools warm
+    up), and a candidate whose pass takes more than ``give_up`` times the best time so far in the
+    round is dropped at once: on a busy CPU one pass with every core can take 30 times longer than
+    with one, and three of them would cost more than the round saves. A round also ends when
+    ``patience`` kept passes in a row take more than ``change`` times the round's measure, or less
+    than 1 / ``change`` of it (a job started or ended beside the loop), and when a job the caller
+    watches ends (:meth:`watch`). With 20 frames per pass of the default model a steady round is
+    about 2,100 frames (35 s of dance, 1-2 s of wall time), 3 of its 106 passes on one thread when
+    two are faster; measured on a 3-minute song (2026-12-06), the tuned loop ran at 28.5-34.3x real
+    time where two fixed threads ran at 32.9x (the idle machine's own noise is of that size).
+    Torch's previous count is restored at the end. ``clock`` (seconds) times the passes.
     """
 
     def __init__(self, candidates: tuple[int, ...] | None = None, *, probe: int = 3, keep: int = 100,
-                 give_up: float = 2.0, clock: Callable[[], float] = time.perf_counter):
+                 give_up: float = 2.0, change: float = 1.3, patience: int = 3,
+                 clock: Callable[[], float] = time.perf_counter):
         self.candidates = thread_candidates() if candidates is None else tuple(candidates)
         if not self.candidates or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.candidates):
             raise ValueError(f"thread candidates must be positive integers, got {self.candidates!r}")
         self.probe, self.keep, self.give_up = max(2, probe), max(1, keep), give_up
+        self.change, self.patience = change, max(1, patience)
+        self._watched: list[Callable[[], bool]] = []
         self.clock = clock
         self.history: list[tuple[int, float]] = []  # (threads, seconds per frame) of every pass
         self.passes: dict[int, int] = {}  # passes run per thread count
@@ -101,6 +108,17 @@ class ThreadTuner:
     @property
     def tuning(self) -> bool:
         return len(self.candidates) > 1
+
+    def watch(self, done: Callable[[], bool]) -> None:
+        """End the round when ``done()`` turns true: a job of the caller's beside the loop (an
+        encoder) that frees a core when it ends, which the passes of fewer threads do not feel.
+        Asked after each kept pass (it must be cheap); forgotten once true."""
+        self._watched.append(done)
+
+    def _job_ended(self) -> bool:
+        ended = [w for w in self._watched if w()]
+        self._watched = [w for w in self._watched if w not in ended]
+        return bool(ended)
 
     @contextmanager
     def run(self):
@@ -117,6 +135,7 @@ class ThreadTuner:
         if not self.tuning:
             while True:
                 yield self.candidates[0]
+        keep, last = min(self.keep, FIRST_KEEP), None
         while True:
             measured: dict[int, float] = {}
             for n in self.candidates:
@@ -133,8 +152,22 @@ class ThreadTuner:
                 times.sort()
                 measured[n] = times[len(times) // 2]
             chosen = min(measured, key=measured.get)
-            for _ in range(self.keep):
+            # Kept for `keep` passes, twice as many each round that chose the same count again, up to
+            # `self.keep`: a load that changes (at first `aichoreo dance` generates beside ffmpeg,
+            # which encodes the song's AAC for a second or so) is seen by the next round within a
+            # few tenths of a second, a steady one costs a round every `self.keep` passes. One thread's
+            # passes do not feel a core being freed, but more threads' passes feel a job starting
+            # at once: the round ends early when `patience` passes in a row took more than `change`
+            # times the round's measure (or less than 1 / `change` of it).
+            keep = min(self.keep, 2 * keep) if chosen == last else min(self.keep, FIRST_KEEP)
+            last, away = chosen, 0
+            for _ in range(keep):
                 yield chosen
+                t = self.history[-1][1]
+                away = away + 1 if not measured[chosen] / self.change <= t <= measured[chosen] * self.change else 0
+                if away >= self.patience or self._job_ended():
+                    last = None  # the load changed: the next round keeps its count for FIRST_KEEP passes
+                    break
 
     @contextmanager
     def timed(self, frames: int):

@@ -63,6 +63,10 @@ class SongAAC:
             raise InputError(self.song, f"ffmpeg could not convert the audio: {reason}")
         return self._out
 
+    def done(self) -> bool:
+        """Whether ffmpeg has ended (without waiting)."""
+        return self._proc.poll() is not None
+
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
