@@ -138,3 +138,24 @@ def test_a_watched_job_that_ends_starts_a_round():
         cpu.cost = {1: 1e-3, 2: 5e-4}
         # the next pass starts a round, which finds two threads faster
         assert cpu.run(tuner, 6 + 10) == [1, 1, 1, 2, 2, 2] + [2] * 10
+
+
+def test_one_threads_uneven_passes_beside_a_busy_process_do_not_end_its_rounds():
+    """Beside a busy process one thread's passes vary; a probe of two threads there is slow, so
+    their variation must not start rounds (only more threads slowing down does)."""
+
+    class Uneven(FakeCPU):
+        def run(self, tuner, passes, frames=20):
+            used = []
+            for j in range(passes):
+                with tuner.timed(frames):
+                    n = torch.get_num_threads()
+                    self.now += (self.cost[n] * (3.0 if n == 1 and j % 8 >= 4 else 1.0)) * frames
+                used.append(n)
+            return used
+
+    cpu = Uneven({1: 1e-3, 2: 3e-2})
+    tuner = ThreadTuner((1, 2), probe=3, keep=100, clock=cpu.clock)
+    with tuner.run():
+        used = cpu.run(tuner, 4 + 10 + 4 + 20)
+    assert runs(used) == [(1, 3), (2, 1), (1, 10 + 3), (2, 1), (1, 20)]

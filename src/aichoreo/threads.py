@@ -81,9 +81,9 @@ class ThreadTuner:
     count again, at most ``keep``. The first pass after a switch is not counted (thread pools warm
     up), and a candidate whose pass takes more than ``give_up`` times the best time so far in the
     round is dropped at once: on a busy CPU one pass with every core can take 30 times longer than
-    with one, and three of them would cost more than the round saves. A round also ends when
-    ``patience`` kept passes in a row take more than ``change`` times the round's measure, or less
-    than 1 / ``change`` of it (a job started or ended beside the loop), and when a job the caller
+    with one, and three of them would cost more than the round saves. A round that kept more than
+    the fewest threads also ends when ``patience`` of its passes in a row take more than ``change``
+    times its measure (a job started beside the loop), and any round ends when a job the caller
     watches ends (:meth:`watch`). With 20 frames per pass of the default model a steady round is
     about 2,100 frames (35 s of dance, 1-2 s of wall time), 3 of its 106 passes on one thread when
     two are faster; measured on a 3-minute song (2026-12-06), the tuned loop ran at 28.5-34.3x real
@@ -155,17 +155,18 @@ class ThreadTuner:
             # Kept for `keep` passes, twice as many each round that chose the same count again, up to
             # `self.keep`: a load that changes (at first `aichoreo dance` generates beside ffmpeg,
             # which encodes the song's AAC for a second or so) is seen by the next round within a
-            # few tenths of a second, a steady one costs a round every `self.keep` passes. One thread's
-            # passes do not feel a core being freed, but more threads' passes feel a job starting
-            # at once: the round ends early when `patience` passes in a row took more than `change`
-            # times the round's measure (or less than 1 / `change` of it).
+            # few tenths of a second, a steady one costs a round every `self.keep` passes. The fewest
+            # threads' passes neither feel a core being freed nor lose by a job starting (their
+            # times beside a busy process vary, and ending rounds on that cost a slow probe of more
+            # threads each time); more threads' passes feel a job starting at once, so then the round
+            # ends early when `patience` passes in a row took more than `change` times its measure.
             keep = min(self.keep, 2 * keep) if chosen == last else min(self.keep, FIRST_KEEP)
-            last, away = chosen, 0
+            last, slow = chosen, 0
+            watch_speed = chosen != min(self.candidates)
             for _ in range(keep):
                 yield chosen
-                t = self.history[-1][1]
-                away = away + 1 if not measured[chosen] / self.change <= t <= measured[chosen] * self.change else 0
-                if away >= self.patience or self._job_ended():
+                slow = slow + 1 if watch_speed and self.history[-1][1] > measured[chosen] * self.change else 0
+                if slow >= self.patience or self._job_ended():
                     last = None  # the load changed: the next round keeps its count for FIRST_KEEP passes
                     break
 
