@@ -116,9 +116,9 @@ class ThreadTuner:
         self._watched.append(done)
 
     def _job_ended(self) -> bool:
-        ended = [w for w in self._watched if w()]
-        self._watched = [w for w in self._watched if w not in ended]
-        return bool(ended)
+        running = [w for w in self._watched if not w()]
+        ended, self._watched = len(running) < len(self._watched), running
+        return ended
 
     @contextmanager
     def run(self):

@@ -68,7 +68,7 @@ class SongAAC:
         return self._proc.poll() is not None
 
     def close(self) -> None:
-        if self._proc.poll() is None:
+        if not self.done():
             self._proc.kill()
             self._proc.wait()
         self._stack.close()  # the log closed, the folder removed
