@@ -34,7 +34,7 @@ def _motion(n: int = 600, seed: int = 0) -> SMPLMotion:
 
 def _write(tmp_path, data) -> Path:
     path = tmp_path / "keys.json"
-    path.write_text(json.dumps(data))
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
     return path
 
 
@@ -68,6 +68,10 @@ def test_keyframes_file_forms(tmp_path):
     ([{"time_s": 3, "from": "take_missing.pkl", "frame": 0}], "keyframe 0: no such motion file"),
     ([{"time_s": 3, "from": "keys.json", "frame": 0}], "expected an AIST++ motion .pkl"),  # the default reader
     ([{"time_s": 3, "from": "take.pkl", "frame": 9999}], "frame 9999 is outside the motion's 600 frames"),
+    ([{"time_s": 3, "pose": [1e300] * 72}], "pose angles up to 1e+300 rad are not rotations"),
+    ([{"time_s": 3, "pose": ARMS_DOWN, "root": True, "position": 5}], "position must be [x, y, z] metres"),
+    ([{"time_s": 3, "pose": ARMS_DOWN, "root": True, "position": [0, 0, 1e300]}], "more than 500 m from the origin"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),  # Python's JSON decoder recurses per level
 ])
 def test_bad_keyframes_name_the_file(tmp_path, data, says):
     write_aistpp(_motion(), tmp_path / "take.pkl")
@@ -89,6 +93,24 @@ def test_warp_hits_the_pose_and_keeps_moving_smoothly(tmp_path):
     assert accel(j[230:370]) < 3 * accel(j0[230:370])  # bent in smoothly, not snapped
     speed = np.linalg.norm(j[301] - j[299], axis=-1).mean()
     assert speed > 0.2 * np.linalg.norm(j0[301] - j0[299], axis=-1).mean()  # it moves through the pose
+
+
+def test_keyframes_closer_than_their_ramps_are_all_hit(tmp_path):
+    # 0.3 s apart with 1 s ramps: each ramp ends at the other keyframe, so neither bend moves the
+    # other's pose (before, the first pose was missed by 16 cm).
+    motion = _motion(900)
+    other = (-0.5 * np.array(ARMS_DOWN)).tolist()
+    keys = read_keyframes(_write(tmp_path, [{"time_s": 5.3, "pose": other}, {"time_s": 5.0, "pose": ARMS_DOWN}]))
+    warped = keyframe_warp(keys, dance_start=0, n_frames=900, first_editable=120)(motion)
+    assert (keyframe_errors(warped, keys) < 1e-6).all()
+    untouched = np.r_[0:240, 379:900]  # 1 s before the first and after the last: the dance as it was
+    np.testing.assert_allclose(warped.rotations[untouched], motion.rotations[untouched], atol=1e-6)
+
+
+def test_keyframes_on_one_frame_are_refused(tmp_path):
+    keys = read_keyframes(_write(tmp_path, [{"time_s": 5.0, "pose": ARMS_DOWN}, {"time_s": 5.004, "pose": [0] * 72}]))
+    with pytest.raises(InputError, match=r"keys.json: keyframes 0 and 1 fall on the same frame \(5 and 5.004 s\)"):
+        keyframe_warp(keys, dance_start=0, n_frames=600, first_editable=120, source=tmp_path / "keys.json")
 
 
 def test_warp_with_root_places_the_dancer(tmp_path):

@@ -2,11 +2,11 @@
 
 **Keyframes** (:func:`keyframe_warp`) bend the generated dance through each pose at its time by
 motion warping: the rotation from the dance's own pose to the keyframe's is added around it,
-weighted by a smoothstep over ``ramp_s`` before and after, so the dance keeps moving through the
-pose and the pose is exact at its frame. (Bending the model's predictions towards the pose as
-they are generated, and feeding the bent frames back, was measured first: the dance slows to a
-stop at the keyframe and hitches after it, 1.1-2.0x the jitter of the rest of the dance against
-0.75-1.19x warped; ``benchmarks/directed_dance.py``.)
+weighted by a smoothstep over ``ramp_s`` before and after (or up to a nearer keyframe), so the
+dance keeps moving through the pose and every pose is exact at its frame. (Bending the model's
+predictions towards the pose as they are generated, and feeding the bent frames back, was
+measured first: the dance slows to a stop at the keyframe and hitches after it, 1.1-2.0x the
+jitter of the rest of the dance against 0.75-1.19x warped; ``benchmarks/directed_dance.py``.)
 
 A keyframes file is JSON, either a list of keyframes or ``{"keyframes": [...], "ramp_s": 0.5}``.
 A keyframe is ``{"time_s": 12.5, ...}`` (seconds into the dance, as the video's clock shows
@@ -60,7 +60,7 @@ from aichoreo.errors import InputError
 from aichoreo.fileio import read_json
 from aichoreo.motion import FACT_ROTATIONS, FACT_TRANSLATION, SMPLMotion
 from aichoreo.rotations import axis_angle_to_matrix, matrix_to_axis_angle
-from aichoreo.skeleton import FPS, N_JOINTS, forward_kinematics
+from aichoreo.skeleton import FPS, MAX_DISTANCE_M, N_JOINTS, forward_kinematics
 
 __all__ = ["Keyframe", "read_keyframes", "keyframe_warp", "keyframe_errors", "continuation_seed",
            "kept_joints", "keep_source", "keep_edit", "keep_parts", "style_label", "DEFAULT_RAMP_S", "CONTINUE_JOIN_S",
@@ -131,10 +131,18 @@ def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarr
                                    "SMPL axis-angle values (24 joints x 3)")
         position = entry.get("position")
         if position is not None:
-            position = np.asarray([_number(v, f"keyframe {n}: position", path) for v in position])
-            if position.shape != (3,):
+            if not isinstance(position, list) or len(position) != 3:
                 raise InputError(path, f"keyframe {n}: position must be [x, y, z] metres")
-        return axis_angle_to_matrix(pose.reshape(N_JOINTS, 3)), position
+            position = np.asarray([_number(v, f"keyframe {n}: position", path) for v in position])
+            if np.abs(position).max() > MAX_DISTANCE_M:
+                raise InputError(path, f"keyframe {n}: position {position.tolist()} is more than "
+                                       f"{MAX_DISTANCE_M:g} m from the origin (metres expected)")
+        # Angles too large for a precise rotation (1e300 rad made NaN matrices) are no pose.
+        rotations = axis_angle_to_matrix(pose.reshape(N_JOINTS, 3))
+        if not np.isfinite(rotations).all():
+            raise InputError(path, f"keyframe {n}: pose angles up to {np.abs(pose).max():.3g} rad are not "
+                                   "rotations (SMPL axis-angle radians expected)")
+        return rotations, position
     if "from" in entry:
         source = Path(entry["from"])
         if not source.is_absolute():
@@ -185,9 +193,10 @@ def read_keyframes(path: str | os.PathLike, *, read: MotionReader = read_aistpp_
     return sorted(keys, key=lambda k: k.time_s)
 
 
-def _weight(offset: np.ndarray, ramp: float) -> np.ndarray:
-    """Smoothstep blend weight of frames ``offset`` (frames from the keyframe) over ``ramp`` frames."""
-    x = np.clip(1.0 - np.abs(offset) / ramp, 0.0, 1.0)
+def _weight(offset: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Smoothstep blend weight of frames ``offset`` (frames from the keyframe): 1 at the keyframe,
+    0 from ``before`` frames before it and from ``after`` frames after it on."""
+    x = np.clip(1.0 - np.abs(offset) / np.where(offset < 0, before, after), 0.0, 1.0)
     return x * x * (3.0 - 2.0 * x)
 
 
@@ -198,8 +207,9 @@ def keyframe_warp(keys: list[Keyframe], *, dance_start: int, n_frames: int, firs
     Motion warping (Witkin and Popovic, "Motion Warping", SIGGRAPH 1995): for each keyframe, the
     rotation that takes each joint from the dance's pose at the keyframe's frame to the keyframe's
     is added to the dance around it, scaled by a smoothstep weight that is 1 at the frame and 0
-    ``ramp_s`` before and after. The dance keeps its own motion through the keyframe (a pose hit
-    in passing, not a stop), and the pose is exact at the frame.
+    ``ramp_s`` before and after, or up to the neighbouring keyframe where that is nearer. The dance
+    keeps its own motion through the keyframe (a pose hit in passing, not a stop), and every pose
+    is exact at its frame.
 
     Args:
         dance_start: the generator's frame index of the dance's time 0 (0 for a dance that
@@ -209,7 +219,8 @@ def keyframe_warp(keys: list[Keyframe], *, dance_start: int, n_frames: int, firs
             enough after it for its ramp, and before the last frame.
         source: the keyframes file, for errors.
 
-    Raises :class:`InputError` for a keyframe before the dance can reach it or after it ends.
+    Raises :class:`InputError` for a keyframe before the dance can reach it or after it ends, and
+    for two keyframes on the same frame.
     """
     placed = []
     for n, key in enumerate(keys):
@@ -223,17 +234,28 @@ def keyframe_warp(keys: list[Keyframe], *, dance_start: int, n_frames: int, firs
             raise InputError(source, f"keyframe {n} at {key.time_s:g} s is too early: the dance can reach a pose "
                                      f"from {earliest:.2f} s on (after the {first_editable / fps:g} s seed and the "
                                      f"{key.ramp_s:g} s ramp)")
-        placed.append((frame, ramp, key))
+        placed.append((frame, ramp, key, n))
+    placed.sort(key=lambda p: p[0])
+    for (frame, _, key, n), (other, _, other_key, m) in zip(placed, placed[1:]):
+        if frame == other:
+            raise InputError(source, f"keyframes {min(n, m)} and {max(n, m)} fall on the same frame "
+                                     f"({key.time_s:g} and {other_key.time_s:g} s): one pose per moment")
+    # A ramp ends at the neighbouring keyframes, where its weight is 0, so that no keyframe's bend
+    # moves another's pose (two keyframes 0.3 s apart with 1 s ramps missed the first pose by 16 cm).
+    frames = [p[0] for p in placed]
+    spans = [(min(ramp, frame - frames[i - 1]) if i else ramp,
+              min(ramp, frames[i + 1] - frame) if i + 1 < len(frames) else ramp)
+             for i, (frame, ramp, _, _) in enumerate(placed)]
 
     def warp(motion: SMPLMotion) -> SMPLMotion:
         rot = motion.rotations.astype(np.float64).copy()
         trans = motion.translation.astype(np.float64).copy()
-        for frame, ramp, key in placed:
+        for (frame, _, key, _), (before, after) in zip(placed, spans):
             joints = slice(0, N_JOINTS) if key.root else slice(1, N_JOINTS)
             # (J, 3): per joint the local rotation from the dance's pose to the keyframe's, as axis-angle
             delta = matrix_to_axis_angle(np.swapaxes(rot[frame, joints], -1, -2) @ key.rotations[joints])
-            near = np.arange(max(0, frame - ramp), min(len(rot), frame + ramp + 1))
-            w = _weight(near - frame, ramp)  # (F,)
+            near = np.arange(max(0, frame - before), min(len(rot), frame + after + 1))
+            w = _weight(near - frame, before, after)  # (F,)
             rot[near, joints] = rot[near, joints] @ axis_angle_to_matrix(w[:, None, None] * delta[None])
             if key.root:
                 trans[near] += w[:, None] * (key.position - trans[frame])[None]

@@ -283,6 +283,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"not valid JSON: {exc}") from None
+    except RecursionError:  # Python's decoder recurses once per level of nested lists or objects
+        raise InputError(path, "not a JSON file aichoreo reads: its lists or objects are nested too deeply") from None
 
 
 # --------------------------------------------------------------------------------------------
