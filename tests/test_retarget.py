@@ -163,6 +163,9 @@ def test_motion_sources_agree(dance_files, dance, tmp_path):
     np.testing.assert_allclose(read_source_motion(tmp_path / "vectors.npy").joints(), dance.joints(), atol=1e-4)
     for name, content, says in (("odd.npy", np.zeros((5, 7)), "has shape (5, 7)"),
                                 ("cube.npy", np.zeros((5, 24, 4)), "expected SMPL-24 joints"),
+                                # a tracker's zeros: the fit would fail inside scipy, naming no file
+                                ("zeros.npy", np.zeros((5, 24, 3)), "the joints of 5 of its 5 frames (the first: "
+                                                                    "frame 0) lie within 20 cm of each other"),
                                 ("pose.txt", None, "unknown motion format .txt")):
         path = tmp_path / name
         np.save(path, content) if content is not None else path.write_text("0 0 0")

@@ -36,6 +36,9 @@ __all__ = ["read_source_motion", "SOURCE_SUFFIXES"]
 
 SOURCE_SUFFIXES = (".pkl", ".npz", ".bvh", ".npy")
 _FIT_ITERATIONS = 300
+# The least spread (m, the diagonal of the box around a frame's joints) of a body: a person crouched
+# into a ball still spans 0.5 m.
+_MIN_BODY_EXTENT_M = 0.2
 
 
 def _from_bvh(path: Path) -> SMPLMotion:
@@ -70,6 +73,14 @@ def _from_npy(path: Path, progress: bool, span: slice) -> SMPLMotion:
     from aichoreo.reconstruct.layouts import SMPL24
 
     joints = check_joints(array.astype(np.float64), path)
+    # A frame whose joints all but meet is no body (a tracker's zeros for a missed person); the fit
+    # would stop on a singular rotation deep inside scipy, naming no file.
+    extent = np.linalg.norm(joints.max(axis=1) - joints.min(axis=1), axis=-1)  # (T,) m
+    collapsed = np.flatnonzero(extent < _MIN_BODY_EXTENT_M)
+    if len(collapsed):
+        raise InputError(path, f"the joints of {len(collapsed)} of its {len(joints)} frames (the first: frame "
+                               f"{collapsed[0]}) lie within {_MIN_BODY_EXTENT_M * 100:.0f} cm of each other: "
+                               "not a body's SMPL-24 joints in metres")
     return fit_smpl(joints, SMPL24, fps=FPS, iterations=_FIT_ITERATIONS, progress=progress).motion
 
 
