@@ -47,7 +47,8 @@ def test_config_checks_and_round_trips_its_styles():
     with pytest.raises(ValueError, match="has no styles"):
         get_preset("tiny").style_label("waltz")
     for bad in ({"styles": ("waltz", "waltz")}, {"styles": ("auto",)}, {"styles": ("",)},
-                {"style_dropout": 1.0}, {"style_dropout": -0.1}):
+                {"style_dropout": 1.0}, {"style_dropout": -0.1}, {"style_music_swap": 1.5},
+                {"style_music_swap": True}):
         with pytest.raises(ValueError):
             get_preset("tiny", **bad)
     assert get_preset("fact-small-style").style_dropout == 0.15  # issue 17: 10-20 %
@@ -107,6 +108,45 @@ def test_style_dropout_hides_the_style_of_that_share_of_windows():
     assert not torch.allclose(expected, model.training_loss(motion, audio, style=style))
 
 
+def test_music_swap_gives_styled_windows_another_styles_music():
+    from aichoreo.models.fact import swap_music
+
+    torch.manual_seed(0)
+    audio = torch.arange(6, dtype=torch.float32)[:, None, None].expand(6, 4, 2).clone()  # window i's music: i
+    style = torch.tensor([1, 2, 3, 0, 1, 2])
+    swapped = swap_music(audio, style, 1.0)
+    source = swapped[:, 0, 0].long()  # whose music each window now has
+    assert (source[3] == 3) and (style[source[[0, 1, 2, 4, 5]]] != style[[0, 1, 2, 4, 5]]).all()
+    assert (style[source[[0, 1, 2, 4, 5]]] > 0).all()  # never the music of a window shown without a style
+    assert torch.equal(swap_music(audio, style, 0.0), audio)
+    one_style = torch.tensor([2, 2, 0, 2, 2, 2])  # no other style in the batch: nothing to swap with
+    assert torch.equal(swap_music(audio, one_style, 1.0), audio)
+    torch.manual_seed(1)
+    share = np.mean([(swap_music(audio, style, 0.5)[:, 0, 0] != audio[:, 0, 0]).float().mean() for _ in range(400)])
+    assert abs(share - 0.5 * 5 / 6) < 0.05  # half of the five styled windows
+
+
+def test_training_loss_swaps_the_music_of_styled_windows():
+    model = build_model(_styled(style_dropout=0.0, style_music_swap=1.0))
+    cfg = model.config
+    motion = torch.randn(6, cfg.motion_frames, cfg.motion_dim)
+    audio = torch.randn(6, cfg.audio_len, cfg.audio_dim)
+    style = torch.tensor([1, 2, 3, 1, 2, 3])
+    heard = []  # the music the network reads, as its audio embedding gets it
+    model.audio_embed.register_forward_hook(lambda module, args, out: heard.append(args[0].detach().clone()))
+    model.train()
+    torch.manual_seed(3)
+    model.training_loss(motion, audio, style=style)
+    from aichoreo.models.fact import swap_music
+
+    torch.manual_seed(3)
+    swapped = swap_music(audio, style, 1.0)
+    model.eval()  # the same draws, made outside; in eval nothing is swapped
+    model.training_loss(motion, swapped, style=style)
+    model.training_loss(motion, audio, style=style)
+    assert torch.equal(heard[0], heard[1]) and not torch.equal(heard[0], heard[2])
+
+
 def test_windows_carry_their_sequence_style():
     rng = np.random.default_rng(0)
     seqs = [(rng.standard_normal((300, 219)).astype(np.float32), rng.standard_normal((300, 35)).astype(np.float32))
@@ -153,14 +193,15 @@ def style_model(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("style")
     data = _dataset(tmp / "data", ["waltz", "cha-cha", "waltz", "rumba"])
     assert main(["train", "--config", "tiny", "--data", str(data), "--out", str(tmp / "run"), "--max-steps", "2",
-                 "--accelerator", "cpu", "--set", "style_dropout=0.2", "--set", "batch_size=2",
+                 "--accelerator", "cpu", "--set", "style_dropout=0.2", "--set", "style_music_swap=1",
+                 "--set", "batch_size=2",
                  "--set", "num_workers=0", "--set", "checkpoint_every=2", "--set", "val_every=2"]) == 0
     return tmp / "run" / "models" / "last.pt"
 
 
 def test_trained_model_file_holds_its_styles(style_model, capsys):
     _, cfg, _ = load_model_file(style_model)
-    assert cfg.styles == ("cha-cha", "waltz")
+    assert cfg.styles == ("cha-cha", "waltz") and cfg.style_music_swap == 1.0
     assert main(["config", "show", str(style_model)]) == 0
     assert "styles: cha-cha, waltz (or auto)" in capsys.readouterr().out
     assert main(["config", "show", str(style_model), "--json"]) == 0
