@@ -199,6 +199,10 @@ def test_a_folder_with_foreign_files_is_refused_and_kept(model_file, tmp_path, c
     assert _dance(song, tmp_path / "mine", model_file) == 1
     assert "dance_joints.npy" in capsys.readouterr().err
     assert (tmp_path / "mine" / "clicks" / "dance_joints.npy").read_text() == "not ours"
+    # A dance.json nested too deeply for Python's decoder lists nothing: its folder's other files are foreign.
+    (tmp_path / "mine" / "clicks" / "dance.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert _dance(song, tmp_path / "mine", model_file) == 1
+    assert "holds files that aichoreo dance did not write (dance_joints.npy)" in capsys.readouterr().err
 
 
 def test_a_killed_runs_staging_folders_are_removed_by_the_next_run(model_file, tmp_path):

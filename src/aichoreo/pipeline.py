@@ -71,6 +71,7 @@ from aichoreo.fileio import (
     clean_stale_staging,
     naming,
     output_folder,
+    read_json,
     staging_folder,
 )
 from aichoreo.gcpause import FrozenHeap
@@ -426,9 +427,9 @@ def check_replaceable(folder: Path) -> None:
         return
     ours = {SUMMARY}
     try:
-        listed = json.loads((folder / SUMMARY).read_text(encoding="utf-8")).get("files", {})
+        listed = read_json(folder / SUMMARY).get("files", {})
         ours |= {Path(str(p)).name for p in listed.values()}
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):  # no or unreadable dance.json: nothing is ours
+    except (InputError, OSError, AttributeError):  # no or unreadable dance.json: nothing is ours
         pass
     foreign = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
                      if not (p.name in ours and (p.is_file() or p.is_symlink())) and not _EXPORT_STAGING.match(p.name))
