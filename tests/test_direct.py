@@ -235,6 +235,30 @@ def test_dance_continues_where_the_first_ends(tmp_path, first_dance):
     assert accel[n - 2: n].max() <= np.percentile(accel[: n - 2], 95), (accel[n - 2: n], accel[: n - 2])
 
 
+def test_a_continuation_does_not_read_the_cached_features_of_a_plain_dance(tmp_path, first_dance, monkeypatch):
+    """A continuation's features start 2 s before --start (its seed's music, silence before the song).
+    Until 2026-12-07 the cache keyed them as the same cut without that lead, so after a plain dance
+    of the same cut the continuation read its features: 2 s short and 2 s behind the music."""
+    from aichoreo.cli import main
+    from aichoreo.data.aistpp import load_motion_smpl
+
+    monkeypatch.setenv("AICHOREO_THREADS", "1")  # the same features give the same bits (aichoreo.threads)
+    args = ["dance", str(SONG), "--formats", "aistpp", "--seconds", "4", "--cache-dir", str(tmp_path / "cache")]
+    continued = ["--continue", str(first_dance)]
+    assert main([*args, "-o", str(tmp_path / "plain")]) == 0
+    assert main([*args, *continued, "-o", str(tmp_path / "cached")]) == 0
+    assert main([*args, *continued, "-o", str(tmp_path / "fresh"), "--no-cache"]) == 0
+    fresh = load_motion_smpl(tmp_path / "fresh" / SONG.stem / "dance.pkl").joints()
+    cached = load_motion_smpl(tmp_path / "cached" / SONG.stem / "dance.pkl").joints()
+    assert len(fresh) == 4 * 60 + 1
+    np.testing.assert_array_equal(cached, fresh)
+    # and the other way round: the plain dance does not read the continuation's features
+    assert main([*args, "-o", str(tmp_path / "plain2")]) == 0
+    np.testing.assert_array_equal(
+        load_motion_smpl(tmp_path / "plain2" / SONG.stem / "dance.pkl").joints(),
+        load_motion_smpl(tmp_path / "plain" / SONG.stem / "dance.pkl").joints())
+
+
 def test_continue_errors(tmp_path, first_dance):
     import aichoreo
 

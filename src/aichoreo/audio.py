@@ -862,10 +862,12 @@ class FeatureCache:
             raise InputError(self.directory, "cache location is a file, not a folder")
 
     def key(self, path: str | os.PathLike, bpm: float | None,
-            spec: MusicFeatureSpec = DEFAULT_SPEC, *, cut: tuple[float, float | None] | None = None) -> str:
+            spec: MusicFeatureSpec = DEFAULT_SPEC, *, cut: tuple[float, ...] | None = None) -> str:
         """Hex key of ``path``'s features with tempo prior ``bpm`` (None: estimated); ``cut`` =
         ``(start_s, seconds or None)`` for the features of a part of the song (``aichoreo dance
-        --start/--seconds``); the whole song's key is the same with or without ``cut=(0, None)``."""
+        --start/--seconds``), or ``(start_s, seconds or None, lead_s)`` for a part that begins
+        ``lead_s`` earlier (a continuation's seed, silence before the song); the whole song's key
+        is the same with or without ``cut=(0, None)``."""
         parts = {
             "audio_sha256": _file_sha256(path),
             "spec": spec.key(),
@@ -874,8 +876,12 @@ class FeatureCache:
             "soxr": soxr.__version__,
             "format": FEATURES_FORMAT,
         }
-        if cut is not None and tuple(cut) != (0.0, None):
-            parts["cut"] = [float(cut[0]), None if cut[1] is None else float(cut[1])]
+        start, seconds, lead = (0.0, None, 0.0) if cut is None else (*cut, 0.0)[:3]
+        if (start, seconds, lead) != (0.0, None, 0.0):
+            # The lead is in every cut's key: until 2026-12-07 it was left out, and a continuation's
+            # features (2 s longer) were stored under, and read from, the key of the same cut without
+            # one; cuts keyed without a lead are never read again.
+            parts["cut"] = [float(start), None if seconds is None else float(seconds), float(lead)]
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def entry(self, key: str) -> Path:

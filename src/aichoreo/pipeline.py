@@ -184,8 +184,7 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     prior = resolve_bpm(path, options.bpm)
     key = None
     if cache is not None:
-        key = cache.key(path, prior, spec, cut=(options.start, options.seconds) if not lead_s else
-                        (options.start, options.seconds, lead_s))
+        key = cache.key(path, prior, spec, cut=(options.start, options.seconds, lead_s))
         feats = cache.load(key, spec)
         if feats is not None:
             _check_long_enough(path, len(feats), motion_len)
