@@ -46,7 +46,7 @@ def main() -> None:
         for i, path in enumerate(args.characters):
             ch = load_character(path)
             front = canonical_frame(ch)[:, 2]
-            dressed = Path(retarget(args.dance / "dance.pkl", ch, tmp / output_name(path))["out"])
+            dressed = Path(retarget(args.dance / "dance.pkl", ch, tmp / output_name(ch))["out"])
             rows.append((path.name, render(dressed, ch.bone_map["hips"], (front[0], front[2]), frames,
                                            tmp / f"after{i}")))
         tiles = [[Image.open(p).convert("RGB") for p in row] for _, row in rows]

@@ -129,6 +129,29 @@ def test_bvh_character_in_centimetres(dance, tmp_path):
     np.testing.assert_allclose(world_p, cm.world_positions, atol=1e-3)  # cm; the file keeps 6 decimals
 
 
+def test_a_rig_hanging_below_its_origin_dances_on_the_floor(dance_files, dance, tmp_path):
+    """A BVH whose root OFFSET is 0 (CMU's files; aichoreo's own dance.bvh) hangs below its origin
+    at rest: its floor is y = 0, not its bind ankles. The dance on aichoreo's own skeleton stands
+    where the dance stands; it danced about a metre under the floor before."""
+    ch = load_character(dance_files / "dance.bvh")
+    assert ch.bind_position[ch.index(ch.bone_map["leftFoot"]), 1] < -0.5  # hangs from the origin
+    cm = retarget_motion(dance, ch)
+    assert_follows(dance, cm)
+    ankles = [ch.index(ch.bone_map[b]) for b in ("leftFoot", "rightFoot")]
+    smpl = dance.joints()[:, [7, 8]]  # SMPL's ankles
+    lift = cm.world_positions[:, ankles, 1] - smpl[..., 1]
+    assert abs(np.median(lift)) < 0.03, np.median(lift)
+    # a Mixamo-named rig in centimetres, its hips at the origin at rest: on the floor as well
+    rig = build_rig("mixamo", units="cm", random_rest=False)
+    rig.names = [n.removeprefix("mixamorig:") for n in rig.names]
+    rig.positions = rig.positions - rig.positions[0]
+    hanging = load_character(write_rig_bvh(rig, tmp_path / "hanging.bvh"))
+    cm = retarget_motion(dance, hanging)
+    assert_follows(dance, cm)
+    lowest = cm.world_positions[:, [hanging.index(hanging.bone_map[b]) for b in ("leftFoot", "rightFoot")], 1]
+    assert 0 < np.percentile(lowest, 5) < 20, np.percentile(lowest, 5)  # cm: an ankle's height above y = 0
+
+
 def test_glb_written_keeps_the_character_and_adds_the_dance(dance, tmp_path):
     rig = build_rig("unreal", pose="A")
     src = write_rig_glb(rig, tmp_path / "rig.glb")
@@ -257,6 +280,30 @@ def test_errors_name_the_file_and_the_problem(tmp_path):
     (tmp_path / "oob.glb").write_bytes(b"".join(gltf.save_to_bytes()))
     with pytest.raises(InputError, match=r"oob\.glb: malformed glTF"):
         load_character(tmp_path / "oob.glb")
+    # a file cut short (a failed copy) whose first views are whole: read, and written on, before
+    (tmp_path / "cut.glb").write_bytes(source.read_bytes()[:-64])
+    with pytest.raises(InputError, match=r"cut\.glb: its binary data holds \d+ bytes but its buffer declares"):
+        load_character(tmp_path / "cut.glb")
+    # a .gltf without its .bin: pygltflib warned three times and left nothing to read
+    gltf = pygltflib.GLTF2().load_binary(str(source))
+    gltf.convert_buffers(pygltflib.BufferFormat.DATAURI)
+    gltf.buffers[0].uri = "rig.bin"
+    gltf.save_json(str(tmp_path / "nobin.gltf"))
+    with pytest.raises(InputError, match=r"nobin\.gltf: its buffer file rig\.bin is missing"):
+        load_character(tmp_path / "nobin.gltf")
+
+
+def test_the_output_is_named_by_what_the_character_file_holds(dance, tmp_path):
+    """A VRM named .glb is written as .vrm by `dance --character` (it failed after the whole dance);
+    `retarget -o` to the other suffix says what the file holds."""
+    from aichoreo.retarget import output_name
+
+    path = write_rig_glb(build_rig("vrm", pose="A", seed=3), tmp_path / "avatar.glb", vrm=True)
+    ch = load_character(path)
+    assert ch.kind == "vrm1" and output_name(ch) == "avatar_dance.vrm"
+    with pytest.raises(InputError, match=r"avatar\.glb holds a VRM character, written as \.vrm"):
+        retarget(dance, ch, tmp_path / "out.glb")
+    assert not (tmp_path / "out.glb").exists()
 
 
 def test_cli_retarget_and_dance_with_character(dance_files, tmp_path, capsys):

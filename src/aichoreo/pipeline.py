@@ -530,6 +530,8 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
     for stem in stems:  # refuse before any work, not after minutes of generation
         check_replaceable(out / stem)
     character = None
+    if options.bone_map is not None and options.character is None:  # else a map, even a wrong one, did nothing
+        raise InputError(options.bone_map, "a bone map goes with --character, the rig it maps")
     if options.character is not None:  # a rig that cannot be mapped fails now, not after generation
         character = load_character(options.character, options.bone_map)
     if options.frames_per_step is None:
@@ -624,7 +626,7 @@ def _character_exports(smpl, character: Character, folder: Path, song: Path, opt
                        timings: dict[str, float], *, page: bool, aac: SongAAC | None = None) -> dict[str, Path]:
     """The dance on ``character`` (its own file format), and with ``page`` the viewer page of it."""
     t0 = time.perf_counter()
-    name = output_name(character.path)
+    name = output_name(character)
     cm = retarget_motion(smpl, character)
     written = {"character": write_character_motion(cm, folder / name)}
     timings["character"] = time.perf_counter() - t0

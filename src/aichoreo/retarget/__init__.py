@@ -18,18 +18,18 @@ from aichoreo.retarget.character import CHARACTER_SUFFIXES, Character, load_char
 from aichoreo.retarget.humanoid import CANONICAL, REQUIRED, find_bone_map
 from aichoreo.retarget.solve import CharacterMotion, retarget_motion
 from aichoreo.retarget.source import SOURCE_SUFFIXES, read_source_motion
-from aichoreo.retarget.write import OUTPUT_SUFFIX, write_character_motion
+from aichoreo.retarget.write import OUTPUT_SUFFIX, check_output, write_character_motion
 
 __all__ = ["retarget", "retarget_motion", "load_character", "read_source_motion", "write_character_motion",
            "Character", "CharacterMotion", "find_bone_map", "CANONICAL", "REQUIRED", "CHARACTER_SUFFIXES",
            "SOURCE_SUFFIXES", "OUTPUT_SUFFIX", "output_name"]
 
 
-def output_name(character: str | os.PathLike) -> str:
-    """The file name a character's dance is written under: ``<character stem>_dance<suffix>``."""
-    path = Path(character)
-    suffix = {".glb": ".glb", ".gltf": ".glb", ".vrm": ".vrm", ".bvh": ".bvh"}.get(path.suffix.lower(), ".glb")
-    return f"{path.stem}_dance{suffix}"
+def output_name(character: Character) -> str:
+    """The file name a character's dance is written under: ``<character stem>_dance<suffix>``, the
+    suffix of what the file holds (:data:`OUTPUT_SUFFIX`), not of its name: a VRM named ``.glb`` is
+    written as ``.vrm``."""
+    return f"{character.path.stem}_dance{OUTPUT_SUFFIX[character.kind]}"
 
 
 def retarget(motion: SMPLMotion | str | os.PathLike, character: Character | str | os.PathLike,
@@ -49,10 +49,11 @@ def retarget(motion: SMPLMotion | str | os.PathLike, character: Character | str 
     Returns:
         a summary: ``out``, ``frames``, ``fps``, ``scheme`` (how the bones were found), ``bone_map``, ``scale``.
     """
-    if not isinstance(motion, SMPLMotion):
-        motion = read_source_motion(motion, progress=progress)
     if not isinstance(character, Character):
         character = load_character(character, bone_map)
+    check_output(character, out)  # before the motion is read (a joints file is fitted: seconds) and solved
+    if not isinstance(motion, SMPLMotion):
+        motion = read_source_motion(motion, progress=progress)
     cm = retarget_motion(motion, character)
     path = write_character_motion(cm, out)
     return {"out": str(path), "frames": len(motion), "fps": motion.fps, "scheme": character.scheme,

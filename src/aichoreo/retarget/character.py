@@ -120,12 +120,44 @@ def _load_gltf_document(path: Path):
     if gltf is None:
         raise ValueError("not a glTF file")
     if magic != b"glTF":
+        _check_buffer_files(gltf, path)
         # External .bin files are read relative to the .gltf (pygltflib's own convert); its
         # warning that the .bin is "left orphaned" concerns writing the .gltf back, which we never do.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Conversion will leave", category=UserWarning)
             gltf.convert_buffers(pygltflib.BufferFormat.BINARYBLOB)
+    _check_buffer_sizes(gltf, path)
     return gltf
+
+
+def _check_buffer_files(gltf, path: Path) -> None:
+    """A ``.gltf``'s one buffer file is there (pygltflib only warns, and reads nothing, when it is
+    not; it cannot join several buffers into the one blob that the writer extends)."""
+    from urllib.parse import unquote
+
+    if len(gltf.buffers) > 1:
+        raise InputError(path, f"has {len(gltf.buffers)} buffers; a .gltf character is read with one "
+                               "(export it as .glb, or with one .bin)")
+    for buffer in gltf.buffers:
+        if buffer.uri and not buffer.uri.startswith("data:") and not (path.parent / unquote(buffer.uri)).is_file():
+            raise InputError(path, f"its buffer file {buffer.uri} is missing (it belongs beside the .gltf)")
+
+
+def _check_buffer_sizes(gltf, path: Path) -> None:
+    """The binary data holds what the buffer and its views say: a file cut short (a failed copy or
+    download) was read without complaint, as only the first views are read, and the dance written
+    after it made a file whose meshes and textures point at the animation or past the end."""
+    if not gltf.buffers:
+        return
+    declared = gltf.buffers[0].byteLength or 0
+    held = len(gltf.binary_blob() or b"")
+    if held < declared:
+        raise InputError(path, f"its binary data holds {held} bytes but its buffer declares {declared}: "
+                               "the file is cut short")
+    for i, view in enumerate(gltf.bufferViews or []):
+        end = (view.byteOffset or 0) + (view.byteLength or 0)
+        if view.buffer != 0 or end > declared:
+            raise InputError(path, f"buffer view {i} reaches past its buffer (byte {end} of {declared})")
 
 
 def _vrm_map(gltf, path: Path) -> tuple[str, dict[str, int] | None]:
@@ -140,7 +172,7 @@ def _vrm_map(gltf, path: Path) -> tuple[str, dict[str, int] | None]:
     return "gltf", None
 
 
-def _load_gltf(path: Path, bone_map: dict[str, str] | None) -> Character:
+def _load_gltf(path: Path, bone_map: dict[str, str] | None, map_source: Path | None = None) -> Character:
     try:
         gltf = _load_gltf_document(path)
     except InputError:
@@ -148,12 +180,13 @@ def _load_gltf(path: Path, bone_map: dict[str, str] | None) -> Character:
     except Exception as exc:  # pygltflib raises whatever json / struct raise on a damaged file
         raise InputError(path, f"cannot read as glTF: {' '.join(str(exc).split()) or type(exc).__name__}") from None
     try:
-        return _character_from_gltf(gltf, path, bone_map)
+        return _character_from_gltf(gltf, path, bone_map, map_source)
     except (ValueError, IndexError, KeyError, TypeError, AttributeError) as exc:  # indices, buffers out of range
         raise InputError(path, f"malformed glTF: {' '.join(str(exc).split()) or type(exc).__name__}") from None
 
 
-def _character_from_gltf(gltf, path: Path, bone_map: dict[str, str] | None) -> Character:
+def _character_from_gltf(gltf, path: Path, bone_map: dict[str, str] | None, map_source: Path | None = None
+                         ) -> Character:
     if not gltf.skins:
         raise InputError(path, "has no skin: the character must be a rigged (skinned) mesh")
     skin = max(gltf.skins, key=lambda s: len(s.joints or []))
@@ -208,7 +241,7 @@ def _character_from_gltf(gltf, path: Path, bone_map: dict[str, str] | None) -> C
         # VRM also maps fingers, eyes and the jaw; retargeting drives the body's bones.
         vrm_map = {b: gltf.nodes[n].name for b, n in vrm_nodes.items() if n in position and b in CANONICAL}
     if bone_map is not None:
-        scheme, mapping = "map", check_bone_map(bone_map, names, source=path)
+        scheme, mapping = "map", check_bone_map(bone_map, names, source=map_source or path, rig=path)
     else:
         scheme, mapping = find_bone_map(names, source=path, vrm_map=vrm_map)
     return Character(path=path, kind=kind, names=names, parents=parents, bind_world=bind, above=above,
@@ -227,7 +260,7 @@ def _ancestor_in(node: int, joints: dict[int, int], parent_of: np.ndarray) -> bo
 # ------------------------------------------------------------------------------------------- BVH
 
 
-def _load_bvh(path: Path, bone_map: dict[str, str] | None) -> Character:
+def _load_bvh(path: Path, bone_map: dict[str, str] | None, map_source: Path | None = None) -> Character:
     from aichoreo.retarget.bvh_io import read_bvh_hierarchy
 
     names, parents, offsets, channels = read_bvh_hierarchy(path)
@@ -235,7 +268,7 @@ def _load_bvh(path: Path, bone_map: dict[str, str] | None) -> Character:
     for k in range(len(names)):
         bind[k, :3, 3] = offsets[k] + (bind[parents[k], :3, 3] if parents[k] >= 0 else 0.0)
     if bone_map is not None:
-        scheme, mapping = "map", check_bone_map(bone_map, names, source=path)
+        scheme, mapping = "map", check_bone_map(bone_map, names, source=map_source or path, rig=path)
     else:
         scheme, mapping = find_bone_map(names, source=path)
     hips = np.abs(bind[names.index(mapping["hips"]), :3, 3] - bind[names.index(mapping["leftFoot"]), :3, 3]).max()
@@ -260,8 +293,10 @@ def load_character(path: str | os.PathLike, bone_map: dict[str, str] | str | os.
     if suffix not in CHARACTER_SUFFIXES:
         raise InputError(path, f"unknown character format {suffix or '(no suffix)'}; "
                                f"expected one of {', '.join(CHARACTER_SUFFIXES)}")
+    map_source = None
     if bone_map is not None and not isinstance(bone_map, dict):
+        map_source = Path(bone_map)  # its mistakes are named by the map's file, not the rig's
         bone_map = read_bone_map(bone_map)
     if suffix == ".bvh":
-        return _load_bvh(path, bone_map)
-    return _load_gltf(path, bone_map)
+        return _load_bvh(path, bone_map, map_source)
+    return _load_gltf(path, bone_map, map_source)

@@ -40,7 +40,7 @@ def planted_foot_errors(motion: SMPLMotion, cm: CharacterMotion) -> tuple[np.nda
     """Where SMPL's foot is planted (:func:`aichoreo.footlock.foot_contacts`), in metres of the scene:
 
     * ``height`` ``(N,)``, one per planted foot-frame: the character's ankle height above its
-      bind height, minus SMPL's ankle height above its floor scaled to the character (a planted
+      planted height (its bind height, lifted by ``cm.floor_lift``), minus SMPL's ankle height above its floor scaled to the character (a planted
       foot may have its heel raised; the character's should be raised as much, no more);
     * ``slide`` ``(runs,)``, one per contact: how far the character's ankle moves horizontally
       from where the contact began, beyond SMPL's own ankle's movement scaled to the character
@@ -59,7 +59,7 @@ def planted_foot_errors(motion: SMPLMotion, cm: CharacterMotion) -> tuple[np.nda
         k = ch.index(ch.bone_map[bone])
         planted = contacts[:, side]
         want = (ankles[:, side] - floor) * cm.scale / units
-        height.append(np.abs(world[planted, k, 1] - bind[k, 1] - want[planted]))
+        height.append(np.abs(world[planted, k, 1] - bind[k, 1] - cm.floor_lift / units - want[planted]))
         runs, n = label(planted)
         for r in range(1, n + 1):
             xz = world[runs == r][:, k][:, [0, 2]]

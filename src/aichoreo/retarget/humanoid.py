@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_json
@@ -150,19 +151,28 @@ def find_bone_map(names: Iterable[str], *, source: str | os.PathLike | None = No
 
 
 def check_bone_map(bone_map: Mapping[str, str], names: Iterable[str], *,
-                   source: str | os.PathLike | None = None) -> dict[str, str]:
+                   source: str | os.PathLike | None = None, rig: str | os.PathLike | None = None) -> dict[str, str]:
     """``bone_map`` if its keys are canonical bones, it names every required bone, and each named
-    joint is in ``names``; else :class:`InputError` naming ``source`` and the first problem."""
-    names = set(names)
+    joint is in ``names`` (a name that differs only in case, and matches one joint alone, is that
+    joint, as names are found without case); else :class:`InputError` naming ``source`` (the map's
+    file, or the rig's) and the first problem. ``rig``: the rig's file, named in the message."""
+    names = list(names)
+    by_case = {}
+    for name in names:
+        by_case.setdefault(name.casefold(), []).append(name)
     unknown = [k for k in bone_map if k not in CANONICAL]
     if unknown:
         raise InputError(source, f"bone map: {unknown[0]!r} is not a humanoid bone (one of {', '.join(CANONICAL)})")
     missing = [b for b in REQUIRED if b not in bone_map]
     if missing:
         raise InputError(source, f"bone map names no {', '.join(missing)} (required humanoid bones)")
+    bone_map = dict(bone_map)
     for canonical, joint in bone_map.items():
+        if isinstance(joint, str) and joint not in names and len(by_case.get(joint.casefold(), [])) == 1:
+            bone_map[canonical] = joint = by_case[joint.casefold()][0]
         if not isinstance(joint, str) or joint not in names:
-            raise InputError(source, f"bone map: {canonical} -> {joint!r}, but the rig has no joint of that name")
+            where = f"{Path(rig).name} has" if rig is not None else "the rig has"
+            raise InputError(source, f"bone map: {canonical} -> {joint!r}, but {where} no joint of that name")
     joints = list(bone_map.values())
     twice = sorted({j for j in joints if joints.count(j) > 1})
     if twice:

@@ -29,7 +29,8 @@ The method, per frame (frames are independent; the whole motion is done in block
    over SMPL's: the hips follow SMPL's pelvis path times ``scale``, and heights are measured
    from the planted ankle height (SMPL's: the 5th percentile of its ankle heights over the
    motion; the character's: its ankles at bind), so a dancer on a floor at any level lands on
-   the character's floor. The body is then moved so that the middle of the character's two
+   the character's floor. A rig whose bind pose hangs below its origin (ankles under y = 0: a
+   CMU-style BVH) stands on y = 0 instead, its planted ankles at SMPL's height above its floor. The body is then moved so that the middle of the character's two
    hip joints follows SMPL's (scaled): rigs put the hips joint higher or lower above the thighs.
 5. **Feet.** Each leg is bent by two-bone IK (in the plane its knee bends in) to put the ankle
    at a target. Swinging, the target keeps SMPL's hip-to-ankle vector (scaled) from the
@@ -90,6 +91,8 @@ class CharacterMotion:
         scale: character leg length / SMPL leg length (units of the file per metre).
         fps: frames per second.
         animated: indices of the joints whose rotation changes (the mapped bones).
+        floor_lift: how far above their bind height the planted ankles stand, in the file's
+            units (0 but for a rig whose bind pose hangs below its origin: step 4).
     """
 
     character: Character
@@ -100,6 +103,7 @@ class CharacterMotion:
     scale: float
     fps: float
     animated: list[int]
+    floor_lift: float = 0.0
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -223,6 +227,15 @@ def retarget_motion(motion: SMPLMotion, character: Character) -> CharacterMotion
     joints_all = motion.joints()
     planted_s = float(np.percentile(joints_all[:, [_SMPL["left_ankle"], _SMPL["right_ankle"]], 1],
                                     PLANTED_PERCENTILE))
+    # A rig whose bind pose hangs below its origin (a CMU-style BVH, whose root OFFSET is 0 and
+    # whose motion lifts it; aichoreo's own dance.glb and dance.bvh) says nothing of its floor by
+    # its ankles: its world's floor, y = 0, is. Its planted ankles stand at SMPL's planted ankle
+    # height above SMPL's floor (y = 0 for aichoreo's dances: 0.07-0.08 m), scaled; a motion on
+    # another floor is taken at an ankle's height, at most 0.15 m. Before, such rigs danced with
+    # their ankles on their bind height: about a metre under the floor.
+    bind_ankles = ankles_c
+    if ankles_c < 0:
+        ankles_c = float(np.clip(planted_s, 0.0, 0.15)) * scale
 
     # How much each foot is planted, 0..1: SMPL's contacts widened and eased in and out over
     # _EASE_S, so that the ankle target glides between the planted spot and the swinging leg.
@@ -383,7 +396,7 @@ def retarget_motion(motion: SMPLMotion, character: Character) -> CharacterMotion
     animated = [k for k in range(n) if below_hips[k] and k in bone_of]
     return CharacterMotion(character=ch, local_rotations=local_out, hips_translation=hips_local,
                            world_positions=world_out, canonical=frame, scale=scale, fps=motion.fps,
-                           animated=animated)
+                           animated=animated, floor_lift=ankles_c - bind_ankles)
 
 
 def _rotation_of(m: np.ndarray) -> np.ndarray:

@@ -24,10 +24,11 @@ from aichoreo.errors import InputError
 from aichoreo.export.gltf import BlobBuilder, gltf_quaternions, require_pygltflib
 from aichoreo.fileio import atomic_path
 from aichoreo.retarget.bvh_io import read_bvh_hierarchy, write_bvh_motion
+from aichoreo.retarget.character import Character
 from aichoreo.retarget.solve import CharacterMotion
 from aichoreo.rotations import project_to_so3
 
-__all__ = ["write_character_motion", "OUTPUT_SUFFIX"]
+__all__ = ["write_character_motion", "check_output", "OUTPUT_SUFFIX"]
 
 _FLOAT = 5126
 OUTPUT_SUFFIX = {"gltf": ".glb", "vrm0": ".vrm", "vrm1": ".vrm", "bvh": ".bvh"}
@@ -98,12 +99,23 @@ def _write_bvh(cm: CharacterMotion, path: Path) -> Path:
                             root_position=root_position, fps=cm.fps)
 
 
+def check_output(character: Character, path: str | os.PathLike) -> Path:
+    """``path`` where ``character``'s dance can be written (its suffix the one of what the character
+    file holds, not a folder), checked before any work; else :class:`InputError` naming it."""
+    path = Path(path)
+    want = OUTPUT_SUFFIX[character.kind]
+    if path.suffix.lower() != want:
+        held = {"gltf": "a glTF character without a VRM humanoid", "vrm0": "a VRM character",
+                "vrm1": "a VRM character", "bvh": "a BVH skeleton"}[character.kind]
+        raise InputError(path, f"{character.path.name} holds {held}, written as {want}; name the output *{want}")
+    if path.is_dir():
+        raise InputError(path, "is a folder; name the file to write")
+    return path
+
+
 def write_character_motion(cm: CharacterMotion, path: str | os.PathLike) -> Path:
     """Write ``cm`` as the character's own format (``.glb`` for glTF, ``.vrm``, ``.bvh``), atomically."""
-    path = Path(path)
-    want = OUTPUT_SUFFIX[cm.character.kind]
-    if path.suffix.lower() != want:
-        raise InputError(path, f"a {cm.character.path.suffix} character is written as {want}; name the output *{want}")
+    path = check_output(cm.character, path)
     if cm.character.kind == "bvh":
         return _write_bvh(cm, path)
     return _write_gltf(cm, path)
