@@ -10,7 +10,6 @@ its skeleton (:mod:`~aichoreo.retarget.solve`) and write it in the character's o
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from aichoreo.motion import SMPLMotion
