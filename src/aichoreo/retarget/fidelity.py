@@ -40,8 +40,9 @@ def planted_foot_errors(motion: SMPLMotion, cm: CharacterMotion) -> tuple[np.nda
     """Where SMPL's foot is planted (:func:`aichoreo.footlock.foot_contacts`), in metres of the scene:
 
     * ``height`` ``(N,)``, one per planted foot-frame: the character's ankle height above its
-      planted height (its bind height, lifted by ``cm.floor_lift``), minus SMPL's ankle height above its floor scaled to the character (a planted
-      foot may have its heel raised; the character's should be raised as much, no more);
+      planted height (its bind height, lifted by ``cm.floor_lift``), minus SMPL's ankle height
+      above its floor scaled to the character (a planted foot may have its heel raised; the
+      character's should be raised as much, no more);
     * ``slide`` ``(runs,)``, one per contact: how far the character's ankle moves horizontally
       from where the contact began, beyond SMPL's own ankle's movement scaled to the character
       (a dancer's planted foot may pivot or glide; the character's should do no more).

@@ -30,8 +30,9 @@ The method, per frame (frames are independent; the whole motion is done in block
    from the planted ankle height (SMPL's: the 5th percentile of its ankle heights over the
    motion; the character's: its ankles at bind), so a dancer on a floor at any level lands on
    the character's floor. A rig whose bind pose hangs below its origin (ankles under y = 0: a
-   CMU-style BVH) stands on y = 0 instead, its planted ankles at SMPL's height above its floor. The body is then moved so that the middle of the character's two
-   hip joints follows SMPL's (scaled): rigs put the hips joint higher or lower above the thighs.
+   CMU-style BVH) stands on y = 0 instead, its planted ankles at SMPL's height above its floor.
+   The body is then moved so that the middle of the character's two hip joints follows SMPL's
+   (scaled): rigs put the hips joint higher or lower above the thighs.
 5. **Feet.** Each leg is bent by two-bone IK (in the plane its knee bends in) to put the ankle
    at a target. Swinging, the target keeps SMPL's hip-to-ankle vector (scaled) from the
    character's own hip joint. Planted (SMPL's foot contacts, :func:`aichoreo.footlock.foot_contacts`,
