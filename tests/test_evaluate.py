@@ -47,6 +47,24 @@ def test_evaluate_reproduces_the_conformance_scores(sets, capsys):
     assert json.loads(capsys.readouterr().out)["fid_k"] == report["fid_k"]
 
 
+def test_max_frames_zero_keeps_every_generated_frame(sets, capsys):
+    """--max-frames 0 ("all") kept 1,200 frames: the override was dropped as not given."""
+    root, _ = sets
+    (root / "long").mkdir()
+    pred = sorted((root / "pred").glob("*.npy"))
+    for i, path in enumerate(pred):  # 1,500 frames whose last 300 come from another dance
+        parts = [np.load(path)] * 4 + [np.load(pred[(i + 1) % len(pred)])]
+        np.save(root / "long" / path.name, np.concatenate(parts))
+    base = ["evaluate", "--pred", str(root / "long"), "--real", str(root / "real"), "--seed-frames", "0",
+            "--json", "--no-cache"]
+    reports = {}
+    for n in ("0", "1200", "1500"):
+        assert main([*base, "--max-frames", n]) == 0
+        reports[n] = json.loads(capsys.readouterr().out)
+    assert reports["0"]["protocol"]["max_frames"] is None
+    assert reports["0"]["fid_k"] == reports["1500"]["fid_k"] != reports["1200"]["fid_k"]
+
+
 def test_beat_align_with_music_features(sets, capsys):
     root, ref = sets
     (root / "music").mkdir()

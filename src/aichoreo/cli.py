@@ -270,9 +270,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from aichoreo.data.motion_files import list_motion_files
     from aichoreo.evaluate import evaluate, format_report, get_protocol
 
-    protocol = get_protocol(args.protocol, seed_frames=args.seed_frames, fps=args.fps,
-                            coordinates=args.coordinates,
-                            max_frames=None if args.max_frames == 0 else args.max_frames)
+    given = {"seed_frames": args.seed_frames, "fps": args.fps, "coordinates": args.coordinates,
+             "max_frames": args.max_frames}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if overrides.get("max_frames") == 0:
+        overrides["max_frames"] = None  # 0 = every generated frame
+    protocol = get_protocol(args.protocol, **overrides)
     pred, real = list_motion_files(args.pred), list_motion_files(args.real)
     cache = None if args.no_cache else (args.cache_dir or config.default_cache_dir())
     report = evaluate(pred, real, protocol=protocol, music_dir=args.music, cache_dir=cache,

@@ -73,9 +73,11 @@ PROTOCOLS = {
 
 
 def get_protocol(name: str, **overrides: Any) -> Protocol:
+    """The protocol ``name`` with ``overrides`` of its fields; ``max_frames=None`` keeps every
+    generated frame (it was dropped as "not given", so the default 1,200 stood)."""
     if name not in PROTOCOLS:
         raise InputError(None, f"unknown protocol {name!r}; choose {' or '.join(PROTOCOLS)}")
-    return dataclasses.replace(PROTOCOLS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return dataclasses.replace(PROTOCOLS[name], **overrides)
 
 
 class _FeatureStore:
