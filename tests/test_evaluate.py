@@ -188,3 +188,73 @@ def test_too_few_real_clips_is_one_clear_error(tmp_path):
                            load=lambda name: SimpleNamespace(motion=still.to_fact_vector()))
     with pytest.raises(InputError, match=r"data: fewer than two 10 s clips in the whole dataset: no real set"):
         real_clips(data, tmp_path / "out", 600)
+
+
+def _beat_motion(fps: float, phase_s: float, seconds: float = 12.0) -> np.ndarray:
+    """Joints (T, 24, 3) travelling along x at speed |sin|, still at phase_s + k * 0.5 s: kinematic beats there."""
+    from aichoreo.skeleton import rest_joints
+
+    t = np.arange(int(seconds * fps)) / fps
+    x = np.cumsum(np.abs(np.sin(np.pi * (t - phase_s) / 0.5))) / fps
+    return (rest_joints()[None] + x[:, None, None] * np.array([1.0, 0, 0])).astype(np.float32)
+
+
+def _beat_music(folder: Path, names: list[str], seconds: float = 12.0) -> Path:
+    """Music features at 60 fps with a beat every 0.5 s from 0 s, one file per name."""
+    folder.mkdir()
+    feats = np.zeros((int(seconds * 60), 35), np.float32)
+    feats[::30, 34] = 1
+    for name in names:
+        np.save(folder / f"{name}.npy", feats)
+    return folder
+
+
+def test_beat_align_of_a_motion_at_30_fps_is_at_the_beats_times(tmp_path, capsys):
+    """The music features are at 60 fps; a 30 fps motion compared with their frame numbers saw each beat
+    at twice its time (BeatAlign 0.5 for a motion on every beat)."""
+    music = _beat_music(tmp_path / "music", ["s1", "s2"])
+    scores = {}
+    for fps in (60, 30):
+        (tmp_path / f"m{fps}").mkdir()
+        for name in ("s1", "s2"):
+            np.save(tmp_path / f"m{fps}" / f"{name}.npy", _beat_motion(fps, 0.0))
+        assert main(["evaluate", "--pred", str(tmp_path / f"m{fps}"), "--real", str(tmp_path / f"m{fps}"),
+                     "--music", str(music), "--fps", str(fps), "--seed-frames", "0", "--no-cache", "--json"]) == 0
+        scores[fps] = json.loads(capsys.readouterr().out)["beat_align"]
+    assert scores[60] > 0.95 and scores[30] > 0.95, scores
+
+
+def test_dances_are_matched_to_their_songs_from_their_start(tmp_path, capsys):
+    """`aichoreo dance` folders (<song>/dance_joints.npy, dance.json) are matched by the song, not by the
+    file name `dance_joints` (BeatAlign was n/a), and a dance made with --start is scored from there."""
+    music = _beat_music(tmp_path / "music", ["songA", "songB"])
+    for name in ("songA", "songB"):
+        folder = tmp_path / "dances" / name
+        folder.mkdir(parents=True)
+        # the song's beats at 0, 0.5, 1.0 s; the dance starts 0.25 s in: its beats at 0.25, 0.75 s of its own
+        np.save(folder / "dance_joints.npy", _beat_motion(60, 0.25))
+        (folder / "dance.json").write_text(json.dumps({"song": f"/somewhere/{name}.wav", "options": {"start": 0.25}}))
+    assert main(["evaluate", "--pred", str(tmp_path / "dances"), "--real", str(tmp_path / "dances"),
+                 "--music", str(music), "--seed-frames", "0", "--no-cache", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"]["n_beat_align"] == 2 and report["beat_align"] > 0.95, report["beat_align"]
+    # beat-plot reads the same start from the dance.json (or --music-offset)
+    out = tmp_path / "plot.png"
+    assert main(["beat-plot", str(tmp_path / "dances" / "songA" / "dance_joints.npy"), "--music",
+                 str(music / "songA.npy"), "-o", str(out)]) == 0 and out.is_file()
+    assert main(["beat-plot", str(tmp_path / "dances" / "songA" / "dance_joints.npy"), "--music",
+                 str(music / "songA.npy"), "-o", str(tmp_path / "plot.jpg")]) == 1  # a PNG, named so
+
+
+def test_a_song_without_beats_leaves_its_motion_out_of_beat_align(tmp_path, capsys, caplog):
+    """Silence is a valid song; one silent song ended the whole evaluation with an error naming no file."""
+    music = _beat_music(tmp_path / "music", ["s1", "s2", "s3"])
+    np.save(music / "s3.npy", np.zeros((720, 35), np.float32))  # no beat
+    (tmp_path / "m").mkdir()
+    for name in ("s1", "s2", "s3"):
+        np.save(tmp_path / "m" / f"{name}.npy", _beat_motion(60, 0.0))
+    assert main(["evaluate", "--pred", str(tmp_path / "m"), "--real", str(tmp_path / "m"), "--music", str(music),
+                 "--seed-frames", "0", "--no-cache", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["protocol"]["n_beat_align"] == 2 and report["beat_align"] > 0.95
+    assert "s3.npy" in caplog.text

@@ -288,8 +288,12 @@ def cmd_beat_plot(args: argparse.Namespace) -> int:
     import numpy as np
 
     from aichoreo.audio import BEATS, FEATURE_DIM, song_features
-    from aichoreo.metrics import plot_beat_alignment
+    from aichoreo.audio import FPS as MUSIC_FPS
+    from aichoreo.data.motion_files import dance_music
+    from aichoreo.metrics import beat_frames_at, plot_beat_alignment
 
+    if Path(args.output).suffix.lower() != ".png":
+        raise InputError(args.output, "the plot is a PNG: name it OUT.png")
     joints, fps = _motion_joints(args.motion, args.fps)
     if args.music.suffix.lower() == ".npy":
         from aichoreo.fileio import read_npy
@@ -299,10 +303,17 @@ def cmd_beat_plot(args: argparse.Namespace) -> int:
             raise InputError(args.music, f"has shape {feats.shape} ({feats.dtype}), expected music features "
                                          f"(T, {FEATURE_DIM}) as aichoreo features writes")
         beats = feats[:, BEATS]
-        if not np.isfinite(beats).all():
-            raise InputError(args.music, "its beat column has NaN or infinite values")
+        if not np.isin(beats, (0, 1)).all():
+            raise InputError(args.music, f"its beat column ({BEATS}) holds other values than 0 and 1")
+        beats = beats != 0  # a 0/1 column, also in a file of integers (not a list of beat frames)
     else:
         beats = song_features(args.music, bpm=args.bpm)[:, BEATS]
+    offset = args.music_offset
+    if offset is None:  # a dance's frame 0 sounds at its --start
+        made = dance_music(args.motion)
+        offset = made[1] if made else 0.0
+    # The features are at 60 fps; a motion at another rate sees the beats at their times, in its frames.
+    beats = beat_frames_at(beats, music_fps=MUSIC_FPS, fps=fps, offset_s=offset)
     plot_beat_alignment(joints, beats, args.output, fps=fps, mode=args.mode, title=args.motion.name)
     _print_outputs("wrote", [Path(args.output)])
     return 0
@@ -708,6 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["fact", "bailando"], default="fact", help="BeatAlign definition")
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior for the song's beats")
     p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
+    p.add_argument("--music-offset", type=_non_negative_float, default=None,
+                   help="seconds into the music at motion frame 0 (default: the --start of the dance.json beside "
+                        "a dance's file, else 0)")
     p.set_defaults(func=cmd_beat_plot)
 
 

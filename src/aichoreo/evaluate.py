@@ -35,7 +35,8 @@ import numpy as np
 
 from aichoreo import metrics
 from aichoreo.audio import BEATS, FEATURE_DIM, FeatureCache, features_for_files
-from aichoreo.data.motion_files import check_motion, load_joints
+from aichoreo.audio import FPS as MUSIC_FPS
+from aichoreo.data.motion_files import check_motion, dance_music, load_joints
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_array_pickle, read_npy, save_npy
 from aichoreo.motion import FACT_DIM, fact_vector_to_joints
@@ -83,15 +84,18 @@ def get_protocol(name: str, **overrides: Any) -> Protocol:
 class _FeatureStore:
     """Kinetic + geometric features per motion file, cached on disk by content and protocol."""
 
-    VERSION = "2"  # 2: motions read at the protocol's frame rate (EDGE pickles, AIST++ ones under --fps)
+    # 2: motions read at the protocol's frame rate (EDGE pickles, AIST++ ones under --fps);
+    # 3: keyed by inode and change time too: a file replaced by one of the same size and
+    # modification time (cp -p, rsync -a, tar) read the features of the one before.
+    VERSION = "3"
 
     def __init__(self, cache_dir: str | os.PathLike | None):
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
 
     def _key(self, path: Path, frames: tuple[int, int | None], protocol: Protocol) -> str:
         stat = path.stat()
-        text = "|".join(map(str, (self.VERSION, path.resolve(), stat.st_size, stat.st_mtime_ns, frames,
-                                  protocol.coordinates, protocol.fps)))
+        text = "|".join(map(str, (self.VERSION, path.resolve(), stat.st_size, stat.st_mtime_ns, stat.st_ino,
+                                  stat.st_ctime_ns, frames, protocol.coordinates, protocol.fps)))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def features(self, path: Path, joints: np.ndarray | None, frames: tuple[int, int | None],
@@ -177,13 +181,36 @@ def _music_beats(folder: Path, workers: int, cache_dir: Path | None) -> dict[str
             feats = read_npy(path)  # a user's file: empty or truncated ones are named, never unpickled
             if feats.ndim != 2 or feats.shape[1] != FEATURE_DIM:
                 raise InputError(path, f"music features have shape {feats.shape}, expected (T, {FEATURE_DIM})")
-            beats[stem] = feats[:, BEATS]
+            if not np.isin(feats[:, BEATS], (0, 1)).all():
+                raise InputError(path, f"its beat column ({BEATS}) holds other values than 0 and 1")
+            beats[stem] = feats[:, BEATS] != 0  # a column, also where the file is of integers
     if audio:
         cache = None if cache_dir is None else FeatureCache(cache_dir / "music")
         for stem, feats in zip(audio, features_for_files(list(audio.values()), cache=cache, workers=workers,
                                                          progress=False)):
             beats.setdefault(stem, feats[:, BEATS])
     return beats
+
+
+def _music_of(path: Path, beats: dict[str, np.ndarray], protocol: Protocol) -> np.ndarray | None:
+    """The music beats of motion ``path`` as frame indices at the protocol's rate, or ``None``
+    where no song matches. A file of ``aichoreo dance`` is matched by its song (its folder; its
+    own name is ``dance_joints``), and its beats start at its ``--start``."""
+    made = dance_music(path)
+    key = _music_key(made[0] if made else path.stem, beats)
+    if key is None:
+        return None
+    return metrics.beat_frames_at(beats[key], music_fps=MUSIC_FPS, fps=protocol.fps,
+                                  offset_s=made[1] if made else 0.0)
+
+
+def _beat_align(path: Path, scores: list[float], beatless: list[str], *args: Any, **kwargs: Any) -> None:
+    """:func:`metrics.beat_align` appended to ``scores``; where the song has no beat in the scored
+    frames (silence is a valid song; one ended the whole evaluation), ``path`` goes to ``beatless``."""
+    try:
+        scores.append(metrics.beat_align(*args, **kwargs))
+    except ValueError:
+        beatless.append(path.name)
 
 
 def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
@@ -208,17 +235,16 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
     if music_dir is not None:
         beats = _music_beats(Path(music_dir), workers, None if cache_dir is None else Path(cache_dir))
 
-    real_k, real_g, real_align = [], [], []
+    real_k, real_g, real_align, beatless = [], [], [], []
     for path in tqdm(real, desc="real motions", unit="file", disable=not progress):
-        need_joints = beats is not None and _music_key(path.stem, beats) is not None
-        joints = load_protocol_joints(path, protocol) if need_joints else None
+        music = None if beats is None else _music_of(path, beats, protocol)
+        joints = load_protocol_joints(path, protocol) if music is not None else None
         k, g = store.features(path, joints, (0, None), protocol)
         real_k.append(k)
         real_g.append(g)
-        if need_joints:
+        if music is not None:
             # Real data: full length, music beats truncated to the motion (both definitions).
-            real_align.append(metrics.beat_align(joints, beats[_music_key(path.stem, beats)], mode=protocol.name,
-                                                 fps=protocol.fps))
+            _beat_align(path, real_align, beatless, joints, music, mode=protocol.name, fps=protocol.fps)
 
     gen_k, gen_g, align, pfcs, unmatched = [], [], [], [], []
     for path in tqdm(pred, desc="generated motions", unit="file", disable=not progress):
@@ -229,21 +255,24 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
         clip = _clip(joints, gen_frames, protocol, path)
         pfcs.append(metrics.pfc(clip, fps=protocol.fps, up_axis=1))
         if beats is not None:
-            key = _music_key(path.stem, beats)
-            if key is None:
+            music = _music_of(path, beats, protocol)
+            if music is None:
                 unmatched.append(path.name)
                 continue
             if protocol.name == "fact":
                 # mint fork: both arrays from frame 120 on (after the seed), kinematic beats found
                 # on the whole motion; generated motion is scored against the song's beats.
                 end = None if protocol.max_frames is None else protocol.seed_frames + protocol.max_frames
-                align.append(metrics.beat_align(joints[:end], beats[key], mode="fact", fps=protocol.fps,
-                                                start_frame=protocol.seed_frames, truncate_music=False))
+                _beat_align(path, align, beatless, joints[:end], music, mode="fact", fps=protocol.fps,
+                            start_frame=protocol.seed_frames, truncate_music=False)
             else:
-                align.append(metrics.beat_align(clip, beats[key][protocol.seed_frames:], mode="bailando",
-                                                fps=protocol.fps))
+                _beat_align(path, align, beatless, clip, music[music >= protocol.seed_frames] - protocol.seed_frames,
+                            mode="bailando", fps=protocol.fps)
     if unmatched:
         log.warning("no music for %d generated files (e.g. %s): not in BeatAlign", len(unmatched), unmatched[0])
+    if beatless:
+        log.warning("no music beat in the scored frames of %d files' songs (e.g. %s: silent, or shorter than the "
+                    "motion): not in BeatAlign", len(beatless), beatless[0])
 
     real_k, real_g, gen_k, gen_g = map(np.stack, (real_k, real_g, gen_k, gen_g))
     constant = {"kinetic": np.flatnonzero(real_k.std(axis=0) == 0).tolist(),

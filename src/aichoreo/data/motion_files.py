@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from aichoreo.errors import InputError
-from aichoreo.fileio import read_npy
+from aichoreo.fileio import read_json, read_npy
 from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
 from aichoreo.skeleton import MAX_DISTANCE_M, N_JOINTS
 
@@ -123,3 +123,18 @@ def list_motion_files(folder: str | os.PathLike) -> list[Path]:
     if not files:
         raise InputError(folder, "holds no motion files (.npy joints (T, 24, 3), AIST++ .pkl, or dance outputs)")
     return files
+
+
+def dance_music(path: str | os.PathLike) -> tuple[str, float] | None:
+    """``(song stem, start s)`` of a motion file that ``aichoreo dance`` wrote (a ``dance.json``
+    beside it names the song and ``--start``: the dance's frame 0 sounds ``start`` s into the
+    song), or ``None`` for any other file (or a ``dance.json`` that cannot be read)."""
+    settings = Path(path).with_name("dance.json")
+    if not settings.is_file():
+        return None
+    try:
+        data = read_json(settings)
+        song, start = Path(data["song"]).stem, float(data["options"]["start"])
+    except (InputError, KeyError, TypeError, ValueError):
+        return None
+    return (song, start) if np.isfinite(start) and start >= 0 else None

@@ -22,7 +22,7 @@ arguments (the project convention: 60 fps, y up). See docs/metrics.md.
 from __future__ import annotations
 
 from aichoreo.metrics._common import zero_start
-from aichoreo.metrics.beats import beat_align, kinematic_beats, motion_envelope, music_beat_frames
+from aichoreo.metrics.beats import beat_align, beat_frames_at, kinematic_beats, motion_envelope, music_beat_frames
 from aichoreo.metrics.features import extract_features
 from aichoreo.metrics.fid import dist_from_features, diversity, fid, fid_from_features, frechet_distance, normalize
 from aichoreo.metrics.geometric import manual_features
@@ -51,6 +51,7 @@ __all__ = [
     "diversity",
     "dist_from_features",
     "music_beat_frames",
+    "beat_frames_at",
     "motion_envelope",
     "kinematic_beats",
     "beat_align",

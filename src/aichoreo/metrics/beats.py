@@ -41,6 +41,7 @@ __all__ = [
     "BEAT_MODES",
     "REFERENCE_FPS",
     "music_beat_frames",
+    "beat_frames_at",
     "motion_envelope",
     "kinematic_beats",
     "beat_align",
@@ -82,6 +83,17 @@ def music_beat_frames(music_beats: np.ndarray) -> np.ndarray:
             raise ValueError("music beats: frame indices must be >= 0")
         return np.unique(arr).astype(np.int64)
     raise ValueError(f"music beats: unsupported dtype {arr.dtype}")
+
+
+def beat_frames_at(music_beats: np.ndarray, *, music_fps: float, fps: float, offset_s: float = 0.0) -> np.ndarray:
+    """Music beats ``music_beats`` (one-hot column or indices, :func:`music_beat_frames`) at
+    ``music_fps`` as frame indices ``(B,)`` int64 of a motion at ``fps`` whose frame 0 sounds
+    ``offset_s`` seconds into the music: the same times, rounded to the motion's frames (beats
+    before its frame 0 dropped). The music features are at 60 fps; a motion at 30 fps compared
+    with their indices as they are saw every beat at twice its time."""
+    frames = music_beat_frames(music_beats)
+    times = frames / float(music_fps) - offset_s
+    return np.unique(np.round(times[times >= -0.5 / fps] * fps).astype(np.int64).clip(0))
 
 
 def _scaled(frames_at_60: float, fps: float) -> float:
