@@ -258,3 +258,25 @@ def test_a_song_without_beats_leaves_its_motion_out_of_beat_align(tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     assert report["protocol"]["n_beat_align"] == 2 and report["beat_align"] > 0.95
     assert "s3.npy" in caplog.text
+
+
+def test_a_real_file_replaced_with_the_same_size_and_time_is_read_again(sets, capsys):
+    """The feature cache was keyed by path, size and modification time: a file copied over another with
+    its time kept (cp -p, rsync -a, tar) gave the features of the one before."""
+    import os
+
+    root, _ = sets
+    args = ["evaluate", "--pred", str(root / "pred"), "--real", str(root / "real"), "--seed-frames", "0",
+            "--max-frames", "0", "--json"]
+    assert main([*args, "--cache-dir", str(root / "cache")]) == 0
+    first = json.loads(capsys.readouterr().out)["fid_k"]
+    target = sorted((root / "real").glob("*.npy"))[0]
+    stat = target.stat()
+    other = sorted((root / "pred").glob("*.npy"))[0]
+    assert other.stat().st_size == stat.st_size
+    shutil.copyfile(other, target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert main([*args, "--cache-dir", str(root / "cache")]) == 0
+    cached = json.loads(capsys.readouterr().out)["fid_k"]
+    assert main([*args, "--no-cache"]) == 0
+    assert cached == json.loads(capsys.readouterr().out)["fid_k"] != first
