@@ -214,6 +214,7 @@ def test_bad_files_raise_input_error_naming_the_file(tmp_path, case):
 @pytest.mark.parametrize("bad, problem", [
     (np.zeros((2, 1000), np.float32), "mono"), (np.zeros(0, np.float32), "zero-length"),
     (np.array([0.0, np.nan] * 600), "NaN"), (np.zeros(1000, np.int16), "float"),
+    (np.array([0.0, 1e17] * 600, np.float32), "samples of 1e\\+17"),
 ])
 def test_bad_arrays_raise_input_error(bad, problem):
     with pytest.raises(InputError, match=problem):
@@ -224,6 +225,16 @@ def test_bad_arrays_raise_input_error(bad, problem):
 def test_bad_bpm_raises_input_error(bpm):
     with pytest.raises(InputError, match="bpm must be a positive number"):
         music_features(np.zeros(4096, np.float32) + 0.1, bpm=bpm)
+
+
+def test_a_float_wav_far_beyond_full_scale_is_refused(tmp_path):
+    """Samples of 1e17 overflowed the float32 spectra: librosa's "Input must be finite" traceback."""
+    path = tmp_path / "loud.wav"
+    soundfile.write(path, np.sin(np.arange(SR) / 5.0).astype(np.float32) * 1e17, SR, subtype="FLOAT")
+    with pytest.raises(InputError, match=r"loud\.wav: audio has samples of 1e\+17"):
+        load_audio(path)
+    soundfile.write(path, np.sin(np.arange(SR) / 5.0).astype(np.float32) * 4, SR, subtype="FLOAT")
+    assert np.abs(load_audio(path)).max() > 3  # past full scale, but audio: read
 
 
 def test_silence_warns_and_gives_features(tmp_path):

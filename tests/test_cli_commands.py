@@ -77,6 +77,23 @@ def test_render_and_beat_plot(aist, tmp_path, capsys):
     (tmp_path / "d.txt").write_text("1 2 3")
     assert main(["render", str(tmp_path / "d.txt"), "-o", str(tmp_path / "t.png")]) == 1
     assert "d.txt: unknown motion format .txt" in capsys.readouterr().err
+    # a frame rate no capture has: a damaged AMASS header asked a video of 224 GiB (MemoryError traceback)
+    with np.load(tmp_path / "d_amass.npz") as data:
+        fields = dict(data)
+    for rate, expected in ((1e-9, "its frame rate is 1e-09 fps"), (np.array([60.0, 30.0]), "has shape (2,)")):
+        np.savez(tmp_path / "slow.npz", **{**fields, "mocap_framerate": rate})
+        assert main(["render", str(tmp_path / "slow.npz"), "-o", str(tmp_path / "slow.mp4")]) == 1
+        err = capsys.readouterr().err
+        assert "slow.npz: " in err and expected in err and "Traceback" not in err, err
+    with pytest.raises(SystemExit):
+        main(["render", str(tmp_path / "d.bvh"), "-o", str(tmp_path / "x.mp4"), "--fps", "1e-9"])
+    from aichoreo.cli import _motion_fps
+    from aichoreo.skeleton import MOTION_FPS_RANGE
+
+    assert _motion_fps(str(MOTION_FPS_RANGE[0])) == MOTION_FPS_RANGE[0]  # the CLI's copy of the range agrees
+    assert _motion_fps(str(MOTION_FPS_RANGE[1])) == MOTION_FPS_RANGE[1]
+    with pytest.raises(Exception):
+        _motion_fps(str(MOTION_FPS_RANGE[1] * 1.001))
 
 
 def test_reconstruct_and_fit_commands(aist, tmp_path, capsys):

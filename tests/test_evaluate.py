@@ -111,6 +111,15 @@ def test_evaluate_errors_are_one_line(tmp_path, capsys):
     np.save(tmp_path / "bad" / "b.npy", np.zeros((10, 17, 3)))
     assert main(["evaluate", "--pred", str(tmp_path / "bad"), "--real", str(tmp_path / "bad"), "--no-cache"]) == 1
     assert "a.npy: joints have shape (10, 17, 3), expected (T, 24, 3)" in capsys.readouterr().err
+    # 4 frames after the seed pass the protocol's 3 but not PFC's 3 at 30 fps: named, not "pfc: ..." alone
+    from aichoreo.skeleton import rest_joints
+
+    (tmp_path / "short").mkdir()
+    for name in ("a", "b"):
+        np.save(tmp_path / "short" / f"{name}.npy", np.repeat(rest_joints()[None], 124, axis=0))
+    assert main(["evaluate", "--pred", str(tmp_path / "short"), "--real", str(tmp_path / "short"), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert "a.npy: 4 frames scored: pfc:" in err and "Traceback" not in err
 
 
 def test_features_constant_in_the_real_set_are_reported(tmp_path):

@@ -230,10 +230,17 @@ def _soundfile_blocks(source: soundfile.SoundFile, path: Path) -> Iterator[np.nd
         yield _checked_mono(block.T, path)
 
 
+# Largest sample magnitude read as audio (full scale is 1): a float WAV may go past full scale, but
+# samples of 1e17 overflowed float32 power spectra into a librosa traceback; 1e6 is 120 dB beyond.
+MAX_SAMPLE = 1e6
+
+
 def _checked_mono(channels: np.ndarray, path: Path) -> np.ndarray:
     y = _to_mono(channels)
     if not np.isfinite(y).all():
         raise InputError(path, "audio contains NaN or infinite samples")
+    if len(y) and np.abs(y).max() > MAX_SAMPLE:
+        raise InputError(path, f"audio has samples of {np.abs(y).max():.3g}, full scale being 1: not audio as it is")
     return y
 
 
@@ -569,6 +576,8 @@ def _check_audio(audio: np.ndarray, path: str | os.PathLike | None) -> np.ndarra
         raise InputError(path, f"audio must hold float samples in [-1, 1], got {y.dtype}")
     if not np.isfinite(y).all():
         raise InputError(path, "audio contains NaN or infinite samples")
+    if np.abs(y).max() > MAX_SAMPLE:
+        raise InputError(path, f"audio has samples of {np.abs(y).max():.3g}, full scale being 1: not audio as it is")
     # The reference computes in float32 (librosa.load's default dtype).
     return np.ascontiguousarray(y, dtype=np.float32)
 

@@ -44,6 +44,15 @@ def _positive_float(text: str) -> float:
     return _finite_float(text, allow_zero=False)
 
 
+def _motion_fps(text: str) -> float:
+    """A motion file's frame rate, within :data:`aichoreo.skeleton.MOTION_FPS_RANGE`."""
+    low, high = 1.0, 1000.0  # aichoreo.skeleton.MOTION_FPS_RANGE, here so that --help imports no numpy
+    value = _finite_float(text, allow_zero=False)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"a motion's frame rate is {low:g} to {high:g} fps, got {text!r}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     return _finite_float(text, allow_zero=True)
 
@@ -568,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("motion", type=_existing_file,
                    help="motion file: .npy joints, .pkl (AIST++ or EDGE), .npz (AMASS) or .bvh (SMPL skeleton)")
     p.add_argument("-o", "--output", required=True, help="OUT.mp4 or OUT.png")
-    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
+    p.add_argument("--fps", type=_motion_fps, default=60.0, help="frame rate of a .npy joints file")
     p.add_argument("--music", type=_existing_file, default=None, help="audio to mux into the video")
     p.add_argument("--music-offset", type=_non_negative_float, default=0.0,
                    help="seconds into the music at motion frame 0 (inside the song)")
@@ -699,7 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generated frames kept after the seed (default 1200; 0 = all)")
     p.add_argument("--coordinates", choices=["world", "zero_start"], default=None,
                    help="override the protocol's coordinates")
-    p.add_argument("--fps", type=_positive_float, default=None, help="frame rate of .npy files (default 60)")
+    p.add_argument("--fps", type=_motion_fps, default=None, help="frame rate of .npy files (default 60)")
     p.add_argument("--workers", type=_positive_int, default=2, help="processes for music features")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="cache of real-set features (default: $AICHOREO_CACHE or ~/.cache/aichoreo)")
@@ -718,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="OUT.png")
     p.add_argument("--mode", choices=["fact", "bailando"], default="fact", help="BeatAlign definition")
     p.add_argument("--bpm", type=_positive_float, default=None, help="tempo prior for the song's beats")
-    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of a .npy joints file")
+    p.add_argument("--fps", type=_motion_fps, default=60.0, help="frame rate of a .npy joints file")
     p.add_argument("--music-offset", type=_non_negative_float, default=None,
                    help="seconds into the music at motion frame 0 (default: the --start of the dance.json beside "
                         "a dance's file, else 0)")

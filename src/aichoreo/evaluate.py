@@ -253,7 +253,10 @@ def evaluate(pred: Sequence[Path], real: Sequence[Path], *, protocol: Protocol,
         gen_k.append(k)
         gen_g.append(g)
         clip = _clip(joints, gen_frames, protocol, path)
-        pfcs.append(metrics.pfc(clip, fps=protocol.fps, up_axis=1))
+        try:
+            pfcs.append(metrics.pfc(clip, fps=protocol.fps, up_axis=1))
+        except ValueError as error:  # too short a clip once resampled to PFC's 30 fps
+            raise InputError(path, f"{len(clip)} frames scored: {error}") from None
         if beats is not None:
             music = _music_of(path, beats, protocol)
             if music is None:

@@ -46,6 +46,9 @@ FPS = 60.0  # AIST++ annotations and FACT run at 60 frames per second
 # 10 m); hundreds of metres leaves room for any capture volume, while a file in centimetres or
 # millimetres read as metres (an AIST++ smpl_trans without its scaling: ~100x) or garbage lands beyond.
 MAX_DISTANCE_M = 500.0
+# Frame rates a motion a user hands in may have, frames per second: capture runs at 24-480 (AIST++
+# 60, EDGE 30, AMASS 60-250); a rate of 1e-9 (a damaged header) asked a video of 224 GiB of frames.
+MOTION_FPS_RANGE = (1.0, 1000.0)
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",

@@ -96,6 +96,8 @@ def read_amass(path: str | os.PathLike) -> SMPLMotion:
     rate_key = "mocap_framerate" if "mocap_framerate" in data else "mocap_frame_rate"  # SMPL-X files
     if rate_key not in data:
         raise InputError(path, "missing key 'mocap_framerate'")
+    if np.asarray(data[rate_key]).size != 1:
+        raise InputError(path, f"{rate_key} has shape {np.asarray(data[rate_key]).shape}, expected one number")
     poses, trans = np.asarray(data["poses"], np.float64), np.asarray(data["trans"], np.float64)
     if poses.ndim != 2 or poses.shape[1] not in (_SMPLH_POSE_DIM, _SMPL_POSE_DIM):
         raise InputError(path, f"poses has shape {poses.shape}, expected (N, 156) or (N, 72)")
@@ -108,6 +110,6 @@ def read_amass(path: str | os.PathLike) -> SMPLMotion:
     rotations[:, 0] = Z_UP_FROM_Y_UP.T @ rotations[:, 0]
     transl = (trans + J0) @ Z_UP_FROM_Y_UP - J0
     try:
-        return SMPLMotion(rotations, transl, float(data[rate_key]))
+        return SMPLMotion(rotations, transl, float(np.asarray(data[rate_key]).reshape(())))
     except (TypeError, ValueError) as exc:
         raise InputError(path, str(exc)) from None
