@@ -40,6 +40,15 @@ def test_features_command_on_a_click_track(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["b.npy", "clicks.npy"]
     assert main(["features", str(tmp_path / "nope.wav"), "-o", str(tmp_path / "x.npy"), "--no-cache"]) == 1
     assert "nope.wav: file not found" in capsys.readouterr().err
+    # an upper-case .NPY is a file (it was a folder); two songs of one name are both named
+    assert main(["features", str(tmp_path / "b.wav"), "-o", str(tmp_path / "B.NPY"), "--no-cache"]) == 0
+    assert (tmp_path / "B.NPY").is_file()
+    (tmp_path / "other").mkdir()
+    sf.write(tmp_path / "other" / "B.wav", click_track(4.0, 100.0, 22050), 22050)
+    assert main(["features", str(tmp_path / "b.wav"), str(tmp_path / "other" / "B.wav"), "-o",
+                 str(tmp_path / "two"), "--no-cache"]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'b.wav'} and {tmp_path / 'other' / 'B.wav'} share a file name" in err
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +141,26 @@ def test_warnings_are_one_line_each(tmp_path):
         lines = [line for line in out.stderr.splitlines() if "warning" in line.lower()]
         assert len(lines) == 1 and lines[0].startswith("aichoreo: warning: ") and song in lines[0], out.stderr
         assert "warnings.warn" not in out.stderr and "UserWarning" not in out.stderr
+
+
+def test_a_terminated_command_cleans_up_as_an_interrupted_one(tmp_path):
+    """SIGTERM (kill, timeout, a service manager) ends a command as Ctrl-C does: a render so killed
+    left its hidden temporary video behind."""
+    import subprocess
+    import sys
+    import time
+
+    from aichoreo.skeleton import rest_joints
+
+    joints = rest_joints()[None] + np.sin(np.arange(7200) / 30)[:, None, None] * 0.1
+    np.save(tmp_path / "long.npy", joints.astype(np.float32))
+    proc = subprocess.Popen([sys.executable, "-m", "aichoreo", "render", str(tmp_path / "long.npy"), "-o",
+                             str(tmp_path / "v.mp4")], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
+    proc.terminate()
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143 and "aichoreo: terminated" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.npy"]

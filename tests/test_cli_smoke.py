@@ -286,6 +286,8 @@ def _hostile_files(root: Path) -> dict[str, Path]:
     np.save(files["no_frames.npy"], np.zeros((0, 225), np.float32))
     files["mm.npy"] = root / "mm.npy"  # joints in millimetres
     np.save(files["mm.npy"], np.full((60, 24, 3), 1500.0, np.float32))
+    files["wav.npy"] = root / "wav.npy"  # a song renamed: numpy spoke of "pickled data"
+    files["wav.npy"].write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40))
     files["cut.glb"] = root / "cut.glb"  # a glb cut off after its header
     files["cut.glb"].write_bytes(b"glTF\x02\x00\x00\x00\x00\x10\x00\x00JSON")
     return files
@@ -334,6 +336,8 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
                                                     "-o", str(o / "b.png")], "cut.npy", "not a readable .npy file"),
     ("render truncated motion", lambda f, i, o: ["render", str(f["cut.npy"]), "-o", str(o / "v.png")],
      "cut.npy", "not a readable .npy file"),
+    ("render a renamed song", lambda f, i, o: ["render", str(f["wav.npy"]), "-o", str(o / "v.png")],
+     "wav.npy", "not a .npy file: it does not begin as one"),
     ("render millimetres", lambda f, i, o: ["render", str(f["mm.npy"]), "-o", str(o / "v.png")],
      "mm.npy", "joints reach 1.5e+03 m from the origin"),
     ("evaluate truncated music features", lambda f, i, o: ["evaluate", "--pred", str(i.root / "motions"), "--real",

@@ -12,6 +12,8 @@ import gc
 import json
 import logging
 import math
+import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -116,13 +118,17 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     songs = [Path(s) for s in args.songs]
     out = Path(args.output)
-    many = len(songs) > 1 or out.suffix != ".npy"
+    many = len(songs) > 1 or out.suffix.lower() != ".npy"
     if many:
         if out.exists() and not out.is_dir():
             raise InputError(out, "the output path exists and is a file, not a folder")
         targets = [out / f"{s.stem}.npy" for s in songs]
-        if len({t.name for t in targets}) != len(targets):
-            raise InputError(None, "two songs share a file name; give them distinct names or run one at a time")
+        seen: dict[str, int] = {}
+        for i, song in enumerate(songs):  # one file each, also on a disk that ignores case
+            first = seen.setdefault(song.stem.casefold(), i)
+            if first != i:
+                raise InputError(None, f"{songs[first]} and {song} share a file name; their features would be one "
+                                       "file: give them distinct names or run one at a time")
     else:
         if out.is_dir():
             raise InputError(out, "is a folder; give a .npy file name for one song")
@@ -984,11 +990,31 @@ def main(argv: list[str] | None = None) -> int:
         text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         print(f"aichoreo: error: {text}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("aichoreo: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("aichoreo: interrupted", file=sys.stderr)
         return 130
     finally:
         warnings.formatwarning = formatter
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a service manager) turned into an interrupt, so that the
+    command ends as Ctrl-C ends it: temporary files removed, child processes stopped (a render
+    killed so left its hidden temporary video behind)."""
+
+
+def _terminate(signum, frame) -> None:
+    if os.getpid() != _COMMAND_PID:  # a forked worker (music features): it ends as it always did
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated
+
+
+_COMMAND_PID = os.getpid()
 
 
 def run() -> None:
@@ -1001,6 +1027,9 @@ def run() -> None:
     the scans; the files written are closed before :func:`main` returns. :func:`main` itself, which
     tests and other code call, leaves the collector as it was.
     """
+    global _COMMAND_PID
+    _COMMAND_PID = os.getpid()
+    signal.signal(signal.SIGTERM, _terminate)  # ends the command as Ctrl-C does (Terminated)
     code = main()
     gc.freeze()
     raise SystemExit(code)

@@ -296,6 +296,10 @@ def _numpy_read_error(path: Path, kind: str, exc: Exception) -> InputError:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, EOFError) or path.stat().st_size == 0:
         return InputError(path, f"not a readable {kind} file: it is empty or ends early (truncated?)")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head != b"\x93NUMPY" and not head.startswith(b"PK"):  # numpy would say "pickled data" of any other file
+        return InputError(path, f"not a {kind} file: it does not begin as one (another format renamed?)")
     return InputError(path, f"not a readable {kind} file ({text})")
 
 

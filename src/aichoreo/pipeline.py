@@ -525,8 +525,12 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
     if out.exists() and not out.is_dir():
         raise InputError(out, "the output path exists and is a file, not a folder")
     stems = [Path(s).stem for s in songs]
-    if len({stem.casefold() for stem in stems}) != len(stems):  # one folder on case-insensitive disks
-        raise InputError(None, "two songs share a file name; their output folders would collide")
+    seen: dict[str, int] = {}
+    for i, stem in enumerate(stems):  # one folder each, also on a disk that ignores case
+        first = seen.setdefault(stem.casefold(), i)
+        if first != i:
+            raise InputError(None, f"{songs[first]} and {songs[i]} share a file name; their output folders "
+                                   "would collide")
     for stem in stems:  # refuse before any work, not after minutes of generation
         check_replaceable(out / stem)
     character = None
