@@ -164,3 +164,16 @@ def test_a_terminated_command_cleans_up_as_an_interrupted_one(tmp_path):
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 143 and "aichoreo: terminated" in err and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.npy"]
+
+
+def test_a_reader_that_goes_away_is_no_error(tmp_path):
+    """`aichoreo config list | head -1`: the write to a closed pipe gave a traceback (or 'Broken pipe' as an
+    error after the work was done); now the command ends quietly with SIGPIPE's status."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "aichoreo", "config", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 141 and err == "", err

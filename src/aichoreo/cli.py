@@ -983,6 +983,13 @@ def main(argv: list[str] | None = None) -> int:
         warnings.formatwarning = _one_line_warning
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise  # another pipe (ffmpeg's): reported below, by the caller's own handling
+        # `aichoreo ... | head -1`: the reader has gone; nothing to say to it, and Python's
+        # flush of standard output at exit would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except (AichoreoError, ValueError, OSError) as exc:
         if args.debug:
             raise
@@ -998,6 +1005,19 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         warnings.formatwarning = formatter
+
+
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone: a pipe closed at its other end reports an error
+    condition to ``poll`` (Linux, macOS); elsewhere ``False``."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no real file behind stdout
+        return False
 
 
 class Terminated(KeyboardInterrupt):
