@@ -160,6 +160,7 @@ def test_a_terminated_command_cleans_up_as_an_interrupted_one(tmp_path):
     while not any(p.name.startswith(".") for p in tmp_path.iterdir()) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
         time.sleep(0.05)
+    time.sleep(0.2)  # into the video's frames
     proc.terminate()
     err = proc.communicate(timeout=60)[1]
     assert proc.returncode == 143 and "aichoreo: terminated" in err and "Traceback" not in err, err

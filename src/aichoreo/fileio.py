@@ -56,12 +56,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
                                dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; outputs get the usual permissions of a new file (umask applied).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
+    try:  # from the file's first instant: an interrupt (Ctrl-C, SIGTERM) here removes it too
+        os.close(fd)
+        # mkstemp creates 0600; outputs get the usual permissions of a new file (umask applied).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with naming(path, tmp):
             yield Path(tmp)
             _flush_to_disk(tmp)
