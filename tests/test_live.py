@@ -103,9 +103,31 @@ def test_the_streamed_dance_is_the_offline_loop_on_the_same_features(model_file)
     n = min(len(offline), len(live_dance))
     assert n >= len(features) - cfg.audio_len + cfg.motion_len - K
     np.testing.assert_allclose(live_dance[:n], offline[:n], atol=2e-4)
-    # Each frame waited for the music it depends on, and no more.
+    # Each frame waited for the music it depends on, and no more; a frame whose own music had not
+    # come (past the song's end here) is timed when it would have.
     for f in frames:
-        assert f.heard <= f.needed <= f.ready
+        assert f.needed <= f.ready
+        assert f.heard <= f.needed if f.index * STREAM_SPEC.hop_length < audio.size else f.heard > f.needed
+
+
+def test_frames_whose_music_is_still_to_come_are_timed_at_its_own_time(model_file):
+    """A pass that hears less music than its chunk (fewer rows than frames kept, as the bundled
+    model's default) keeps frames whose music has not arrived: each is timed when its music will
+    have (the sender sends at that time plus the delay). They were given the last block's arrival,
+    so that a chunk went out in a burst and then nothing (VMC: 8 frames within 1 ms, a 130 ms gap)."""
+    from aichoreo.models import load_model
+
+    model, cfg, _ = load_model(model_file)
+    seed = bounce_seed(cfg.motion_len, 120.0, 0).to_fact_vector(padded=True)
+    dancer = LiveDancer(model, STREAM_SPEC, seed, lock_feet=False, smooth_hz=None, heard_frames=1)
+    audio, hop = song(4.0), STREAM_SPEC.hop_length
+    frames = []
+    for first in range(0, audio.size, hop):  # the music arriving in real time, one row at a time
+        frames += dancer.push(audio[first:first + hop], arrival=(first + hop) / STREAM_SPEC.sample_rate)
+    generated = [f for f in frames if f.index >= cfg.motion_len]
+    assert len(generated) > 3 * K
+    heard = np.array([f.heard for f in generated])
+    np.testing.assert_allclose(np.diff(heard), 1 / 60, atol=1e-6)  # one frame per 1/60 s of music
 
 
 def test_a_window_that_reaches_further_hears_twelve_rows_and_the_rest_mirrored(tmp_path):

@@ -19,6 +19,7 @@ arrived: 13 frames (0.22 s), plus the pass itself (fewer rows heard, ``heard_fra
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -137,6 +138,7 @@ class LiveDancer:
         self.first_row = 0
         self.row_arrival = np.zeros(0)  # wall time each kept row became final
         self.sample_arrival: list[tuple[int, float]] = []  # (samples received after a block, its arrival)
+        self.block_samples = 0  # the last block's samples
         self.next_frame = 0  # the next frame to emit
         # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
         # and keeps the model's view of the root within its room, where the model file sets one.
@@ -171,18 +173,29 @@ class LiveDancer:
         return float(np.median(seconds[1:])) if passes else seconds[0]
 
     def _arrival_of_sample(self, sample: int) -> float:
-        """Wall time at which absolute sample ``sample`` had arrived (the block that brought it)."""
+        """Wall time at which absolute sample ``sample`` had arrived (the block that brought it), or,
+        for a sample still to come, will have: the last block's arrival plus the samples between
+        at the music's own rate. A pass keeps frames whose music has not arrived yet (up to its
+        chunk's end); given the last block's time they were all sent at once, then nothing for
+        the rest of the chunk (12 frames 17 ms apart, 8 at once, a gap of 130 ms)."""
         for end, arrival in self.sample_arrival:
             if end > sample:
                 return arrival
-        return self.sample_arrival[-1][1] if self.sample_arrival else time.monotonic()
+        if not self.sample_arrival:
+            return time.monotonic()
+        end, arrival = self.sample_arrival[-1]
+        # in blocks as large as the last one, arriving at the music's own pace
+        size = max(1, self.block_samples)
+        return arrival + math.ceil((sample + 1 - end) / size) * size / self.spec.sample_rate
 
     def push(self, samples: np.ndarray, arrival: float | None = None) -> list[LiveFrame]:
         """Feed mono samples ``(n,)`` at ``spec.sample_rate`` that arrived at wall time ``arrival``
         (default now); return the frames they complete."""
         arrival = time.monotonic() if arrival is None else float(arrival)
+        before = self.features.n_samples
         new = self.features.push(samples)
         self.sample_arrival.append((self.features.n_samples, arrival))
+        self.block_samples = self.features.n_samples - before
         return self._take(new, arrival)
 
     def finish(self) -> list[LiveFrame]:
