@@ -415,3 +415,16 @@ def test_the_live_locker_gives_the_same_frames_in_any_chunks():
     whole = _in_chunks(motion, [len(motion)])
     for sizes in ([1], [6], [5, 7, 1]):
         np.testing.assert_allclose(_in_chunks(motion, sizes).rotations, whole.rotations, atol=1e-6)
+
+
+def test_the_live_locker_lands_a_foot_where_it_is_shown_while_a_hold_fades():
+    """A foot released (two quick frames) and planted again before the hold's offset has faded was
+    anchored at its raw ankle: it popped by what was left of the offset (2-3 cm in one frame live)."""
+    n = 80
+    translation = np.zeros((n, 3))
+    translation[30:, 0] = 0.04  # the body shuffles 8 cm in two frames, then stands again
+    translation[31:, 0] = 0.08
+    motion = _motion(_crouch(n), translation)
+    after = _in_chunks(motion, [6]).joints()
+    steps = np.linalg.norm(np.diff(after[:, list(ANKLE)], axis=0), axis=-1)  # (n - 1, 2) metres per frame
+    assert steps[31:].max() < CM, np.round(steps[28:45] * 100, 2)  # landing and standing: no pop (7.7 cm before)

@@ -525,9 +525,15 @@ class FootLocker:
                         self._planted[foot] = False
                         self._fade[foot] = self._anchor[foot] - ankle
                         self._since[foot] = 0
-                elif contact:  # landed: hold it here
+                elif contact:  # landed: hold it here, where it is shown
                     self._planted[foot], self._missed[foot] = True, 0
                     self._anchor[foot] = ankle
+                    if self._since[foot] <= self.blend_frames:
+                        # while the last hold's offset fades: from the raw ankle, the foot popped
+                        # by what was left of the offset (2-3 cm in one frame)
+                        w = float(_smoothstep(np.array(1.0 - (self._since[foot] + 1) / (self.blend_frames + 1))))
+                        self._anchor[foot] = ankle + w * self._fade[foot]
+                        self._since[foot] = self.blend_frames + 1
                 if self._planted[foot]:
                     slip = ankle - self._anchor[foot]
                     distance = float(np.linalg.norm(slip))
