@@ -403,6 +403,15 @@ def test_bad_input_gets_one_line(model_file, song_file, tmp_path, capsys):
                                     "--record", str(tmp_path / "x.mp4"))
     assert "port must be a number" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
                                              "--serve", "localhost:web")
+    # checked before the music: a folder failed after the whole session; one file for both was overwritten
+    (tmp_path / "adir.npy").mkdir()
+    assert "is a folder" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
+                                   "--record", str(tmp_path / "adir.npy"))
+    assert "is the recording too" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
+                                            "--record", str(tmp_path / "x.npy"), "--stats", str(tmp_path / "x.npy"))
+    assert "receiver's port" in _error(capsys, "live", str(song_file), "--checkpoint", str(model_file),
+                                       "--vmc", "127.0.0.1:0", "--record", str(tmp_path / "x.npy"))
+    assert not (tmp_path / "x.npy").exists()
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
@@ -420,6 +429,7 @@ def test_a_closed_stdin_and_a_missing_device_get_one_line(model_file, tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and "stdin" in lines[0] and "no audio" in lines[0], lines
+    assert not (tmp_path / "y.npy").exists()  # a failed session records nothing (its seed frame was written)
     proc = subprocess.run([sys.executable, "-m", "aichoreo", "live", "--input-device", "no such microphone 42",
                            "--checkpoint", str(model_file), "--record", str(tmp_path / "y.npy")],
                           capture_output=True, timeout=120)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aichoreo import config
 from aichoreo.defaults import HEARD_FRAMES, SEAM_EASE_FRAMES, SMOOTH_HZ, STYLE_STRENGTH
-from aichoreo.errors import AichoreoError, InputError
+from aichoreo.errors import AichoreoError, InputError, Terminated
 
 log = logging.getLogger("aichoreo")
 
@@ -454,7 +454,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     outputs = [Path(p) for p in (summary["recording"], args.stats) if p]
     if outputs:
         _print_outputs("written", outputs)
-    return 130 if summary["interrupted"] else 0
+    return {"SIGTERM": 128 + signal.SIGTERM, "SIGINT": 130}.get(summary["interrupted"], 0)
 
 
 def cmd_retarget(args: argparse.Namespace) -> int:
@@ -1018,12 +1018,6 @@ def _stdout_closed() -> bool:
         return any(events & select.POLLERR for _, events in poller.poll(0))
     except (AttributeError, OSError, ValueError):  # no poll here, or no real file behind stdout
         return False
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a service manager) turned into an interrupt, so that the
-    command ends as Ctrl-C ends it: temporary files removed, child processes stopped (a render
-    killed so left its hidden temporary video behind)."""
 
 
 def _terminate(signum, frame) -> None:

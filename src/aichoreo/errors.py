@@ -25,3 +25,9 @@ class InputError(AichoreoError):
     def __reduce__(self):
         # Rebuild from (path, problem), so the error crosses process boundaries (worker pools).
         return (type(self), (self.path, self.problem))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a service manager) turned into an interrupt by the
+    ``aichoreo`` command, so that it ends as Ctrl-C ends it: temporary files removed, child
+    processes stopped, recordings kept (a render killed so left its hidden temporary video)."""

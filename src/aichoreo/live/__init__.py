@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from aichoreo.errors import InputError
+from aichoreo.errors import InputError, Terminated
 from aichoreo.fileio import atomic_path
 from aichoreo.gcpause import FrozenHeap
 from aichoreo.live.engine import SMOOTH_HZ, FrameSmoother, LiveDancer, LiveFrame
@@ -119,8 +119,10 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     if not 0 <= delay <= 10:
         raise InputError(None, f"--delay must be between 0 and 10 s, got {delay}")
 
+    _check_outputs(record, stats)
     sinks: list = []
     recorder = None
+    finished = False
     try:
         if record is not None:
             recorder = Recorder(record, fps)
@@ -149,12 +151,15 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
         if dancer.features.n_samples == 0 and not summary["interrupted"]:
             where = "stdin" if stdin else ("the input device" if song is None else str(song))
             raise InputError(None, f"{where}: no audio arrived before the stream ended (nothing to dance to)")
+        finished = True
     finally:
         written = None
         for sink in sinks:
             try:
                 if sink is recorder:
-                    written = recorder.close()
+                    # a session that failed (no audio, a sink that broke) leaves no recording of its
+                    # first frame behind; one stopped by Ctrl-C or SIGTERM keeps what it danced
+                    written = recorder.close() if finished else recorder.discard()
                 else:
                     sink.close()
             except InputError:
@@ -172,6 +177,16 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
     return summary
 
 
+def _check_outputs(record: str | os.PathLike | None, stats: str | os.PathLike | None) -> None:
+    """The recording and the stats file can be written, checked before the music starts (a folder
+    failed after the whole session, and the dance was lost)."""
+    for path in (p for p in (record, stats) if p is not None):
+        if Path(path).is_dir():
+            raise InputError(path, "is a folder; name the file to write")
+    if record is not None and stats is not None and Path(record).resolve() == Path(stats).resolve():
+        raise InputError(stats, "is the recording too: give the stats their own file")
+
+
 def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress: bool) -> dict[str, Any]:
     """The session's loop: blocks in, frames out when due; returns the summary (also on Ctrl-C).
 
@@ -180,7 +195,7 @@ def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress:
     sender = _Sender(sinks, dancer.fps, delay)
     wall0, cpu0 = time.monotonic(), time.process_time()
     rss = [(0.0, _rss_mb())]
-    interrupted = False
+    interrupted: str | bool = False  # or the signal that stopped the session
     last_status = wall0
     try:
         for samples, arrival in blocks:
@@ -196,8 +211,8 @@ def _run(dancer: LiveDancer, blocks, sinks: list, delay: float | None, progress:
             sender.check()
         sender.put(dancer.finish())
         sender.close(wait=True)
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:
+        interrupted = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         sender.close(wait=False)
     except BaseException:  # a source or sink that failed: stop the sender too, then say why
         sender.close(wait=False)

@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -63,6 +64,8 @@ class Recorder:
         self.path = Path(path)
         if self.path.suffix not in self.SUFFIXES:
             raise InputError(self.path, f"a recording is {', '.join(self.SUFFIXES)}, not {self.path.suffix!r}")
+        if self.path.is_dir():
+            raise InputError(self.path, "is a folder; name the file to write")
         if not self.path.parent.is_dir():
             raise InputError(self.path, "its folder does not exist")
         self.fps = fps
@@ -76,6 +79,11 @@ class Recorder:
     def send(self, index: int, motion: SMPLMotion) -> None:
         self._spool.write(np.ascontiguousarray(motion.to_fact_vector(), dtype="<f4").tobytes())
         self.sent += len(motion)
+
+    def discard(self) -> None:
+        """End without writing the recording (the session failed); the temporary file removed."""
+        self._spool.close()
+        Path(self._spool.name).unlink(missing_ok=True)
 
     def close(self) -> Path | None:
         spool = Path(self._spool.name)
@@ -119,9 +127,16 @@ class VMCSender:
     def __init__(self, host: str, port: int):
         from pythonosc.udp_client import SimpleUDPClient
 
+        if port == 0:  # a receiver listens on a port of its own; 0 failed once the music had started
+            raise InputError(None, f"--vmc {host}:{port}: give the receiver's port (VMC's usual: 39539)")
         try:
             self.client = SimpleUDPClient(host, port)
-        except OSError as exc:  # a host that does not resolve
+            # an empty datagram now: an address no packet can go to (a broadcast address) fails
+            # here, before the music, not on the first frame
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.sendto(b"", address)
+        except OSError as exc:  # a host that does not resolve, an address no datagram goes to
             raise InputError(None, f"--vmc {host}:{port}: {exc.strerror or exc}") from None
         self.address = (host, port)
         self.sent = 0
