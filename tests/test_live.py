@@ -255,6 +255,28 @@ def test_live_from_a_file_writes_the_recording(model_file, song_file, tmp_path):
     assert not list(tmp_path.glob(".*.partial"))  # the frames spooled to disk as they came, then removed
 
 
+
+def test_the_recording_ends_with_the_music_whatever_the_lookahead(tmp_path):
+    """A pass that keeps 20 frames and hears one row makes frames past the song's end before the end is
+    known; they are sent, but the recording ends with the song (it was a chunk longer: 260 for 245)."""
+    torch.manual_seed(0)
+    cfg = tiny_stream_config()
+    cfg = dataclasses.replace(cfg, frames_per_step=20, audio_len=cfg.motion_len + 20 + LOOKAHEAD)
+    model = tmp_path / "k20.pt"
+    save_model_file(model, build_model(cfg), cfg, conventions=conventions_of(fps=60.0, music_spec=STREAM_SPEC),
+                    preset="tiny")
+    path = tmp_path / "odd.wav"
+    soundfile.write(path, song(4.07), SAMPLE_RATE, subtype="FLOAT")
+    n = 1 + soundfile.info(path).frames // 512
+    lengths = []
+    for lookahead in (None, 1 / 60):
+        summary = live(path, model=model, record=tmp_path / "r.npy", realtime=False, progress=False,
+                       lookahead_s=lookahead)
+        lengths.append(np.load(tmp_path / "r.npy").shape[0])
+        assert summary["frames"] >= lengths[-1]
+    assert lengths == [n, n], (lengths, n)
+
+
 def test_the_session_runs_with_the_objects_before_it_frozen(model_file, song_file, tmp_path, monkeypatch):
     """The session's loop runs with everything made before it out of the collector's sight (a full
     collection over torch's objects paused every thread for up to 133 ms), and the process gets them

@@ -159,7 +159,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
                 if sink is recorder:
                     # a session that failed (no audio, a sink that broke) leaves no recording of its
                     # first frame behind; one stopped by Ctrl-C or SIGTERM keeps what it danced
-                    written = recorder.close() if finished else recorder.discard()
+                    written = recorder.close(dancer.music_frames) if finished else recorder.discard()
                 else:
                     sink.close()
             except InputError:

@@ -139,6 +139,7 @@ class LiveDancer:
         self.row_arrival = np.zeros(0)  # wall time each kept row became final
         self.sample_arrival: list[tuple[int, float]] = []  # (samples received after a block, its arrival)
         self.block_samples = 0  # the last block's samples
+        self.music_frames: int | None = None  # the stream's frames, once it has ended
         self.next_frame = 0  # the next frame to emit
         # As generate_dances joins chunk seams (not with one frame per pass: every step is a seam)
         # and keeps the model's view of the root within its room, where the model file sets one.
@@ -211,6 +212,8 @@ class LiveDancer:
             self.rows = np.concatenate([self.rows, new])
             self.row_arrival = np.concatenate([self.row_arrival, np.full(len(new), arrival)])
         n_rows = self.first_row + len(self.rows)  # rows known
+        if final:
+            self.music_frames = n_rows  # the song's frames: passes before its end was known went past it
         out = []
         hop = self.spec.hop_length
         while True:

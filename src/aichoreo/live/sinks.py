@@ -85,13 +85,15 @@ class Recorder:
         self._spool.close()
         Path(self._spool.name).unlink(missing_ok=True)
 
-    def close(self) -> Path | None:
+    def close(self, frames: int | None = None) -> Path | None:
+        """Write the recording, its first ``frames`` frames where given (the music's length: a pass
+        made before the end was known keeps frames past it), and return its path."""
         spool = Path(self._spool.name)
         self._spool.close()
         try:
             if not self.sent:
                 return None
-            vectors = np.fromfile(spool, dtype="<f4").reshape(self.sent, -1)
+            vectors = np.fromfile(spool, dtype="<f4").reshape(self.sent, -1)[:frames]
             motion = SMPLMotion.from_fact_vector(vectors, fps=self.fps)
             if self.path.suffix == ".npy":
                 save_npy(self.path, motion.to_fact_vector())
