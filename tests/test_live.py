@@ -525,3 +525,20 @@ def test_the_bundled_models_dance_live(tmp_path):
         with pytest.raises(InputError, match="between 0.017 and 0.200 s"):
             live(path, model="stream", lookahead_s=wrong, record=tmp_path / "far.npy", realtime=False, progress=False)
     assert not (tmp_path / "far.npy").exists()
+
+
+def test_a_killed_sessions_spool_is_removed_by_the_next(tmp_path):
+    """A session killed outright (SIGKILL) leaves its hidden spool of frames; the next recording beside
+    it removes it, and never the spool of a session still running (its lock is held)."""
+    from aichoreo.live.sinks import Recorder
+
+    stale = tmp_path / ".dance.npy.x1y2z3.partial"
+    stale.write_bytes(b"\0" * 876)
+    running = Recorder(tmp_path / "dance.npy", 60.0)
+    assert not stale.exists()
+    spool = next(tmp_path.glob(".dance.npy.*.partial"))
+    second = Recorder(tmp_path / "dance.npy", 60.0)
+    assert spool.exists()  # the running session's spool is kept
+    running.discard()
+    second.discard()
+    assert not list(tmp_path.glob(".*.partial"))

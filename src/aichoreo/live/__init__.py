@@ -165,7 +165,7 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
             except InputError:
                 raise
             except Exception as exc:  # one sink failing to close must not lose the recording
-                log.warning("closing %s: %s", type(sink).__name__, exc)
+                log.warning("closing %s: %s", type(sink).__name__, str(exc) or type(exc).__name__)
     summary["recording"] = None if written is None else str(written)
     summary["delay_s"] = delay if realtime else None
     summary["warm_pass_ms"] = round(1000 * pass_s, 2)  # a pass as timed before the music (the margin's basis)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
+import glob
 import json
 import logging
 import os
@@ -50,6 +52,18 @@ def parse_address(text: str, default_port: int, what: str) -> tuple[str, int]:
 # Recording
 
 
+def _remove_dead_spools(path: Path) -> None:
+    """Remove the spools ``.<name>.*.partial`` beside ``path`` that a session killed outright
+    (SIGKILL, a power cut) left behind: those whose lock nobody holds (a live session holds its own)."""
+    for spool in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        try:
+            with open(spool, "rb") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                spool.unlink()
+        except OSError:  # held by a running session, or gone already
+            continue
+
+
 class Recorder:
     """Keeps every frame and writes them when closed (also after Ctrl-C): ``.npy`` = the FACT
     motion vectors ``(T, 219)`` (``aichoreo dance``'s ``.npy`` layout, readable by
@@ -70,9 +84,11 @@ class Recorder:
             raise InputError(self.path, "its folder does not exist")
         self.fps = fps
         self.sent = 0
+        _remove_dead_spools(self.path)
         try:
             self._spool = tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=f".{self.path.name}.",
                                                       suffix=".partial", delete=False)
+            fcntl.flock(self._spool.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # alive while it is held
         except OSError as exc:
             raise InputError(self.path, f"cannot write beside it: {exc.strerror or exc}") from None
 
