@@ -533,6 +533,28 @@ def test_non_finite_weights_are_refused_naming_the_file(tmp_path, bad):
         load_model_file(path)
 
 
+def test_a_huge_weight_and_a_changed_byte_are_refused_naming_the_file(tmp_path):
+    """A weight of 1e30 loaded, and the dance's rotations became NaN (an SVD traceback); a byte changed
+    in a copy of the file loaded as a changed weight and danced without complaint."""
+    cfg = get_preset("tiny")
+    model = build_model(cfg)
+    with torch.no_grad():
+        model.head.weight[3, 1] = 1e30
+    path = save_model_file(tmp_path / "huge.pt", model, cfg, conventions=CONVENTIONS)
+    with pytest.raises(InputError, match=r"huge\.pt: holds weights beyond 1e\+06 in 1 tensors \(head\.weight\)"):
+        load_model_file(path)
+    good = save_model_file(tmp_path / "good.pt", build_model(cfg), cfg, conventions=CONVENTIONS)
+    data = bytearray(good.read_bytes())
+    import zipfile
+
+    with zipfile.ZipFile(good) as archive:  # a byte inside the largest tensor's stored data
+        info = max(archive.infolist(), key=lambda i: i.file_size)
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + info.file_size // 2] ^= 0x40
+    (tmp_path / "flipped.pt").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"flipped\.pt: damaged model file: its part .* fails its checksum"):
+        load_model_file(tmp_path / "flipped.pt")
+
+
 def test_a_damaged_meta_entry_is_refused_naming_the_file(tmp_path):
     cfg = get_preset("tiny")
     path = save_model_file(tmp_path / "m.pt", build_model(cfg), cfg, conventions=CONVENTIONS)

@@ -26,6 +26,7 @@ import logging
 import os
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -188,7 +189,16 @@ def save_model_file(path: str | os.PathLike, model: nn.Module, config: Any, *, c
 
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise InputError(path, "no such model file")
+        raise InputError(path, "no such model file" if not path.exists() else "a folder, not a model file")
+    # Every member's checksum: torch.load reads a changed byte as a changed weight (a flipped byte
+    # in a copy danced without complaint). A file that is no zip is left to torch.load to refuse.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        damaged = None
+    if damaged is not None:
+        raise InputError(path, f"damaged model file: its part {damaged.split('/', 1)[-1]} fails its checksum")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -237,6 +247,11 @@ def state_mismatch(expected: dict[str, torch.Tensor], found: dict[str, Any]) -> 
 #: ``check(conventions, path)``: raises :class:`~aichoreo.errors.InputError` when a file's
 #: conventions (None for a format-1 file) do not match the caller's; see :mod:`aichoreo.conventions`.
 ConventionsCheck = Callable[[dict[str, Any] | None, Path], None]
+
+
+# Largest weight magnitude a model file may hold: trained weights stay within a few units (the
+# bundled models: 1.2); 1e30 loaded fine and made every rotation NaN.
+MAX_WEIGHT = 1e6
 
 
 def _non_finite(state_dict: dict[str, torch.Tensor]) -> list[str]:
@@ -298,6 +313,10 @@ def load_model_file(path: str | os.PathLike, map_location: str | torch.device = 
     if bad:
         raise InputError(path, f"holds non-finite weights (NaN/inf) in {len(bad)} tensors ({_first_names(bad)}); "
                                "it was saved from a diverged run: use an earlier checkpoint or retrain")
+    huge = [k for k, v in state_dict.items() if v.is_floating_point() and v.numel() and v.abs().max() > MAX_WEIGHT]
+    if huge:  # finite, but no training makes them: the dance's rotations became NaN (an SVD traceback)
+        raise InputError(path, f"holds weights beyond {MAX_WEIGHT:g} in {len(huge)} tensors ({_first_names(huge)}); "
+                               "a damaged or diverging model: use an earlier checkpoint or retrain")
     # The file's tensors become the parameters (cast to the model's dtypes: a file may store
     # float16), instead of ``to_empty`` and a copy: ``to_empty`` goes through torch's Python
     # reference ops, whose first use imports sympy (0.4 s of every command, measured).
