@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,7 @@ from aichoreo.data.aistpp import AISTPP
 from aichoreo.data.dataset import PreparedDataset
 from aichoreo.data.fixtures import write_aistpp_fixture
 from aichoreo.data.prepare import prepare_aistpp
+from aichoreo.errors import InputError
 from aichoreo.models import load_model_file
 
 
@@ -44,6 +47,21 @@ def test_prepare_aistpp_writes_the_common_format(aist, tmp_path):
     # A second call reuses the prepared folder.
     again = prepare_aistpp(aist / "annotations", aist / "music", tmp_path / "prepared", progress=False)
     assert again.names() == ds.names()
+    # ...but not for other music features (it did: the stream spec got the reference features)
+    from aichoreo.audio import STREAM_SPEC
+
+    stream = prepare_aistpp(aist / "annotations", aist / "music", tmp_path / "prepared", progress=False,
+                            music_spec=STREAM_SPEC)
+    assert stream.music_spec == STREAM_SPEC.to_dict()
+    assert PreparedDataset(tmp_path / "prepared").music_spec == STREAM_SPEC.to_dict()
+    # a run that fails leaves no index over what may be a mix of old and new sequences
+    broken = tmp_path / "broken_music"
+    shutil.copytree(aist / "music", broken)
+    for song in broken.iterdir():
+        song.write_bytes(b"RIFF")
+    with pytest.raises(InputError):
+        prepare_aistpp(aist / "annotations", broken, tmp_path / "prepared", progress=False, overwrite=True)
+    assert not (tmp_path / "prepared" / "index.json").exists()
 
 
 def test_train_from_an_aistpp_folder(aist, tmp_path, monkeypatch, capsys):

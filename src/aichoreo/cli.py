@@ -910,7 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--music", required=True, type=_existing_dir, help="folder with mBR0.wav ...")
     q.add_argument("-o", "--output", required=True, help="output folder")
     q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
-    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared with the same dances and music features (a run that stops before the end leaves no index: prepare again)")
     q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_aistpp)
     q = psub.add_parser(
@@ -929,7 +929,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--motion-from", type=_existing_dir, default=None,
                    help="take each dance's motion from this folder prepared earlier (no fitting), e.g. to prepare "
                    "the same dances with --music-features stream")
-    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared")
+    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared with the same dances and music features (a run that stops before the end leaves no index: prepare again)")
     q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_dwm)
 

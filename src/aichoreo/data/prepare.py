@@ -18,6 +18,7 @@ from aichoreo.audio import DEFAULT_SPEC, STREAM_SPEC, FeatureCache, MusicFeature
 from aichoreo.data.aistpp import AISTPP, parse_sequence_name
 from aichoreo.data.dataset import (
     FORMAT_VERSION,
+    INDEX_FILE,
     PreparedDataset,
     SequenceEntry,
     is_prepared_dataset,
@@ -41,15 +42,20 @@ def aistpp_cache_name(root: str | os.PathLike, music_dir: str | os.PathLike) -> 
     return "aistpp-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _reusable(out: Path, wanted: dict[str, str], overwrite: bool) -> PreparedDataset | None:
-    """The dataset already in ``out`` when it holds exactly ``wanted`` (name -> split), else None."""
-    if overwrite or not is_prepared_dataset(out):
-        return None
-    existing = PreparedDataset(out)
-    if {e.name: e.split for e in existing.entries} != wanted:
-        return None
-    log.info("reusing the prepared dataset in %s", out)
-    return existing
+def _reusable(out: Path, wanted: dict[str, str], overwrite: bool,
+              music_spec: MusicFeatureSpec) -> PreparedDataset | None:
+    """The dataset already in ``out`` when it holds exactly ``wanted`` (name -> split) with music
+    features of ``music_spec``, else None; then its index is removed before any sequence is
+    written again, so that a run that fails half-way (or is stopped) leaves no index over a mix of
+    old and new files, which training read and a later run reused."""
+    if not overwrite and is_prepared_dataset(out):
+        existing = PreparedDataset(out)
+        if ({e.name: e.split for e in existing.entries} == wanted
+                and existing.music_spec == music_spec.to_dict()):  # --music-features stream reused reference
+            log.info("reusing the prepared dataset in %s", out)
+            return existing
+    (out / INDEX_FILE).unlink(missing_ok=True)
+    return None
 
 
 def _splits(ds: AISTPP) -> dict[str, list[str]]:
@@ -78,7 +84,7 @@ def prepare_aistpp(root: str | os.PathLike, music_dir: str | os.PathLike, out: s
     if not wanted:
         raise InputError(ds.root, "no sequence of the train, val or test split has a motion file")
     out = Path(out)
-    existing = _reusable(out, wanted, overwrite)
+    existing = _reusable(out, wanted, overwrite, music_spec)
     if existing is not None:
         return existing
 
@@ -152,7 +158,7 @@ def prepare_dwm(src: str | os.PathLike, out: str | os.PathLike, *, fit_iteration
     files = list_dwm(src)[:limit]
     out = Path(out)
     wanted = {p.stem: dwm_split(p.stem) for p in files}
-    existing = _reusable(out, wanted, overwrite)
+    existing = _reusable(out, wanted, overwrite, music_spec)
     if existing is not None:
         return existing
     source = None if motion_from is None else PreparedDataset(motion_from)
