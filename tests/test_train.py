@@ -125,10 +125,18 @@ def test_data_too_short_for_a_window_is_a_clear_error(dataset, tmp_path):
 
 
 def test_non_finite_training_stops_before_anything_non_finite_is_saved(dataset, tmp_path):
-    # lr 1e30: the first Adam step moves every weight by ~1e30, the next loss overflows to NaN.
+    # lr 1e30: the first Adam step moves every weight by ~1e30, which no model file may hold
+    # (aichoreo.models.MAX_WEIGHT): stopped before anything is saved (it saved a step-1 model no
+    # command could load).
     tc = _tc(lr=1e30, checkpoint_every=1, keep_last=5, val_every=1)
-    with pytest.raises(TrainingDiverged, match=r"training stopped at step 2: the training loss is nan; .*"
-                                               r"learning rate too high \(lr 1e\+30\).*step 1\)"):
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step 1: the weights are not finite, or beyond "
+                                               r"1e\+06 .*no resume checkpoint was written yet"):
+        train(TINY, dataset, tmp_path / "huge", train_config=tc, progress=False, accelerator="cpu", devices=1)
+    assert not list((tmp_path / "huge" / "models").glob("*.pt"))
+    # lr 1e5: weights of ~1e5 after the first step, a loss that overflows at the next.
+    tc = _tc(lr=1e5, checkpoint_every=1, keep_last=5, val_every=1)
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step 2: the training loss is (nan|inf); .*"
+                                               r"learning rate too high \(lr 100000\).*step 1\)"):
         train(TINY, dataset, tmp_path / "run", train_config=tc, progress=False, accelerator="cpu", devices=1)
     models = tmp_path / "run" / "models"
     assert not (models / "last.pt").exists()
@@ -222,7 +230,15 @@ def test_a_malformed_index_is_named(tmp_path):
     root.mkdir()
     for text, says in (("[1]", "not a dataset index: holds a JSON list"),
                        ('{"format": "aichoreo-dataset", "version": 1}', "no valid 'fps'"),
-                       ('{"format": "aichoreo-dataset", "version": 1, "fps": -3}', "fps must be a positive")):
+                       ('{"format": "aichoreo-dataset", "version": 1, "fps": -3}', "fps must be a positive"),
+                       # a split of another name was left out of training; a sequence listed twice counted twice
+                       ('{"format": "aichoreo-dataset", "version": 1, "fps": 60, "sequences": [{"name": "a", '
+                        '"split": "training", "n_frames": 300}]}', "sequence 'a' has split 'training'"),
+                       ('{"format": "aichoreo-dataset", "version": 1, "fps": 60, "sequences": [{"name": "a", '
+                        '"split": "train", "n_frames": 300}, {"name": "a", "split": "train", "n_frames": 300}]}',
+                        "sequence 'a' is listed twice"),
+                       ('{"format": "aichoreo-dataset", "version": 1, "fps": 60, "sequences": null}',
+                        "malformed 'sequences'")):
         (root / "index.json").write_text(text)
         with pytest.raises(InputError, match=says) as err:
             PreparedDataset(root)
@@ -259,10 +275,22 @@ def test_a_run_can_start_from_a_model_file(dataset, tmp_path, caplog):
     with pytest.raises(InputError, match="missing.pt: no such model file"):
         train(TINY, dataset, tmp_path / "none", train_config=_tc(), progress=False, accelerator="cpu", devices=1,
               init=tmp_path / "missing.pt")
-    slow = tmp_path / "slow"  # the same sequences at another frame rate: other conventions
+    from aichoreo.audio import STREAM_SPEC
+
+    streamed = tmp_path / "streamed"  # the same sequences with the live features: other conventions
     rng = np.random.default_rng(0)
+    write_sequence(streamed, "seq0", *_sequence(rng, 80))
+    write_index(streamed, [SequenceEntry(name="seq0", split="train", n_frames=80)], fps=60.0,
+                music_spec=STREAM_SPEC.to_dict())
+    with pytest.raises(InputError, match="--init was trained on data with other conventions"):
+        train(TINY, PreparedDataset(streamed), tmp_path / "streamrun", train_config=_tc(), progress=False,
+              accelerator="cpu", devices=1, init=start)
+    # data at a frame rate no dance is made at: refused before training (it trained, and every model
+    # file it wrote was refused by aichoreo dance)
+    slow = tmp_path / "slow"
     write_sequence(slow, "seq0", *_sequence(rng, 80))
     write_index(slow, [SequenceEntry(name="seq0", split="train", n_frames=80)], fps=30.0, music_spec={})
-    with pytest.raises(InputError, match="--init was trained on data with other conventions"):
+    with pytest.raises(InputError, match=r"slow/index.json: a model trained on it could not dance here: .*30 fps"):
         train(TINY, PreparedDataset(slow), tmp_path / "slowrun", train_config=_tc(), progress=False,
-              accelerator="cpu", devices=1, init=start)
+              accelerator="cpu", devices=1)
+    assert not (tmp_path / "slowrun").exists()

@@ -104,7 +104,8 @@ def _differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:
 
 
 def check_conventions(found: dict[str, Any] | None, path: str | os.PathLike, *,
-                      expected: dict[str, Any] | None = None) -> None:
+                      expected: dict[str, Any] | None = None, what: str = "cannot be used here",
+                      advice: str = "retrain on data prepared by this aichoreo") -> None:
     """Refuse a model file whose conventions differ from ``expected`` (default: this aichoreo's).
 
     ``found`` is the file's ``"conventions"`` dict, or None for a format-1 file (read as
@@ -122,5 +123,4 @@ def check_conventions(found: dict[str, Any] | None, path: str | os.PathLike, *,
         raise InputError(path, f"its conventions entry is a {type(found).__name__}, not a dict: the file is damaged")
     problems = _differences(found, expected)
     if problems:
-        raise InputError(path, "cannot be used here: " + "; ".join(problems) +
-                         " (retrain on data prepared by this aichoreo)")
+        raise InputError(path, f"{what}: " + "; ".join(problems) + f" ({advice})")

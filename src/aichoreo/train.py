@@ -53,14 +53,15 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from aichoreo.data.dataset import PreparedDataset
+from aichoreo.data.dataset import INDEX_FILE, PreparedDataset
 from aichoreo.data.windows import FixedWindows, RandomWindows, StepSampler
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path, read_json
 from aichoreo.audio import DEFAULT_SPEC
-from aichoreo.conventions import conventions_of
+from aichoreo.conventions import check_conventions, conventions_of
 from aichoreo.models import (
     BUNDLED_MODELS,
+    MAX_WEIGHT,
     ModelConfig,
     build_model,
     load_model,
@@ -313,12 +314,15 @@ class ModelFiles(L.Callback):
 
 
 def nonfinite_parameters(model: torch.nn.Module) -> list[str]:
-    """Names of the parameters holding a NaN or an infinity (one host synchronisation for all of them)."""
+    """Names of the parameters holding a NaN, an infinity or a value beyond
+    :data:`aichoreo.models.MAX_WEIGHT`, which no model file may hold (one host synchronisation for
+    all of them): a step of lr 1e30 saved weights of 1e30 that no command could then load."""
     named = list(model.named_parameters())
     if not named:
         return []
-    finite = torch.stack([torch.isfinite(p).all() for _, p in named]).tolist()
-    return [name for (name, _), ok in zip(named, finite) if not ok]
+    usable = torch.stack([torch.isfinite(p).all() & (p.abs().max() <= MAX_WEIGHT) if p.numel() else
+                          torch.tensor(True, device=p.device) for _, p in named]).tolist()
+    return [name for (name, _), ok in zip(named, usable) if not ok]
 
 
 class FiniteGuard(L.Callback):
@@ -352,7 +356,7 @@ class FiniteGuard(L.Callback):
     def _check_weights(self, trainer: L.Trainer, module: DanceModule) -> None:
         if bad := nonfinite_parameters(module.model):
             more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-            raise self._stop(trainer, f"the weights are not finite ({', '.join(bad[:3])}{more})")
+            raise self._stop(trainer, f"the weights are not finite, or beyond {MAX_WEIGHT:g} ({', '.join(bad[:3])}{more})")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
@@ -661,6 +665,10 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     module = DanceModule(config, train_config, train_set, val_set, steps)
     trained_parameters(module.model, train_config.train_only)  # a name that matches nothing fails here
     meta = model_file_meta(preset, data, train_config)
+    # Data of another frame rate or music features trained to the end, and every model file it
+    # wrote was then refused by `aichoreo dance`: refused here, before the run.
+    check_conventions(meta["conventions"], data.root / INDEX_FILE, what="a model trained on it could not dance here",
+                      advice="prepare it again with aichoreo data prepare")
     if init is not None:
         meta["init"] = Path(init).name  # a file's name, never a path of this machine
         if resume_from is None:

@@ -134,8 +134,18 @@ class PreparedDataset:
                               extra={k: v for k, v in e.items() if k not in known})
                 for e in index["sequences"]
             ]
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
             raise InputError(index_path, f"malformed sequence entry: missing {exc}") from None
+        except (TypeError, ValueError):  # "sequences": null, an entry that is no object, n_frames "many"
+            raise InputError(index_path, "malformed 'sequences': expected a list of objects with name, split "
+                                         "and n_frames") from None
+        seen = set()
+        for e in self.entries:  # a sequence of an unknown split was left out of training, one listed twice counted twice
+            if e.split not in SPLITS:
+                raise InputError(index_path, f"sequence {e.name!r} has split {e.split!r}, not one of {', '.join(SPLITS)}")
+            if e.name in seen:
+                raise InputError(index_path, f"sequence {e.name!r} is listed twice")
+            seen.add(e.name)
 
     def names(self, split: str | None = None) -> list[str]:
         if split is not None and split not in SPLITS:

@@ -51,7 +51,7 @@ __all__ = [
     "Li2020Config", "ModelConfig", "Preset", "FACT", "FACTConfig", "MODEL_REGISTRY", "ModelSpec",
     "available_presets", "build_model", "count_parameters", "fact_loss", "get_preset", "get_preset_training",
     "load_model_file", "model_name", "model_state", "save_model_file", "split_window", "BUNDLED_MODELS",
-    "bundled_model_path", "load_model", "state_mismatch",
+    "bundled_model_path", "load_model", "state_mismatch", "MAX_WEIGHT",
 ]
 
 log = logging.getLogger(__name__)
