@@ -690,6 +690,8 @@ def test_resume_compares_model_and_optimiser_in_both_run_config_layouts():
     assert resume_mismatch(older, cfg, tc) is None
     assert "another model config (context_noise)" in resume_mismatch(older, get_preset("tiny", context_noise=0.1), tc)
     assert "other training settings (mirror)" in resume_mismatch(new, cfg, dataclasses.replace(tc, mirror=True))
+    # another seed resumed into other windows, and config.json kept the first
+    assert "other training settings (seed)" in resume_mismatch(new, cfg, dataclasses.replace(tc, seed=tc.seed + 5))
 
 
 @pytest.mark.parametrize("changes", [{}, {"fusion": "none", "motion_layers": 2, "audio_layers": 0, "cross_layers": 0},

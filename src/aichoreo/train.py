@@ -183,10 +183,12 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr * config.lr_gamma ** sum(step >= m for m in config.lr_milestones)
 
 
-#: TrainConfig fields a resumed run must share with its config.json: the optimiser, schedule and data
-#: augmentation (``max_steps`` may grow: the schedule can be extended). Model files record them.
+#: TrainConfig fields a resumed run must share with its config.json: the optimiser, schedule, data
+#: augmentation and the seed of the window stream (another seed resumed into other windows, while
+#: config.json kept the first) (``max_steps`` may grow: the schedule can be extended). Model files
+#: record them.
 RESUME_MUST_MATCH = ("batch_size", "lr", "lr_milestones", "lr_gamma", "adam_betas", "adam_eps", "mirror",
-                     "tempo_stretch", "style_balance", "train_only")
+                     "tempo_stretch", "style_balance", "train_only", "seed")
 
 
 def resume_mismatch(saved: dict[str, Any], config: ModelConfig, train_config: TrainConfig) -> str | None:
