@@ -185,6 +185,10 @@ def test_training_names_the_styles_from_the_train_genres(tmp_path):
     with pytest.raises(InputError, match="names no genre"):
         with_data_styles(cfg.__class__(**{**cfg.to_dict(), "styles": ()}),
                          PreparedDataset(_dataset(tmp_path / "e", ["", "", ""])))
+    # a misspelt style learned from no window (its dance was unconditioned); tango is only in val
+    for wrong in ("walz", "tango"):
+        with pytest.raises(InputError, match=f"style '{wrong}' names no genre of the train split \\(rumba, waltz\\)"):
+            with_data_styles(get_preset("tiny", style_dropout=0, styles=("rumba", wrong)), data)
 
 
 @pytest.fixture(scope="module")

@@ -225,6 +225,16 @@ def test_damaged_sequence_files_are_named(dataset, tmp_path):
         dataset.load("seq1")
 
 
+@pytest.mark.parametrize("setting, says", [
+    ({"val_windows_per_sequence": -1}, "val_windows_per_sequence must be an integer >= 1"),  # kept all but one
+    ({"seed": -1}, "seed must be an integer >= 0"),  # numpy's message named no key
+    ({"precision": "foo"}, "precision must be one of"),  # Lightning's, after the run folder existed
+])
+def test_training_settings_are_checked_with_their_names(setting, says):
+    with pytest.raises(ValueError, match=says):
+        TrainConfig(**setting)
+
+
 def test_a_malformed_index_is_named(tmp_path):
     root = tmp_path / "ds"
     root.mkdir()

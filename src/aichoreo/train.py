@@ -69,11 +69,15 @@ from aichoreo.models import (
     save_model_file,
     state_mismatch,
 )
-from aichoreo.models.common import LEGACY_TRAINING_KEYS, check_int, check_positive
+from aichoreo.models.common import LEGACY_TRAINING_KEYS, check_choice, check_int, check_positive
 
 log = logging.getLogger(__name__)
 
 RUN_FILE = "config.json"
+# Lightning's precision names (lightning.fabric.utilities.types._PRECISION_INPUT), checked with the
+# other --set values rather than by Lightning after the run folder exists.
+PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed", "transformer-engine",
+              "transformer-engine-float16", "64", "32", "16", "bf16")
 
 
 class TrainingDiverged(InputError):
@@ -130,6 +134,10 @@ class TrainConfig:
         if self.val_every < 0 or self.num_workers < 0:
             raise ValueError("val_every and num_workers must be >= 0")
         check_int("batch_size", self.batch_size, minimum=1)
+        # -1 kept every window but the last ([:-1]); a seed below 0 failed in numpy naming no key
+        check_int("val_windows_per_sequence", self.val_windows_per_sequence, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        check_choice("precision", str(self.precision), PRECISIONS)  # --set precision=32 arrives as a number
         for name in ("lr", "adam_eps"):
             check_positive(name, getattr(self, name))
         if isinstance(self.lr_gamma, bool) or not isinstance(self.lr_gamma, (int, float)) or not 0 < self.lr_gamma <= 1:
@@ -405,9 +413,13 @@ def with_data_styles(config: ModelConfig, data: PreparedDataset) -> ModelConfig:
     """``config`` with its styles named from the data: a model that learns styles
     (``style_dropout > 0``) and names none gets the genres of the train split, sorted (Dance with
     Melody: cha-cha, rumba, waltz; AIST++: its ten genres). Any other config is returned as is."""
+    genres = sorted({e.genre for e in data.entries if e.split == "train" and e.genre})
+    unknown = [s for s in getattr(config, "styles", ()) if s not in genres]
+    if unknown:  # a misspelt style learned from no window, and its dance was unconditioned
+        raise InputError(data.root, f"style {unknown[0]!r} names no genre of the train split "
+                                    f"({', '.join(genres) or 'none'}): --set styles=... takes those")
     if not getattr(config, "style_dropout", 0) or getattr(config, "styles", ()):
         return config
-    genres = sorted({e.genre for e in data.entries if e.split == "train" and e.genre})
     if not genres:
         raise InputError(data.root, "names no genre for its train sequences: a model with styles needs them "
                                     "(the 'genre' of each sequence in index.json)")
