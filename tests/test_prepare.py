@@ -64,6 +64,24 @@ def test_prepare_aistpp_writes_the_common_format(aist, tmp_path):
     assert not (tmp_path / "prepared" / "index.json").exists()
 
 
+def test_the_cache_of_an_aistpp_folder_changes_with_its_files(tmp_path):
+    """`train --data ANNOTATIONS --music MUSIC` prepares into the cache under a name of the two paths;
+    a song replaced afterwards (a damaged copy fixed) was read from the first preparation."""
+    import os
+
+    from aichoreo.data.prepare import aistpp_cache_name
+
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "music").mkdir()
+    song = tmp_path / "music" / "mBR0.wav"
+    song.write_bytes(b"damaged")
+    first = aistpp_cache_name(tmp_path / "ann", tmp_path / "music")
+    assert aistpp_cache_name(tmp_path / "ann", tmp_path / "music") == first  # stable
+    song.write_bytes(b"the song, whole")
+    os.utime(song, ns=(1, 2))
+    assert aistpp_cache_name(tmp_path / "ann", tmp_path / "music") != first
+
+
 def test_train_from_an_aistpp_folder(aist, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AICHOREO_CACHE", str(tmp_path / "cache"))
     code = main(["train", "--config", "tiny", "--data", str(aist / "annotations"), "--music", str(aist / "music"),

@@ -37,8 +37,13 @@ MUSIC_FEATURES: dict[str, MusicFeatureSpec] = {"reference": DEFAULT_SPEC, "strea
 
 
 def aistpp_cache_name(root: str | os.PathLike, music_dir: str | os.PathLike) -> str:
-    """A folder name for the prepared copy of an AIST++ download (stable for the same paths)."""
-    key = f"{Path(root).resolve()}|{Path(music_dir).resolve()}|v{FORMAT_VERSION}"
+    """A folder name for the prepared copy of an AIST++ download: stable for the same paths and
+    files, another for a file replaced or added (its size or time changes; keyed by the paths
+    alone, a song replaced after a damaged copy went on being read from the first preparation)."""
+    files = [f"{p.relative_to(base)}:{st.st_size}:{st.st_mtime_ns}"
+             for base in (Path(root), Path(music_dir)) for p in sorted(Path(base).rglob("*"))
+             if p.is_file() and (st := p.stat())]
+    key = "|".join([str(Path(root).resolve()), str(Path(music_dir).resolve()), f"v{FORMAT_VERSION}", *files])
     return "aistpp-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
