@@ -280,6 +280,17 @@ def test_train_only_teaches_styles_and_keeps_the_model(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_train_only_without_init_says_the_rest_stays_random(tmp_path, caplog):
+    from aichoreo.train import train
+
+    data, tiny, tc, _ = _plain_tiny_run(tmp_path)
+    styled_cfg = dataclasses.replace(tiny, styles=("cha-cha", "waltz"), style_dropout=0.0)
+    with caplog.at_level("WARNING", logger="aichoreo.train"):
+        train(styled_cfg, data, tmp_path / "random", train_config=dataclasses.replace(tc, train_only=("style_embed",)),
+              progress=False, accelerator="cpu", devices=1)
+    assert "without --init: every other parameter stays at its random initial value" in caplog.text
+
+
 def test_dance_in_a_style(style_model, tmp_path):
     assert main(["dance", str(SONG), "--checkpoint", str(style_model), "-o", str(tmp_path / "a"), "--seconds", "5",
                  "--formats", "joints", "--style", "waltz", "--style-strength", "3"]) == 0

@@ -678,6 +678,9 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     train_set, val_set = load_windows(data, config, train_config)
     module = DanceModule(config, train_config, train_set, val_set, steps)
     trained_parameters(module.model, train_config.train_only)  # a name that matches nothing fails here
+    if train_config.train_only and init is None and resume_from is None:
+        log.warning("train_only=%s without --init: every other parameter stays at its random initial value",
+                    ",".join(train_config.train_only))
     meta = model_file_meta(preset, data, train_config)
     # Data of another frame rate or music features trained to the end, and every model file it
     # wrote was then refused by `aichoreo dance`: refused here, before the run.
