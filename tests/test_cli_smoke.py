@@ -286,6 +286,8 @@ def _hostile_files(root: Path) -> dict[str, Path]:
     np.save(files["no_frames.npy"], np.zeros((0, 225), np.float32))
     files["mm.npy"] = root / "mm.npy"  # joints in millimetres
     np.save(files["mm.npy"], np.full((60, 24, 3), 1500.0, np.float32))
+    files["slow.npz"] = root / "slow.npz"  # joints at 1e-9 fps: the resampler asked for 17 TiB
+    np.savez(files["slow.npz"], joints=np.zeros((10, 24, 3)), fps=1e-9)
     files["wav.npy"] = root / "wav.npy"  # a song renamed: numpy spoke of "pickled data"
     files["wav.npy"].write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40))
     files["cut.glb"] = root / "cut.glb"  # a glb cut off after its header
@@ -301,6 +303,8 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
                                            "-o", str(o / "m.pkl")], "cut.npy", "not a readable .npy file"),
     ("fit truncated npz", lambda f, i, o: ["fit", str(f["cut.npz"]), "--layout", "smpl24", "-o", str(o / "m.pkl")],
      "cut.npz", "not a readable .npz file"),
+    ("fit at 1e-9 fps", lambda f, i, o: ["fit", str(f["slow.npz"]), "--layout", "smpl24", "-o", str(o / "m.pkl")],
+     "slow.npz", "its frame rate is 1e-09 fps"),
     ("fit 0-byte npz", lambda f, i, o: ["fit", str(f["empty.npz"]), "--layout", "smpl24", "-o", str(o / "m.pkl")],
      "empty.npz", "empty or ends early"),
     ("fit millimetres as metres", lambda f, i, o: ["fit", str(f["mm.npy"]), "--layout", "smpl24", "--fps", "60",

@@ -944,7 +944,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keypoints2d", required=True, type=_existing_file, help="AIST++ keypoints2d pickle")
     p.add_argument("--cameras", required=True, type=_existing_file, help="AIST++ camera setting JSON")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--fps", type=_positive_float, default=60.0, help="frame rate of the keypoints")
+    p.add_argument("--fps", type=_motion_fps, default=60.0, help="frame rate of the keypoints")
     p.add_argument("--units-per-metre", type=_positive_float, default=100.0, help="the cameras' units (AIST++: cm)")
     p.add_argument("--fit-iterations", type=_positive_int, default=400, help="SMPL fitting steps")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -958,7 +958,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("joints", type=_existing_file, help=".npy (T, J, 3) or .npz with 'joints' (and 'fps')")
     p.add_argument("--layout", required=True, choices=["coco17", "dwm23", "smpl24"], help="joint layout")
-    p.add_argument("--fps", type=_positive_float, default=None, help="frame rate (default: the .npz's)")
+    p.add_argument("--fps", type=_motion_fps, default=None, help="frame rate (default: the .npz's)")
     p.add_argument("-o", "--output", required=True, help="OUT.pkl")
     p.add_argument("--units", choices=["m", "cm", "mm"], default="m", help="units of the joints")
     p.add_argument("--floor", choices=["drift", "constant", "none"], default="drift",

@@ -704,7 +704,7 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                               tuner=tuner)
     elapsed = time.perf_counter() - t0
     generated_s = sum(s.frames - model.config.motion_len for s in batch) / FPS
-    for song, smpl in zip(batch, motions):
+    for j, (song, smpl) in enumerate(zip(batch, motions)):
         if song.lead:  # a continuation: the given dance's end was the seed, not part of this dance
             smpl = smpl.slice(song.lead)
         if song.keep is not None:  # after the foot lock: the kept joints equal the source exactly
@@ -726,7 +726,10 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                     written.update(_character_exports(smpl, character, new, song.path, options, exports,
                                                       page=on_page, aac=song.aac))
                 summary = {
-                    "song": str(song.path), "out": str(folder), "frames": len(smpl),
+                    # the song's place in the command and its batch's first: a bounce seed varies with
+                    # --random-seed + the place, a sampling model's draws with --random-seed + the batch's
+                    "song": str(song.path), "song_index": b + j, "batch_first_song": b,
+                    "out": str(folder), "frames": len(smpl),
                     "seconds": len(smpl) / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
                     "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
                     "foot_lock_wall_s": timings.get("feet_s", 0.0),
