@@ -154,6 +154,14 @@ def test_fit_joints_file_npy_in_centimetres(tmp_path):
     assert data["fps"] == 60.0
     fitted = _motion_joints_cm(tmp_path / "m.pkl")[::2]
     assert np.linalg.norm(fitted - joints * 100.0, axis=-1).mean() < 1.0
+    # the same centimetres read as metres, or metres as centimetres: a 38 m or a 9 cm dancer was
+    # written with exit 0
+    for units, data in (("m", joints * 100.0), ("cm", joints)):
+        np.save(tmp_path / "w.npy", data)
+        with pytest.raises(InputError, match=r"w\.npy: the fitted body is .* times SMPL's size .* wrong units\?"):
+            fit_joints_file(tmp_path / "w.npy", "smpl24", 30.0, tmp_path / "w.pkl", units=units, floor="none",
+                            iterations=200, progress=False)
+        assert not (tmp_path / "w.pkl").exists()
 
 
 def test_fit_joints_file_npz_with_floor_drift(tmp_path):

@@ -181,6 +181,7 @@ def reconstruct(
         optim = tri.points.copy()
     stages.step("optimised over time")
     result = fit_smpl(optim / units_per_metre, COCO17, fps=fps, iterations=fit_iterations, progress=progress)
+    _check_body_scale(result.scale, cameras_path, "--units-per-metre or the cameras' units")
     stages.step("fitted SMPL")
 
     name = kp_path.stem
@@ -274,6 +275,7 @@ def fit_joints_file(
         except ValueError as exc:
             raise InputError(path, str(exc)) from None
     result = fit_smpl(metres, layout, fps=fps, iterations=iterations, progress=progress)
+    _check_body_scale(result.scale, path, "--units")
     if floor != "none":
         result = place_on_floor(result)
     motion = _motion_dict(result, units_per_metre=UNITS_PER_METRE[units], out_fps=out_fps)
@@ -291,6 +293,19 @@ def fit_joints_file(
     }
     log.info("fitted %s: mean error %.1f mm, scale %.3f", path, 1000 * result.mean_error, result.scale)
     return summary
+
+
+# Body scales (the fitted SMPL body over SMPL's own) a person can have: real captures fit at 0.94-1.02,
+# a child is about 0.6. Centimetres read as metres fitted at 22 (a 38 m dancer), metres read as
+# centimetres at 0.09, and both were written with exit 0.
+BODY_SCALE_RANGE = (0.4, 2.5)
+
+
+def _check_body_scale(scale: float, path: str | os.PathLike, units: str) -> None:
+    low, high = BODY_SCALE_RANGE
+    if not low <= scale <= high:
+        raise InputError(path, f"the fitted body is {scale:.3g} times SMPL's size ({1.7 * scale:.3g} m tall): "
+                               f"wrong units? (check {units})")
 
 
 class _Stages:
