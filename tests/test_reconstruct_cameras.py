@@ -108,6 +108,10 @@ def test_nan_points_project_to_nan_and_undistort_inverts_project(rig):
         (lambda c: c[3].update(distortions=[0.1, 0.2, 0.3]), "distortions"),
         (lambda c: c[4].update(name=c[0]["name"]), "repeat"),
         (lambda c: c[5].update(size=[1920.5, 1080]), "size"),
+        # read as other cameras before, silently: one such view spoiled the whole triangulation
+        (lambda c: c[0].update(matrix=[[1600, 0, 960], [0, 1600, 540], [5, 3, 1]]), "last row"),
+        (lambda c: c[0].update(matrix=[[1600, 80, 960], [0, 1600, 540], [0, 0, 1]]), "skew"),
+        (lambda c: c[0].update(matrix=[[0.83, 0, 0.5], [0, 1.48, 0.5], [0, 0, 1]]), "normalised by the image size"),
     ],
 )
 def test_bad_camera_files_raise_input_error_naming_the_file(tmp_path, rig, edit, message):
@@ -118,6 +122,20 @@ def test_bad_camera_files_raise_input_error_naming_the_file(tmp_path, rig, edit,
     with pytest.raises(InputError, match=message) as info:
         load_camera_group(path)
     assert str(path) in str(info.value)
+
+
+def test_a_matrix_scaled_as_a_whole_is_the_same_camera(tmp_path, rig):
+    """2 K is K in homogeneous terms; OpenCV read fx, fy, cx, cy of 2 K: a camera of twice the focal length."""
+    cameras = cameras_to_aistpp(cameras_from_aistpp(rig))
+    base = load_camera_group_from(tmp_path / "a.json", cameras)
+    cameras[0]["matrix"] = (2 * np.asarray(cameras[0]["matrix"])).tolist()
+    scaled = load_camera_group_from(tmp_path / "b.json", cameras)
+    np.testing.assert_allclose(scaled.cameras[0].get_camera_matrix(), base.cameras[0].get_camera_matrix())
+
+
+def load_camera_group_from(path, cameras):
+    path.write_text(json.dumps(cameras))
+    return load_camera_group(path)
 
 
 def test_unreadable_camera_files(tmp_path):

@@ -98,8 +98,21 @@ def _validated(entry: Any, index: int, path: str | os.PathLike | None) -> dict[s
     if np.any(size <= 0) or np.any(size != np.round(size)):
         raise InputError(path, f"{label} field 'size' is {size.tolist()}, expected [width, height] in pixels")
     matrix = _numbers(entry, "matrix", (3, 3), label, path)
+    # OpenCV's projection reads fx, fy, cx, cy alone: a matrix scaled as a whole (2 K), with another
+    # last row or with skew was read as another camera, silently, and one such view spoiled the
+    # whole triangulation (metres off).
+    if matrix[2, 0] != 0 or matrix[2, 1] != 0 or matrix[2, 2] <= 0:
+        raise InputError(path, f"{label} field 'matrix' has last row {matrix[2].tolist()}, expected [0, 0, 1]")
+    matrix = matrix / matrix[2, 2]
     if matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
         raise InputError(path, f"{label} field 'matrix' has non-positive focal lengths")
+    if matrix[1, 0] != 0 or abs(matrix[0, 1]) > 1e-3 * matrix[0, 0]:
+        raise InputError(path, f"{label} field 'matrix' has skew ({matrix[0, 1]:g}), which OpenCV's camera model "
+                               "does not have: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
+    if min(matrix[0, 0], matrix[1, 1]) < 0.05 * max(size):
+        raise InputError(path, f"{label} field 'matrix' has focal lengths of {matrix[0, 0]:.3g} and "
+                               f"{matrix[1, 1]:.3g} pixels for an image {int(size[0])} wide: normalised by the "
+                               "image size? (expected pixels)")
     return {
         "name": name,
         "size": [int(v) for v in size],
