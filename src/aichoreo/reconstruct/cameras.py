@@ -101,12 +101,13 @@ def _validated(entry: Any, index: int, path: str | os.PathLike | None) -> dict[s
     # OpenCV's projection reads fx, fy, cx, cy alone: a matrix scaled as a whole (2 K), with another
     # last row or with skew was read as another camera, silently, and one such view spoiled the
     # whole triangulation (metres off).
-    if matrix[2, 0] != 0 or matrix[2, 1] != 0 or matrix[2, 2] <= 0:
+    if matrix[2, 2] <= 0 or abs(matrix[2, 0]) > 1e-9 * matrix[2, 2] or abs(matrix[2, 1]) > 1e-9 * matrix[2, 2]:
         raise InputError(path, f"{label} field 'matrix' has last row {matrix[2].tolist()}, expected [0, 0, 1]")
     matrix = matrix / matrix[2, 2]
+    matrix[2] = (0.0, 0.0, 1.0)
     if matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
         raise InputError(path, f"{label} field 'matrix' has non-positive focal lengths")
-    if matrix[1, 0] != 0 or abs(matrix[0, 1]) > 1e-3 * matrix[0, 0]:
+    if abs(matrix[1, 0]) > 1e-3 * matrix[1, 1] or abs(matrix[0, 1]) > 1e-3 * matrix[0, 0]:  # rounding, not skew
         raise InputError(path, f"{label} field 'matrix' has skew ({matrix[0, 1]:g}), which OpenCV's camera model "
                                "does not have: expected [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]")
     if min(matrix[0, 0], matrix[1, 1]) < 0.05 * max(size):
