@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from aichoreo.errors import InputError
 from aichoreo.rotations import axis_angle_to_matrix
 
 __all__ = [
@@ -49,6 +50,15 @@ MAX_DISTANCE_M = 500.0
 # Frame rates a motion a user hands in may have, frames per second: capture runs at 24-480 (AIST++
 # 60, EDGE 30, AMASS 60-250); a rate of 1e-9 (a damaged header) asked a video of 224 GiB of frames.
 MOTION_FPS_RANGE = (1.0, 1000.0)
+
+
+def check_motion_fps(fps: float, path) -> float:
+    """``fps`` of the motion file ``path`` when it lies in :data:`MOTION_FPS_RANGE`, else
+    :class:`~aichoreo.errors.InputError` naming the file."""
+    low, high = MOTION_FPS_RANGE
+    if not (np.isfinite(fps) and low <= fps <= high):
+        raise InputError(path, f"its frame rate is {fps:g} fps; a motion is read at {low:g} to {high:g} fps")
+    return float(fps)
 
 JOINT_NAMES: tuple[str, ...] = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",

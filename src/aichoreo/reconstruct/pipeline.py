@@ -34,7 +34,7 @@ from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floo
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
 from aichoreo.reconstruct.smooth import level_floor, optimize_temporal
 from aichoreo.reconstruct.triangulate import MIN_CONFIDENCE, REPROJECTION_THRESHOLD_PX, triangulate
-from aichoreo.skeleton import MAX_DISTANCE_M, MOTION_FPS_RANGE
+from aichoreo.skeleton import MAX_DISTANCE_M, check_motion_fps
 
 __all__ = ["reconstruct", "fit_joints_file", "load_joints_file", "UNITS_PER_METRE", "FLOOR_MODES"]
 
@@ -98,10 +98,7 @@ def load_joints_file(path: str | os.PathLike, *, fps: float | None = None) -> tu
         fps = file_fps
     elif file_fps is not None and not math.isclose(fps, file_fps, rel_tol=1e-6):
         raise InputError(path, f"the file says {file_fps:g} fps but {fps:g} fps was given")
-    low, high = MOTION_FPS_RANGE
-    if not (math.isfinite(fps) and low <= fps <= high):  # 1e-9 asked the resampler for 17 TiB
-        raise InputError(path, f"its frame rate is {fps:g} fps; a motion is read at {low:g} to {high:g} fps")
-    return joints.astype(np.float64), float(fps)
+    return joints.astype(np.float64), check_motion_fps(fps, path)  # 1e-9 asked the resampler for 17 TiB
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from aichoreo.export.edge import is_edge_layout, read_edge
 from aichoreo.fileio import read_array_pickle, read_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.bvh_io import read_bvh
-from aichoreo.skeleton import FPS, J0, JOINT_NAMES, MOTION_FPS_RANGE, N_JOINTS, REST_OFFSETS
+from aichoreo.skeleton import FPS, J0, JOINT_NAMES, N_JOINTS, REST_OFFSETS, check_motion_fps
 
 __all__ = ["read_source_motion", "SOURCE_SUFFIXES"]
 
@@ -129,8 +129,6 @@ def read_source_motion(path: str | os.PathLike, *, progress: bool = False, first
     else:
         raise InputError(path, f"unknown motion format {suffix or '(no suffix)'}; expected one of "
                                f"{', '.join(SOURCE_SUFFIXES)}")
-    low, high = MOTION_FPS_RANGE
-    if not low <= motion.fps <= high:
-        raise InputError(path, f"its frame rate is {motion.fps:g} fps; a motion is read at {low:g} to {high:g} fps")
+    check_motion_fps(motion.fps, path)
     s = span(motion.fps)
     return motion.slice(s.start, s.stop) if s != slice(None) else motion
