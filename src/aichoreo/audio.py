@@ -235,12 +235,18 @@ def _soundfile_blocks(source: soundfile.SoundFile, path: Path) -> Iterator[np.nd
 MAX_SAMPLE = 1e6
 
 
+def _check_samples(y: np.ndarray, path: str | os.PathLike | None) -> None:
+    """Refuse NaN or infinite samples, and samples beyond :data:`MAX_SAMPLE`, in one pass over ``y``."""
+    peak = float(np.abs(y).max()) if y.size else 0.0
+    if not np.isfinite(peak):  # a NaN or an infinity anywhere makes the peak one
+        raise InputError(path, "audio contains NaN or infinite samples")
+    if peak > MAX_SAMPLE:
+        raise InputError(path, f"audio has samples of {peak:.3g}, full scale being 1: not audio as it is")
+
+
 def _checked_mono(channels: np.ndarray, path: Path) -> np.ndarray:
     y = _to_mono(channels)
-    if not np.isfinite(y).all():
-        raise InputError(path, "audio contains NaN or infinite samples")
-    if len(y) and np.abs(y).max() > MAX_SAMPLE:
-        raise InputError(path, f"audio has samples of {np.abs(y).max():.3g}, full scale being 1: not audio as it is")
+    _check_samples(y, path)
     return y
 
 
@@ -574,10 +580,7 @@ def _check_audio(audio: np.ndarray, path: str | os.PathLike | None) -> np.ndarra
         raise InputError(path, "zero-length audio")
     if not np.issubdtype(y.dtype, np.floating):
         raise InputError(path, f"audio must hold float samples in [-1, 1], got {y.dtype}")
-    if not np.isfinite(y).all():
-        raise InputError(path, "audio contains NaN or infinite samples")
-    if np.abs(y).max() > MAX_SAMPLE:
-        raise InputError(path, f"audio has samples of {np.abs(y).max():.3g}, full scale being 1: not audio as it is")
+    _check_samples(y, path)
     # The reference computes in float32 (librosa.load's default dtype).
     return np.ascontiguousarray(y, dtype=np.float32)
 
