@@ -114,7 +114,7 @@ def _print_outputs(title: str, paths: list[Path]) -> None:
 
 def cmd_features(args: argparse.Namespace) -> int:
     from aichoreo import audio
-    from aichoreo.fileio import save_npy
+    from aichoreo.fileio import check_distinct_stems, save_npy
 
     songs = [Path(s) for s in args.songs]
     out = Path(args.output)
@@ -123,12 +123,7 @@ def cmd_features(args: argparse.Namespace) -> int:
         if out.exists() and not out.is_dir():
             raise InputError(out, "the output path exists and is a file, not a folder")
         targets = [out / f"{s.stem}.npy" for s in songs]
-        seen: dict[str, int] = {}
-        for i, song in enumerate(songs):  # one file each, also on a disk that ignores case
-            first = seen.setdefault(song.stem.casefold(), i)
-            if first != i:
-                raise InputError(None, f"{songs[first]} and {song} share a file name; their features would be one "
-                                       "file: give them distinct names or run one at a time")
+        check_distinct_stems(songs, "their features would be one file: give them distinct names or run one at a time")
     else:
         if out.is_dir():
             raise InputError(out, "is a folder; give a .npy file name for one song")
@@ -478,6 +473,8 @@ def cmd_retarget(args: argparse.Namespace) -> int:
 # aichoreo.data.prepare.MUSIC_FEATURES' names, written here so that --help does not import librosa (a test
 # checks they agree).
 MUSIC_FEATURE_CHOICES = ("reference", "stream")
+OVERWRITE_HELP = ("rebuild even if the folder is already prepared with the same dances and music features (a run "
+                  "that stops before the end leaves no index: prepare again)")
 MUSIC_FEATURES_HELP = ("reference: the paper's whole-song features; stream: the features a live run computes as the "
                        "audio arrives, for models that dance live (fact-small-stream; docs/live.md)")
 
@@ -910,7 +907,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--music", required=True, type=_existing_dir, help="folder with mBR0.wav ...")
     q.add_argument("-o", "--output", required=True, help="output folder")
     q.add_argument("--workers", type=_positive_int, default=2, help="songs computed in parallel")
-    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared with the same dances and music features (a run that stops before the end leaves no index: prepare again)")
+    q.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_aistpp)
     q = psub.add_parser(
@@ -929,7 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--motion-from", type=_existing_dir, default=None,
                    help="take each dance's motion from this folder prepared earlier (no fitting), e.g. to prepare "
                    "the same dances with --music-features stream")
-    q.add_argument("--overwrite", action="store_true", help="rebuild even if the folder is already prepared with the same dances and music features (a run that stops before the end leaves no index: prepare again)")
+    q.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     q.add_argument("--music-features", choices=MUSIC_FEATURE_CHOICES, default="reference", help=MUSIC_FEATURES_HELP)
     q.set_defaults(func=cmd_prepare_dwm)
 

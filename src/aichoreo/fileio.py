@@ -130,6 +130,17 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
 STAGING_LOCK = ".aichoreo-staging.lock"  # held (flock) by the process writing into a staging folder
 
 
+def check_distinct_stems(paths: list, collision: str) -> None:
+    """Refuse two of ``paths`` whose file names without suffix are equal, also as a disk that
+    ignores case compares them (their outputs would be one file or folder), naming both;
+    ``collision`` says what would collide."""
+    seen: dict[str, int] = {}
+    for i, path in enumerate(paths):
+        first = seen.setdefault(Path(path).stem.casefold(), i)
+        if first != i:
+            raise InputError(None, f"{paths[first]} and {path} share a file name; {collision}")
+
+
 @contextlib.contextmanager
 def staging_folder(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
     """A new hidden folder ``parent/.<prefix>-XXXXXXXX`` for files that the block moves into place;

@@ -68,6 +68,7 @@ from aichoreo.errors import InputError
 from aichoreo.export import FORMATS, SongAAC, aac_wanted, export_all, write_character_html
 from aichoreo.fileio import (
     atomic_path,
+    check_distinct_stems,
     clean_stale_staging,
     naming,
     output_folder,
@@ -525,12 +526,7 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
     if out.exists() and not out.is_dir():
         raise InputError(out, "the output path exists and is a file, not a folder")
     stems = [Path(s).stem for s in songs]
-    seen: dict[str, int] = {}
-    for i, stem in enumerate(stems):  # one folder each, also on a disk that ignores case
-        first = seen.setdefault(stem.casefold(), i)
-        if first != i:
-            raise InputError(None, f"{songs[first]} and {songs[i]} share a file name; their output folders "
-                                   "would collide")
+    check_distinct_stems(songs, "their output folders would collide")
     for stem in stems:  # refuse before any work, not after minutes of generation
         check_replaceable(out / stem)
     character = None
