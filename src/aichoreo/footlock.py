@@ -496,6 +496,10 @@ class FootLocker:
         self._fade = np.zeros((2, 3))  # the offset being faded out after a hold
         self._since = [self.blend_frames + 1] * 2  # frames since a hold ended
 
+    def _fade_weight(self, since: int) -> float:
+        """How much of a released hold's offset is left ``since`` frames after its release."""
+        return float(_smoothstep(np.array(1.0 - since / (self.blend_frames + 1))))
+
     def __call__(self, motion: SMPLMotion) -> SMPLMotion:
         joints = motion.joints().astype(np.float64)  # (k, 24, 3)
         rot = motion.rotations.astype(np.float64)
@@ -531,8 +535,7 @@ class FootLocker:
                     if self._since[foot] <= self.blend_frames:
                         # while the last hold's offset fades: from the raw ankle, the foot popped
                         # by what was left of the offset (2-3 cm in one frame)
-                        w = float(_smoothstep(np.array(1.0 - (self._since[foot] + 1) / (self.blend_frames + 1))))
-                        self._anchor[foot] = ankle + w * self._fade[foot]
+                        self._anchor[foot] = ankle + self._fade_weight(self._since[foot] + 1) * self._fade[foot]
                         self._since[foot] = self.blend_frames + 1
                 if self._planted[foot]:
                     slip = ankle - self._anchor[foot]
@@ -542,7 +545,7 @@ class FootLocker:
                     target[i, foot], weight[i, foot] = self._anchor[foot], 1.0
                 elif self._since[foot] <= self.blend_frames:
                     self._since[foot] += 1
-                    w = float(_smoothstep(np.array(1.0 - self._since[foot] / (self.blend_frames + 1))))
+                    w = self._fade_weight(self._since[foot])
                     target[i, foot], weight[i, foot] = ankle + w * self._fade[foot], w
         if not weight.any():
             return motion
