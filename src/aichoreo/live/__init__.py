@@ -178,11 +178,10 @@ def live(song: str | os.PathLike | None = None, *, stdin: bool = False, device: 
 
 
 def _check_outputs(record: str | os.PathLike | None, stats: str | os.PathLike | None) -> None:
-    """The recording and the stats file can be written, checked before the music starts (a folder
-    failed after the whole session, and the dance was lost)."""
-    for path in (p for p in (record, stats) if p is not None):
-        if Path(path).is_dir():
-            raise InputError(path, "is a folder; name the file to write")
+    """The stats file can be written, checked before the music starts (a folder failed after the
+    whole session, and the dance was lost); the recording is checked by its :class:`Recorder`."""
+    if stats is not None and Path(stats).is_dir():
+        raise InputError(stats, "is a folder; name the file to write")
     if record is not None and stats is not None and Path(record).resolve() == Path(stats).resolve():
         raise InputError(stats, "is the recording too: give the stats their own file")
 
