@@ -674,6 +674,12 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
         if problem:
             raise InputError(out / RUN_FILE, f"{problem}; resume it with the same --config and --set values")
 
+    meta = model_file_meta(preset, data, train_config)
+    # Data of another frame rate or music features trained to the end, and every model file it
+    # wrote was then refused by `aichoreo dance`: refused here, before its windows are loaded.
+    check_conventions(meta["conventions"], data.root / INDEX_FILE, what="a model trained on it could not dance here",
+                      advice="prepare it again with aichoreo data prepare")
+
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
     module = DanceModule(config, train_config, train_set, val_set, steps)
@@ -681,11 +687,6 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     if train_config.train_only and init is None and resume_from is None:
         log.warning("train_only=%s without --init: every other parameter stays at its random initial value",
                     ",".join(train_config.train_only))
-    meta = model_file_meta(preset, data, train_config)
-    # Data of another frame rate or music features trained to the end, and every model file it
-    # wrote was then refused by `aichoreo dance`: refused here, before the run.
-    check_conventions(meta["conventions"], data.root / INDEX_FILE, what="a model trained on it could not dance here",
-                      advice="prepare it again with aichoreo data prepare")
     if init is not None:
         meta["init"] = Path(init).name  # a file's name, never a path of this machine
         if resume_from is None:
