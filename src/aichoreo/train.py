@@ -366,7 +366,8 @@ class FiniteGuard(L.Callback):
     def _check_weights(self, trainer: L.Trainer, module: DanceModule) -> None:
         if bad := nonfinite_parameters(module.model):
             more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-            raise self._stop(trainer, f"the weights are not finite, or beyond {MAX_WEIGHT:g} ({', '.join(bad[:3])}{more})")
+            raise self._stop(trainer, f"the weights are not finite, or beyond {MAX_WEIGHT:g} "
+                                      f"({', '.join(bad[:3])}{more})")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs

@@ -140,9 +140,11 @@ class PreparedDataset:
             raise InputError(index_path, "malformed 'sequences': expected a list of objects with name, split "
                                          "and n_frames") from None
         seen = set()
-        for e in self.entries:  # a sequence of an unknown split was left out of training, one listed twice counted twice
+        # a sequence of an unknown split was left out of training, one listed twice counted twice
+        for e in self.entries:
             if e.split not in SPLITS:
-                raise InputError(index_path, f"sequence {e.name!r} has split {e.split!r}, not one of {', '.join(SPLITS)}")
+                raise InputError(index_path, f"sequence {e.name!r} has split {e.split!r}, "
+                                             f"not one of {', '.join(SPLITS)}")
             if e.name in seen:
                 raise InputError(index_path, f"sequence {e.name!r} is listed twice")
             seen.add(e.name)
