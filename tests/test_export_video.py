@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,78 @@ def test_mp4_with_music(tmp_path, motion):
     assert re.search(r"Stream #0:\d.*Audio: aac", info)
     duration = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info)
     assert float(duration.group(3)) == pytest.approx(1.0, abs=0.1)  # the music is cut to the dance
+
+
+def _mp3_song(tmp_path, seconds: float = 3.0):
+    """A song of noise bursts as an mp3 from ffmpeg's LAME encoder, which puts an encoder delay (about
+    25 ms of silence) before the music and says so in the file."""
+    sf = pytest.importorskip("soundfile")
+    sr = 44100
+    y = np.zeros(int(seconds * sr), np.float32)
+    rng = np.random.default_rng(0)
+    for start in np.arange(0.25, seconds - 0.1, 0.37):
+        y[int(start * sr): int(start * sr) + 400] = rng.uniform(-0.5, 0.5, 400)
+    sf.write(tmp_path / "bursts.wav", y, sr)
+    song = tmp_path / "bursts.mp3"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(tmp_path / "bursts.wav"),
+                    "-c:a", "libmp3lame", "-b:a", "128k", str(song)], check=True)
+    return song
+
+
+def _audio_of(path) -> np.ndarray:
+    """The first audio stream of ``path`` decoded by ffmpeg, mono float32 at 44.1 kHz."""
+    result = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path), "-map", "0:a:0",
+                             "-f", "f32le", "-ac", "1", "-ar", "44100", "-"], capture_output=True, check=True)
+    return np.frombuffer(result.stdout, np.float32)
+
+
+def test_an_mp3_songs_own_stream_goes_into_the_video_in_time(tmp_path, motion):
+    """An mp3 (or AAC) song is copied into the video as it is, not encoded again: no AAC to start,
+    the song's own samples, and in time with the song as the music features read it."""
+    import soundfile as sf
+
+    from aichoreo.export import aac_wanted
+
+    song = _mp3_song(tmp_path)
+    assert not aac_wanted(["mp4"], song)  # nothing to encode ahead
+    path = write_mp4(motion, tmp_path / "d.mp4", audio_path=song)
+    assert re.search(r"Stream #0:\d.*Audio: mp3", _streams(path))
+    heard, own = _audio_of(path), _audio_of(song)
+    n = int(0.9 * 44100)
+    assert heard.size >= n and np.array_equal(heard[:n], own[:n])  # the song's packets, decoded alike
+    read = sf.read(song, dtype="float32")[0]  # as the features read it (the encoder delay left out)
+    read = read.mean(axis=1) if read.ndim > 1 else read
+    lags = np.arange(-1500, 1501)
+    window = read[2000: 2000 + 30000]
+    match = [float(np.dot(window, heard[2000 + lag: 32000 + lag])) for lag in lags]
+    assert lags[int(np.argmax(match))] == 0  # the delay is not heard in the video either
+    # From a time inside the song it is encoded, cut at that time: a copy would start on a packet.
+    later = write_mp4(motion, tmp_path / "later.mp4", audio_path=song, audio_offset_s=0.5)
+    assert re.search(r"Stream #0:\d.*Audio: aac", _streams(later))
+
+
+def test_chromium_plays_the_video_and_its_copied_mp3(tmp_path, motion):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_export_html import _chromium, evaluate_in_page
+
+    if _chromium() is None:
+        pytest.skip("playing the video needs Chromium (Debian: apt-get install chromium)")
+    video = write_mp4(motion, tmp_path / "d.mp4", audio_path=_mp3_song(tmp_path))
+    page = tmp_path / "play.html"
+    page.write_text(f'<video id="v" src="{video.resolve().as_uri()}" muted></video>')
+    played = evaluate_in_page(page.resolve().as_uri(), """new Promise(done => {
+        const go = () => {
+          const v = document.getElementById("v");
+          if (!v) { setTimeout(go, 50); return; }
+          v.onerror = () => done({error: v.error && v.error.code});
+          v.onended = () => done({audio: v.webkitAudioDecodedByteCount, video: v.webkitVideoDecodedByteCount,
+                                  ended: v.currentTime});
+          v.play().catch(e => done({error: String(e)}));
+        };
+        go();
+      })""", profile=tmp_path / "profile")
+    assert played.get("audio", 0) > 0 and played.get("video", 0) > 0, played
+    assert played["ended"] == pytest.approx(1.0, abs=0.1)
 
 
 def test_mp4_without_music_has_no_audio_stream(tmp_path, motion):

@@ -511,13 +511,14 @@ def render_video(
             default) or ``"stick"`` (the skeleton's lines and joint dots; the only figure of the
             matplotlib renderer).
         audio_aac: ``audio_path`` already encoded as AAC (an ``.m4a`` of the whole file): its stream is
-            copied into the video instead of encoded again, where ``audio_offset_s`` is 0.
+            copied into the video instead of encoded again, where ``audio_offset_s`` is 0 and the song's
+            own stream cannot be copied (:func:`copies_audio`: an mp3 or AAC song is copied as it is).
     Returns the path written (atomically: a temporary file renamed at the end).
 
     The frames are drawn (and, by the raster renderer, converted to YUV 4:2:0) in this process and
     piped raw to ffmpeg, which encodes them in its own process, on one x264 thread, while the next
     frame is drawn: the two cores of a small machine are both busy. The music is muxed in the same
-    ffmpeg run (copied from ``audio_aac`` where given, else encoded there).
+    ffmpeg run (copied from the song or ``audio_aac`` where it can be, else encoded there).
     """
     ffmpeg = ffmpeg_exe()  # fails with a clear message before any work when the extra is missing
     joints = _check_joints(joints)
@@ -551,9 +552,13 @@ def render_video(
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", size, "-framerate", f"{video_fps}",
                "-i", "pipe:0"]
-        copy_audio = audio_path is not None and audio_aac is not None and audio_offset_s == 0
+        # At offset 0 the music is copied, from the song itself where its codec allows, else from
+        # the AAC handed over; a seek into a copied stream would land on a packet, not the frame's time.
+        copied = None if audio_path is None or audio_offset_s != 0 else (
+            audio_path if copies_audio(audio_path) else audio_aac)
+        copy_audio = copied is not None
         if copy_audio:
-            cmd += ["-i", os.fspath(audio_aac)]
+            cmd += ["-i", os.fspath(copied)]
         elif audio_path is not None:
             cmd += ["-ss", f"{audio_offset_s:.6f}", "-i", os.fspath(audio_path)]
         # One encoder thread: this process draws on one core and x264 keeps pace on another; its
@@ -633,17 +638,59 @@ def _ffmpeg_reason(stderr: str, temporary: Path, final: Path) -> str:
     return text.replace(os.fspath(temporary), os.fspath(final))
 
 
+# The song's own audio stream goes into the video as it is (a stream copy, no encoding) when it is
+# one of these: the MP4 players people use (browsers, QuickTime, Windows' player, VLC) and editors
+# play both in an .mp4. Others (opus, vorbis, flac, pcm, alac) are encoded as AAC: MP4 can hold
+# several of them, but browsers or QuickTime do not play them there. Copying is lossless, and the
+# 3 s of one core that encoding a 3-minute song takes go to the dance (issue 15). ffmpeg's stream copy
+# keeps an mp3's encoder delay out of the picture (checked in tests/test_export_video.py).
+COPIED_AUDIO_CODECS = ("aac", "mp3")
+
+
+@dataclass(frozen=True)
+class AudioProbe:
+    """What ffmpeg reads from an audio file's header: its duration (seconds, None where the container
+    does not say) and the codec of its first audio stream (ffmpeg's name, e.g. ``"mp3"``)."""
+
+    duration_s: float | None
+    codec: str | None
+
+
+def probe_audio(path: str | os.PathLike) -> AudioProbe:
+    """:class:`AudioProbe` of ``path``; :class:`InputError` naming it when ffmpeg finds no audio.
+
+    One ffmpeg run per file and version of it (its size and modification time): the command asks it
+    when it starts the music's encoding and again when it writes the video."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise InputError(path, exc.strerror or "cannot be read") from None
+    return _probe_audio(os.fspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_audio(path: str, size: int, mtime_ns: int) -> AudioProbe:
+    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", path], capture_output=True, text=True,
+                            errors="replace")
+    stream = re.search(r"Stream #\S+: Audio: (\w+)", result.stderr)
+    if stream is None:
+        raise InputError(path, "ffmpeg finds no audio in it")
+    match = re.search(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
+    duration = None if match is None else 3600 * int(match[1]) + 60 * int(match[2]) + float(match[3])
+    return AudioProbe(duration, stream[1])
+
+
 def audio_duration_s(path: Path) -> float | None:
     """The duration of an audio file as ffmpeg reads it (seconds), or None when its container does not
     say; :class:`InputError` naming ``path`` when ffmpeg cannot read it."""
-    result = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", os.fspath(path)], capture_output=True, text=True)
-    match = re.search(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", result.stderr)
-    if match is None:
-        if "Audio:" not in result.stderr:
-            raise InputError(path, "ffmpeg finds no audio in it")
-        return None
-    hours, minutes, seconds = match.groups()
-    return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+    return probe_audio(path).duration_s
+
+
+def copies_audio(path: str | os.PathLike) -> bool:
+    """Whether :func:`render_video` copies the music of ``path`` as it is (:data:`COPIED_AUDIO_CODECS`)
+    at music offset 0, rather than encoding it."""
+    return probe_audio(path).codec in COPIED_AUDIO_CODECS
 
 
 def _check_audio_offset(audio_path: Path, offset_s: float, video_s: float) -> None:

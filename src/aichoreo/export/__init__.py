@@ -42,7 +42,7 @@ from aichoreo.export.music import SongAAC, aac_of, maybe_aac
 from aichoreo.export.video import write_mp4
 from aichoreo.fileio import clean_stale_staging, naming, output_folder, staging_folder
 from aichoreo.motion import SMPLMotion
-from aichoreo.render import FIGURES, ffmpeg_exe
+from aichoreo.render import FIGURES, copies_audio, ffmpeg_exe
 
 __all__ = [
     "FORMATS",
@@ -106,13 +106,15 @@ def _check_request(out_dir: Path, name: str, formats: Iterable[str], audio_path:
 
 def aac_wanted(formats: Iterable[str], audio_path: str | os.PathLike | None, audio_offset_s: float = 0.0) -> bool:
     """Whether :func:`export_all` of ``formats`` uses the song as AAC (:class:`SongAAC`): the video
-    copies it in (where ``audio_offset_s`` is 0), and the page embeds it when browsers cannot play
-    the file or it is a large wav or flac. A caller that starts the :class:`SongAAC` early hands it
-    to :func:`export_all`, so that it is encoded while other work runs."""
+    copies it in (where ``audio_offset_s`` is 0 and the song's own stream is not an mp3 or AAC, which
+    the video copies as it is: :func:`aichoreo.render.copies_audio`), and the page embeds it when
+    browsers cannot play the file or it is a large wav or flac. A caller that starts the
+    :class:`SongAAC` early hands it to :func:`export_all`, so that it is encoded while other work runs."""
     if audio_path is None or not Path(audio_path).is_file():
         return False
     formats = set(formats)
-    return ("mp4" in formats and audio_offset_s == 0) or ("html" in formats and needs_aac(Path(audio_path)))
+    return (("mp4" in formats and audio_offset_s == 0 and not copies_audio(audio_path))
+            or ("html" in formats and needs_aac(Path(audio_path))))
 
 
 def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
