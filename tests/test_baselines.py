@@ -283,7 +283,7 @@ def test_train_and_dance_with_a_baseline_end_to_end(tmp_path, capsys):
     assert main(["dance", str(demo_song), "-o", str(out), "--checkpoint", str(run / "models" / "last.pt"),
                  "--seconds", "4", "--formats", "joints"]) == 0
     joints = np.load(out / demo_song.stem / "dance_joints.npy")
-    assert joints.shape == (241, 24, 3) and np.isfinite(joints).all()  # 4 s of features at 60 fps: 1 + 240
+    assert joints.shape == (240, 24, 3) and np.isfinite(joints).all()  # 4 s at 60 fps, the frame at 4 s not
     summary = json.loads((out / demo_song.stem / "dance.json").read_text())
     assert summary["options"]["frames_per_step"] == 1 and summary["model"]["preset"] == "dancenet-small"
     # The run's model file records the conventions and the training settings, and no path of this machine.

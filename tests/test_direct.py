@@ -165,10 +165,14 @@ def test_every_dance_file_directs_a_dance(tmp_path, first_dance):
     files = [first_dance.with_name(n) for n in ("dance.bvh", "dance_amass.npz", "dance_edge.pkl")]
     pkl_seed = continuation_seed(first_dance, 120, read=read_source_motion)
     pkl_take = keep_source(first_dance, read=read_source_motion)
-    # EDGE's file keeps every other frame: the frames between are interpolated back (1-2 cm here)
+    # EDGE's file keeps every other frame from the first, the frames between interpolated back (1-2 cm
+    # here): a dance of an even number of frames (this one's 600) ends there on the frame before its last.
+    n_edge = 2 * ((len(pkl_take) - 1) // 2) + 1
+    edge_seed = continuation_seed(first_dance, 120, read=lambda p: read_source_motion(p).slice(0, n_edge))
     for path, atol in zip(files, (1e-4, 1e-4, 0.02)):
         seed = continuation_seed(path, 120, read=read_source_motion)
-        np.testing.assert_allclose(seed.joints(), pkl_seed.joints(), atol=atol, err_msg=path.name)
+        expected = edge_seed if path.name == "dance_edge.pkl" else pkl_seed
+        np.testing.assert_allclose(seed.joints(), expected.joints(), atol=atol, err_msg=path.name)
         take = keep_source(path, read=read_source_motion)
         assert abs(len(take) - len(pkl_take)) <= 1, path.name
         n = min(len(take), len(pkl_take))
@@ -223,7 +227,10 @@ def test_dance_continues_where_the_first_ends(tmp_path, first_dance):
                                 continue_from=str(first_dance), progress=False)
     old = load_motion_smpl(first_dance).joints().astype(float)
     new = load_motion_smpl(summary["files"]["aistpp"]).joints().astype(float)
-    assert summary["frames"] == len(new) == 300 + 1  # 5 s of song, not the 2 s seed
+    assert summary["frames"] == len(new) == 300  # 5 s of song, not the 2 s seed
+    # The first dance (--seconds 10) ends on the frame before 10 s, where this one begins: the two
+    # takes last as long as their music, 15 s (until 2026-12-08 both danced the frame at 10 s).
+    assert len(old) + len(new) == 15 * 60
     seam = np.linalg.norm(new[0] - old[-1], axis=-1).mean()  # metres in one frame
     inside = np.median(np.linalg.norm(new[1:] - new[:-1], axis=-1).mean(-1))
     assert seam < 4 * inside + 0.01, (seam, inside)  # no jump at the seam
@@ -250,7 +257,7 @@ def test_a_continuation_does_not_read_the_cached_features_of_a_plain_dance(tmp_p
     assert main([*args, *continued, "-o", str(tmp_path / "fresh"), "--no-cache"]) == 0
     fresh = load_motion_smpl(tmp_path / "fresh" / SONG.stem / "dance.pkl").joints()
     cached = load_motion_smpl(tmp_path / "cached" / SONG.stem / "dance.pkl").joints()
-    assert len(fresh) == 4 * 60 + 1
+    assert len(fresh) == 4 * 60
     np.testing.assert_array_equal(cached, fresh)
     # and the other way round: the plain dance does not read the continuation's features
     assert main([*args, "-o", str(tmp_path / "plain2")]) == 0

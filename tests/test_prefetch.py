@@ -50,7 +50,7 @@ def test_prefetched_features_equal_those_computed_here(tmp_path):
     """)
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["same"] and out["shape"] == [241, 35] and out["bpm"][0] == out["bpm"][1] and not out["alive"]
+    assert out["same"] and out["shape"] == [240, 35] and out["bpm"][0] == out["bpm"][1] and not out["alive"]
     assert out["pending"] == [True, False]
 
 

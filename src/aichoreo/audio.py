@@ -894,6 +894,10 @@ class FeatureCache:
             # features (2 s longer) were stored under, and read from, the key of the same cut without
             # one; cuts keyed without a lead are never read again.
             parts["cut"] = [float(start), None if seconds is None else float(seconds), float(lead)]
+        if seconds is not None:
+            # Since 2026-12-08 a cut ends before the frame at its end (aichoreo.pipeline.song_inputs);
+            # the cuts stored before, one frame longer, are never read again.
+            parts["cut_end"] = "before"
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def entry(self, key: str) -> Path:

@@ -803,7 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (one sub-folder per song, replaced as a whole on a re-run)")
     p.add_argument("--checkpoint", default="default",
                    help="model file, or a bundled model: default, or styles (knows --style cha-cha, rumba, waltz)")
-    p.add_argument("--seconds", type=_positive_float, default=None, help="dance to this many seconds of the song")
+    p.add_argument("--seconds", type=_positive_float, default=None,
+                   help="dance to this many seconds of the song (the frames before its end: a take with "
+                        "--start there begins on the next)")
     p.add_argument("--start", type=_non_negative_float, default=0.0,
                    help="seconds into the song where the dance starts")
     p.add_argument("--seed-motion", default="neutral",

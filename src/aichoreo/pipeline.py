@@ -202,10 +202,14 @@ def song_inputs(path: str | os.PathLike, options: DanceOptions, motion_len: int,
     y = y[max(0, first - lead):last]
     if lead > first:  # before the song begins: silence
         y = np.concatenate([np.zeros(lead - first, y.dtype), y])
-    _check_long_enough(path, len(y) // HOP + 1, motion_len)
+    # A cut that ends inside the song (--seconds) keeps the frames before its end: the frame at its
+    # end is the first of the next part (`--start` there), so that two takes do not both dance it.
+    n_frames = -(-len(y) // HOP) if last < n_samples else len(y) // HOP + 1
+    _check_long_enough(path, n_frames, motion_len, len(y) / SAMPLE_RATE)
     # load_audio warned already if the song is silent; a cut of it is checked again.
     cut = first > 0 or last < n_samples or lead > 0
     feats, bpm = music_features(y, bpm=prior, path=path, warn_silent=cut, return_tempo=True, spec=spec)
+    feats = feats[:n_frames]
     if cache is not None:
         cache.store(key, feats)
     return Song(path=path, features=feats, bpm=bpm)
@@ -377,9 +381,12 @@ def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: Feat
         os._exit(0)  # no exit handlers, no traceback: the parent reads the pipe (or its end)
 
 
-def _check_long_enough(path: Path, n_frames: int, motion_len: int) -> None:
+def _check_long_enough(path: Path, n_frames: int, motion_len: int, seconds: float | None = None) -> None:
+    """:class:`InputError` when ``n_frames`` of music (``seconds`` long; else as long as a whole song of
+    that many frames) leave nothing to dance after the seed."""
     if n_frames < motion_len + 1:
-        raise InputError(path, f"the music to dance to is {(n_frames - 1) * HOP / SAMPLE_RATE:.2f} s long; a dance "
+        seconds = (n_frames - 1) * HOP / SAMPLE_RATE if seconds is None else seconds
+        raise InputError(path, f"the music to dance to is {seconds:.2f} s long; a dance "
                                f"needs more than the {motion_len / FPS:.0f} s seed motion")
 
 
