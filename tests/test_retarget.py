@@ -20,6 +20,7 @@ from rigs import build_rig, write_rig_bvh, write_rig_glb
 
 from aichoreo.data.aistpp import load_motion_smpl
 from aichoreo.errors import InputError
+from aichoreo.motion import SMPLMotion
 from aichoreo.retarget import load_character, read_source_motion, retarget, retarget_motion
 from aichoreo.retarget.bvh_io import read_bvh
 from aichoreo.retarget.fidelity import bone_direction_errors, planted_foot_errors
@@ -201,7 +202,15 @@ def test_motion_sources_agree(dance_files, dance, tmp_path):
         read_source_motion(tmp_path / "other.pkl")
     fitted = read_source_motion(dance_files / "dance_joints.npy")
     error = np.linalg.norm(fitted.joints() - dance.joints(), axis=-1)  # (T, 24) metres
-    assert np.mean(error) < 0.02 and np.max(error) < 0.1, (np.mean(error), np.max(error))
+    assert np.mean(error) < 0.01 and np.max(error) < 0.05, (np.mean(error), np.max(error))
+    # The end of a dance that has walked 12 m from the origin, as --continue reads it, stays on its
+    # joints: until 2026-12-08 the fit's path was divided by the fitted body scale (0.99...), which
+    # moved such a dancer by 4-9 cm, and the fit's smoothing pulled fast limbs up to 8 cm off.
+    far = SMPLMotion(dance.rotations, dance.translation + np.array([10.0, 0.0, -6.0], np.float32), dance.fps)
+    np.save(tmp_path / "far_joints.npy", far.joints())
+    end = read_source_motion(tmp_path / "far_joints.npy", last_s=2.0)
+    error = np.linalg.norm(end.joints() - far.joints()[-len(end):], axis=-1)
+    assert np.mean(error) < 0.01 and np.max(error[-1]) < 0.03, (np.mean(error), np.max(error[-1]))
     # first_s / last_s: the start or the end alone (what a seed or --continue reads), a joints file
     # fitted on those frames only
     for name in ("dance_joints.npy", "dance.pkl", "dance_edge.pkl"):
