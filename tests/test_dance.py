@@ -67,6 +67,7 @@ def test_the_songs_aac_is_encoded_once_while_the_features_are_computed(model_fil
     started.clear()
     dance(song, model_file, tmp_path / "out2", DanceOptions(formats=("joints", "html")), progress=False)
     assert started == []  # a small wav goes into the page as it is; no video
+    assert "<title>clicks</title>" in (tmp_path / "out2" / "clicks" / "dance.html").read_text()  # the song's name
     # Batches after the first start theirs when they begin: one each all the same.
     other = _song(tmp_path / "other.wav", 4.0, 100.0)
     dance([song, other], model_file, tmp_path / "out3", DanceOptions(formats=("mp4",), batch_size=1), progress=False)

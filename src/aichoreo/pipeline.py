@@ -645,7 +645,7 @@ def _character_exports(smpl, character: Character, folder: Path, song: Path, opt
             kind="vrm" if character.kind.startswith("vrm") else "gltf", fps=smpl.fps, frames=len(smpl),
             front=(float(cm.canonical[0, 2]), float(cm.canonical[2, 2])),
             bounds=np.stack([joints.min((0, 1)), joints.max((0, 1))]), audio_path=song,
-            audio_offset_s=options.start, title=EXPORT_NAME, aac=aac)
+            audio_offset_s=options.start, title=song.stem, aac=aac)
         timings["html"] = time.perf_counter() - t0
     return written
 
@@ -723,8 +723,8 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                 on_page = character is not None and character.kind != "bvh" and "html" in options.formats
                 formats = [f for f in options.formats if not (on_page and f == "html")]
                 written = export_all(smpl, new, name=EXPORT_NAME, formats=formats, audio_path=song.path,
-                                     audio_offset_s=options.start, progress=progress,
-                                     timings=exports, figure=options.figure, aac=song.aac) if formats else {}
+                                     audio_offset_s=options.start, progress=progress, timings=exports,
+                                     figure=options.figure, aac=song.aac, title=song.path.stem) if formats else {}
                 if character is not None:
                     written.update(_character_exports(smpl, character, new, song.path, options, exports,
                                                       page=on_page, aac=song.aac))

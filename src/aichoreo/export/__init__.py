@@ -117,7 +117,7 @@ def aac_wanted(formats: Iterable[str], audio_path: str | os.PathLike | None, aud
             or ("html" in formats and needs_aac(Path(audio_path))))
 
 
-def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path | None,
+def _write(fmt: str, motion: SMPLMotion, path: Path, title: str, audio_path: Path | None,
            audio_offset_s: float, progress: bool, figure: str, aac: SongAAC | None) -> Path:
     if fmt == "aistpp":
         return write_aistpp(motion, path)
@@ -132,9 +132,9 @@ def _write(fmt: str, motion: SMPLMotion, path: Path, name: str, audio_path: Path
     if fmt == "glb":
         return write_glb(motion, path)
     if fmt == "html":
-        return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
+        return write_html(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=title,
                           figure=figure, aac=aac)
-    return write_mp4(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=name,
+    return write_mp4(motion, path, audio_path=audio_path, audio_offset_s=audio_offset_s, title=title,
                      progress=progress, figure=figure, aac=aac)
 
 
@@ -150,6 +150,7 @@ def export_all(
     timings: dict[str, float] | None = None,
     figure: str = "body",
     aac: SongAAC | None = None,
+    title: str | None = None,
 ) -> dict[str, Path]:
     """Write ``motion`` in each of ``formats`` into ``out_dir`` as ``<name><suffix>`` (:data:`FILE_SUFFIXES`).
 
@@ -163,6 +164,7 @@ def export_all(
             body) or ``"stick"`` (the skeleton's lines); the viewer can switch (its b key).
         aac: ``audio_path`` being encoded as AAC already (:func:`aac_wanted`); else the export starts
             its own where it needs one.
+        title: shown in the video's corner and on the page (its tab too); default ``name``.
 
     The video is drawn while the other formats are written in a second thread (drawing and
     encoding leave part of two cores idle, and most of the others' work runs outside Python's lock),
@@ -200,7 +202,7 @@ def export_all(
                         break
                     log.info("writing %s (%s)", name + FILE_SUFFIXES[fmt], fmt)
                     t0 = time.perf_counter()
-                    written[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), name, audio,
+                    written[fmt] = _write(fmt, motion, staging / (name + FILE_SUFFIXES[fmt]), title or name, audio,
                                           audio_offset_s, progress, figure, aac)
                     spent[fmt] = time.perf_counter() - t0
                 return written
