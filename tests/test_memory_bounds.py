@@ -16,6 +16,7 @@ import soundfile
 
 from aichoreo import audio, motion
 from aichoreo.audio import DEFAULT_SPEC, SAMPLE_RATE, load_audio
+from aichoreo.errors import InputError
 from aichoreo.rotations import project_to_so3
 from aichoreo.skeleton import forward_kinematics
 
@@ -199,6 +200,18 @@ def test_truncated_wav_warns_with_both_lengths(tmp_path):
     assert message.startswith(f"{cut}: ") and f"holds {held}" in message and "\n" not in message
     assert y.size == int(np.ceil(held * SR / 44100))
     np.testing.assert_array_equal(y[:1000], load_audio(full)[:1000])
+
+
+@pytest.mark.parametrize("rate", [1, 4294967295])
+def test_a_wav_header_with_no_rate_of_audio_is_refused(tmp_path, rate):
+    """A header of 1 Hz made 5 s of audio a 25 GiB resampling (a MemoryError traceback); one of
+    4294967295 Hz (libsndfile refuses it, ffmpeg reads it) gave no samples, called silent and 0 s long."""
+    bad = tmp_path / f"rate{rate}.wav"
+    data = bytearray(_wav(tmp_path).read_bytes())
+    data[24:28] = rate.to_bytes(4, "little")  # the fmt chunk's sample rate
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"rate{rate}.wav: says its audio is sampled at {rate} Hz, not a rate"):
+        load_audio(bad)
 
 
 def test_complete_and_unsized_wavs_do_not_warn(tmp_path):

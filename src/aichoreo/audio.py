@@ -209,7 +209,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
         try:
             with source:
                 y, n_read = _resample_stream(_soundfile_blocks(source, path),
-                                             int(source.samplerate), sample_rate, source.frames,
+                                             _check_rate(int(source.samplerate), path), sample_rate, source.frames,
                                              path)
         except soundfile.LibsndfileError as error:  # damaged past its header
             raise InputError(path, f"corrupt audio: {error}") from None
@@ -230,9 +230,23 @@ def _soundfile_blocks(source: soundfile.SoundFile, path: Path) -> Iterator[np.nd
         yield _checked_mono(block.T, path)
 
 
+# Sample rates (Hz) a song may say it has: telephone speech is 8 kHz and studio masters 768 kHz at
+# most. A damaged header outside them made a WAV of 1 Hz allocate 25 GiB to resample 5 s, and one of
+# 4294967295 Hz come out as 0 samples, "silent" and "0.00 s long".
+NATIVE_RATE_RANGE = (1_000, 1_000_000)
+
 # Largest sample magnitude read as audio (full scale is 1): a float WAV may go past full scale, but
 # samples of 1e17 overflowed float32 power spectra into a librosa traceback; 1e6 is 120 dB beyond.
 MAX_SAMPLE = 1e6
+
+
+def _check_rate(native_rate: int, path: Path) -> int:
+    """``native_rate`` where it is in :data:`NATIVE_RATE_RANGE`, else :class:`InputError` naming ``path``."""
+    low, high = NATIVE_RATE_RANGE
+    if not low <= native_rate <= high:
+        raise InputError(path, f"says its audio is sampled at {native_rate} Hz, not a rate of audio "
+                               f"({low:,}-{high:,} Hz): a damaged header, or not an audio file")
+    return native_rate
 
 
 def _check_samples(y: np.ndarray, path: str | os.PathLike | None) -> None:
@@ -300,9 +314,9 @@ def _load_audioread(path: Path, sample_rate: int, first_error: Exception) -> np.
     try:
         with audioread.audio_open(os.fspath(path)) as source:
             blocks = _audioread_blocks(source, path)
-            expected = int((getattr(source, "duration", 0) or 0) * source.samplerate)
-            return _resample_stream(blocks, int(source.samplerate), sample_rate, expected,
-                                    path)[0]
+            native_rate = _check_rate(int(source.samplerate), path)
+            expected = int((getattr(source, "duration", 0) or 0) * native_rate)
+            return _resample_stream(blocks, native_rate, sample_rate, expected, path)[0]
     except InputError:
         raise
     except Exception as error:  # audioread raises many unrelated types for one bad file
