@@ -1,8 +1,10 @@
 """The whole ``aichoreo dance`` command, stage by stage, on an idle CPU and beside a CPU hog (issue 15).
 
 Songs of the given lengths (default 30 s, 3 min, 10 min) are synthesised as music files come
-(44.1 kHz stereo WAV: noise, two tones, a click every 0.5 s; ``memory_bounds.write_song``). Each
-case runs the command a user runs, in a fresh process, with no feature cache::
+(44.1 kHz stereo: noise, two tones, a click every 0.5 s; ``memory_bounds.write_song``), as an mp3
+of 192 kbit/s by default, the kind of file most people's songs are (``--song-format wav`` keeps the
+WAV: its music is encoded as AAC for the video, an mp3's is copied in as it is). Each case runs the
+command a user runs, in a fresh process, with no feature cache::
 
     python -m aichoreo dance SONG -o OUT --no-cache [--formats all | every format but mp4]
 
@@ -90,6 +92,21 @@ class Run:
         return self.generated_s / g if g else None
 
 
+def song_file(folder: Path, minutes: float, song_format: str) -> Path:
+    """The synthesised song of ``minutes`` as a WAV, or that WAV encoded as an mp3 (LAME, 192 kbit/s,
+    by imageio-ffmpeg's ffmpeg)."""
+    wav = write_song(folder / f"song_{minutes:g}min.wav", minutes)
+    if song_format == "wav":
+        return wav
+    import imageio_ffmpeg
+
+    mp3 = wav.with_suffix(".mp3")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "libmp3lame",
+                    "-b:a", "192k", str(mp3)], check=True)
+    wav.unlink()
+    return mp3
+
+
 def start_hogs(n: int) -> list[subprocess.Popen]:
     """``n`` processes that each keep one core busy (pure Python, no threads of their own)."""
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
@@ -172,6 +189,8 @@ def main() -> int:
                         help="thread policies compared on generation alone: tuned, or a count")
     parser.add_argument("--no-policies", dest="policies", action="store_const", const=[])
     parser.add_argument("--keep", type=Path, default=None, help="write songs and outputs here")
+    parser.add_argument("--song-format", choices=("mp3", "wav"), default="mp3",
+                        help="the synthesised songs' files (default mp3, 192 kbit/s)")
     parser.add_argument("--song", type=Path, default=None,
                         help="time this music file instead of the synthesised songs (its length replaces --minutes)")
     args = parser.parse_args()
@@ -191,7 +210,7 @@ def main() -> int:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         songs = ({args.minutes[0]: args.song} if args.song is not None
-                 else {m: write_song(work / f"song_{m:g}min.wav", m) for m in args.minutes})
+                 else {m: song_file(work, m, args.song_format) for m in args.minutes})
 
         def case(minutes: float, formats: str, busy: bool, policy: str = "tuned") -> Run:
             env = dict(base_env)
