@@ -183,6 +183,17 @@ def test_rerun_replaces_the_song_folder_as_a_whole(model_file, tmp_path, capsys)
     assert sorted(p.name for p in out.iterdir()) == ["clicks"]  # no staging folder left
 
 
+def test_dance_json_names_its_files_from_anywhere(model_file, tmp_path, monkeypatch):
+    """A command run with relative paths writes absolute ones into dance.json, which is read from
+    elsewhere (until 2026-12-08 its paths were relative to where the command ran)."""
+    _song(tmp_path / "clicks.wav", 3.0)
+    monkeypatch.chdir(tmp_path)
+    assert main(["dance", "clicks.wav", "-o", "out", "--checkpoint", str(model_file), "--formats", "joints"]) == 0
+    summary = json.loads((tmp_path / "out" / "clicks" / "dance.json").read_text())
+    assert summary["song"] == str(tmp_path / "clicks.wav") and summary["out"] == str(tmp_path / "out" / "clicks")
+    assert summary["files"] == {"joints": str(tmp_path / "out" / "clicks" / "dance_joints.npy")}
+
+
 def test_a_folder_with_foreign_files_is_refused_and_kept(model_file, tmp_path, capsys):
     song = _song(tmp_path / "clicks.wav", 3.0)
     out = tmp_path / "out"

@@ -731,8 +731,9 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                 summary = {
                     # the song's place in the command and its batch's first: a bounce seed varies with
                     # --random-seed + the place, a sampling model's draws with --random-seed + the batch's
-                    "song": str(song.path), "song_index": b + j, "batch_first_song": b,
-                    "out": str(folder), "frames": len(smpl),
+                    # Absolute paths: dance.json is read from elsewhere than where the command ran.
+                    "song": os.path.abspath(song.path), "song_index": b + j, "batch_first_song": b,
+                    "out": os.path.abspath(folder), "frames": len(smpl),
                     "seconds": len(smpl) / FPS, "bpm_prior": song.bpm, "generation_wall_s": elapsed,
                     "generated_s_per_wall_s": generated_s / elapsed if elapsed > 0 else None,
                     "foot_lock_wall_s": timings.get("feet_s", 0.0),
@@ -743,13 +744,14 @@ def _generate_batch(batch: list[Song], b: int, model, out: Path, options: DanceO
                     "generation_threads": timings.get("threads", {}),  # the loop's passes per thread count
                     "options": {k: (list(v) if isinstance(v, tuple) else v)
                                 for k, v in dataclasses.asdict(options).items()},
-                    "model": model_meta or {}, "files": {k: str(folder / v.name) for k, v in written.items()},
+                    "model": model_meta or {},
+                    "files": {k: os.path.abspath(folder / v.name) for k, v in written.items()},
                 }
                 with atomic_path(new / SUMMARY) as tmp:
                     tmp.write_text(json.dumps(summary, indent=2, default=str))
                 check_replaceable(folder)  # again: files may have appeared during generation
                 _swap_in(new, folder, staging / "previous")
-        summary["files"]["summary"] = str(folder / SUMMARY)
+        summary["files"]["summary"] = os.path.abspath(folder / SUMMARY)
         summaries.append(summary)
         if progress:
             tqdm.write(f"{song.path.name}: {len(smpl) / FPS:.1f} s of dance, generated at "
