@@ -56,6 +56,17 @@ def test_train_needs_music_for_a_non_prepared_folder(tmp_path, capsys):
     assert "empty" in err and "not a prepared dataset" in err and "Traceback" not in err
 
 
+def test_train_refuses_dims_that_are_not_the_datas_before_the_run_starts(tmp_path, capsys):
+    data = _write_dataset(tmp_path / "data")
+    for key, value in (("motion_dim", 3), ("audio_dim", 20)):
+        run = tmp_path / f"run_{key}"
+        assert main(["train", "--config", "tiny", "--data", str(data), "--out", str(run), "--max-steps", "1",
+                     "--set", f"{key}={value}"]) == 1
+        err = capsys.readouterr().err
+        assert f"{key} {value}: this data has 225-d motion vectors (fact-225) and 35-d music features" in err
+        assert "Traceback" not in err and not run.exists()  # refused before the run's folder is made
+
+
 TINY_SET = ["--set", "motion_len=12", "--set", "audio_len=24", "--set", "target_len=4", "--set", "batch_size=4",
             "--set", "num_workers=0", "--set", "checkpoint_every=2", "--set", "val_every=2"]
 

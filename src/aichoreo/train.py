@@ -57,8 +57,9 @@ from aichoreo.data.dataset import INDEX_FILE, PreparedDataset
 from aichoreo.data.windows import FixedWindows, RandomWindows, StepSampler
 from aichoreo.errors import InputError
 from aichoreo.fileio import atomic_path, read_json
-from aichoreo.audio import DEFAULT_SPEC
+from aichoreo.audio import DEFAULT_SPEC, MusicFeatureSpec
 from aichoreo.conventions import check_conventions, conventions_of
+from aichoreo.motion import FACT_PADDED_DIM
 from aichoreo.models import (
     BUNDLED_MODELS,
     MAX_WEIGHT,
@@ -650,6 +651,18 @@ def _start_run_folder(out: Path, preset: str, config: ModelConfig, train_config:
     write_run_config(out, preset, config, train_config, data)
 
 
+def _check_dims(config: ModelConfig, conventions: dict[str, Any]) -> None:
+    """:class:`InputError` when the model's ``motion_dim`` or ``audio_dim`` is not the data's (a
+    ``--set motion_dim=3`` failed on the first batch, inside the model, after the run had started)."""
+    music = MusicFeatureSpec.from_dict(conventions["music_features"])
+    wanted = {"motion_dim": FACT_PADDED_DIM, "audio_dim": music.feature_dim}
+    wrong = [f"{k} {getattr(config, k)}" for k, v in wanted.items() if getattr(config, k) != v]
+    if wrong:
+        raise InputError(None, f"{' and '.join(wrong)}: this data has {FACT_PADDED_DIM}-d motion vectors "
+                               f"({conventions['motion']}) and {music.feature_dim}-d music features; "
+                               "leave motion_dim and audio_dim at those")
+
+
 def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
           preset: str = "custom", train_config: TrainConfig = TrainConfig(), max_steps: int | None = None,
           resume: bool = False, accelerator: str = "auto", devices: int | str = "auto", num_nodes: int = 1,
@@ -680,6 +693,8 @@ def train(config: ModelConfig, data: PreparedDataset, out: str | os.PathLike, *,
     # wrote was then refused by `aichoreo dance`: refused here, before its windows are loaded.
     check_conventions(meta["conventions"], data.root / INDEX_FILE, what="a model trained on it could not dance here",
                       advice="prepare it again with aichoreo data prepare")
+
+    _check_dims(config, meta["conventions"])
 
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     train_set, val_set = load_windows(data, config, train_config)
