@@ -133,6 +133,26 @@ def test_missing_data_single_frames_and_bad_input(truth):
         fit_smpl(truth[3], SMPL24, fps=0.0)
 
 
+def test_frames_where_nothing_is_seen_start_between_their_neighbours():
+    """A dancer 8 m from the origin, unseen for 0.3 s (an occlusion): those frames used to start at
+    the origin in the rest pose, and the fit left them there, metres off and under the floor."""
+    poses, trans = known_motion(80, seed=3)
+    joints = forward_kinematics_axis_angle(poses, trans + [8.0, 0.0, -3.0])
+    seen = joints.copy()
+    seen[30:48] = np.nan
+    world = fit_smpl(seen, SMPL24, fps=FPS, iterations=150).world_joints()
+    gap = np.linalg.norm(world[30:48] - joints[30:48], axis=-1)
+    assert gap.mean() < 0.15, gap.mean()
+    assert world[30:48, 0, 1].min() > joints[:, 0, 1].min() - 0.15  # the pelvis stays at its height
+    # at the ends: as the nearest seen frame
+    ends = joints.copy()
+    ends[:10] = np.nan
+    ends[-10:] = np.nan
+    world = fit_smpl(ends, SMPL24, fps=FPS, iterations=150).world_joints()
+    assert np.linalg.norm(world[:10, 0] - joints[10, 0], axis=-1).max() < 0.3
+    assert np.linalg.norm(world[-10:, 0] - joints[-11, 0], axis=-1).max() < 0.3
+
+
 def test_initial_pose_is_close_and_unflipped(truth):
     poses, trans, scale, joints = truth
     rot, root, s0 = initial_pose(SMPL24, joints)

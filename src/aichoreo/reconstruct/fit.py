@@ -262,7 +262,26 @@ def initial_pose(layout: Layout, targets: np.ndarray) -> tuple[np.ndarray, np.nd
         new_global = q @ frames[:, p]
         parent_frame = frames[:, PARENTS[p]]
         rot[:, p] = np.swapaxes(parent_frame, 1, 2) @ new_global
+    seen = present.any(axis=1)
+    if seen.any() and not seen.all():
+        _fill_unseen(rot, root_pos, seen)
     return rot, root_pos, scale
+
+
+def _fill_unseen(rot: np.ndarray, root_pos: np.ndarray, seen: np.ndarray) -> None:
+    """Start the frames where nothing is seen (a missed detection, an occlusion) between the nearest
+    seen frames, in place: the root linearly, every rotation by slerp; before the first seen frame and
+    after the last, as that frame. They started at the origin in the rest pose, and the fit, which
+    has only its priors there, left half a second unseen of a dancer 10 m from the origin 10 m off
+    and under the floor."""
+    idx = np.flatnonzero(seen)
+    miss = np.flatnonzero(~seen)
+    after = np.searchsorted(idx, miss)  # the next seen frame's place in idx
+    before, later = idx[np.clip(after - 1, 0, len(idx) - 1)], idx[np.clip(after, 0, len(idx) - 1)]
+    w = np.where(later > before, (miss - before) / np.maximum(later - before, 1), 0.0)
+    root_pos[miss] = (1 - w)[:, None] * root_pos[before] + w[:, None] * root_pos[later]
+    n_joints = rot.shape[1]
+    rot[miss] = slerp_matrices(rot[before], rot[later], np.repeat(w[:, None], n_joints, axis=1))
 
 
 def _with_hinge(q_swing, frame, have, want, lower, child, ok):
