@@ -164,6 +164,19 @@ def test_fit_joints_file_npy_in_centimetres(tmp_path):
         assert not (tmp_path / "w.pkl").exists()
 
 
+def test_fit_joints_file_refuses_a_body_that_does_not_stand_along_y(tmp_path):
+    """z-up data (Blender's, many capture systems') read as y up was fitted as a body lying down."""
+    joints = _smpl_sequence(40, 30.0)
+    z_up = np.stack([joints[..., 0], -joints[..., 2], joints[..., 1]], axis=-1)
+    upside_down = joints * [1.0, -1.0, 1.0]
+    for name, data, side in (("zup", z_up, "+z"), ("down", upside_down, "-y")):
+        np.save(tmp_path / f"{name}.npy", data)
+        with pytest.raises(InputError, match=rf"{name}\.npy: the body stands along \{side}, not \+y"):
+            fit_joints_file(tmp_path / f"{name}.npy", "smpl24", 30.0, tmp_path / "m.pkl", floor="none",
+                            iterations=10, progress=False)
+    assert not (tmp_path / "m.pkl").exists()
+
+
 def test_fit_joints_file_npz_with_floor_drift(tmp_path):
     """A DWM-shaped file (23 markers, fps inside) whose floor drifts up: the fit stands on y = 0."""
     from aichoreo.reconstruct.layouts import DWM23

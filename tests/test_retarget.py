@@ -185,7 +185,10 @@ def test_motion_sources_agree(dance_files, dance, tmp_path):
     np.testing.assert_allclose(from_edge.joints(), dance.resample(30.0).joints(), atol=1e-4)
     np.save(tmp_path / "vectors.npy", dance.to_fact_vector(padded=True))
     np.testing.assert_allclose(read_source_motion(tmp_path / "vectors.npy").joints(), dance.joints(), atol=1e-4)
+    joints = dance.joints()
     for name, content, says in (("odd.npy", np.zeros((5, 7)), "has shape (5, 7)"),
+                                ("zup.npy", np.stack([joints[..., 0], -joints[..., 2], joints[..., 1]], -1),
+                                 "the body stands along +z, not +y"),
                                 ("cube.npy", np.zeros((5, 24, 4)), "expected SMPL-24 joints"),
                                 # a tracker's zeros: the fit would fail inside scipy, naming no file
                                 ("zeros.npy", np.zeros((5, 24, 3)), "the joints of 5 of its 5 frames (the first: "

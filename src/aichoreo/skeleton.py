@@ -19,6 +19,7 @@ joint 0 = global orientation, matrices act on column vectors)::
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 
@@ -50,6 +51,29 @@ MAX_DISTANCE_M = 500.0
 # Frame rates a motion a user hands in may have, frames per second: capture runs at 24-480 (AIST++
 # 60, EDGE 30, AMASS 60-250); a rate of 1e-9 (a damaged header) asked a video of 224 GiB of frames.
 MOTION_FPS_RANGE = (1.0, 1000.0)
+
+
+def check_y_up(points: np.ndarray, feet: tuple[int, ...] | list[int], path) -> None:
+    """:class:`~aichoreo.errors.InputError` naming ``path`` when a body's points ``(T, J, 3)`` (NaN =
+    missing) do not stand along +y: the direction from the mean of its ``feet`` to the mean of all its
+    points, taken over the frames (its median), points along another axis or down. Data of z-up tools
+    (Blender, many capture systems) read as y up fitted a body lying on its back."""
+    if not len(feet):
+        return
+    with warnings.catch_warnings():  # frames without any foot (or point): NaN, left out below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        up = np.nanmean(points, axis=1) - np.nanmean(points[:, list(feet)], axis=1)  # (T, 3)
+    up = up[np.isfinite(up).all(axis=1)]
+    norm = np.linalg.norm(up, axis=1)
+    up = up[norm > 1e-9] / norm[norm > 1e-9, None]
+    if not len(up):
+        return
+    axis = np.median(up, axis=0)
+    if axis[UP_AXIS] < 0.5:
+        main = int(np.argmax(np.abs(axis)))
+        side = f"{'-' if axis[main] < 0 else '+'}{'xyz'[main]}"
+        raise InputError(path, f"the body stands along {side}, not +y: its points are read with y up "
+                               "(for z-up data, (x, y, z) -> (x, z, -y))")
 
 
 def check_motion_fps(fps: float, path) -> float:

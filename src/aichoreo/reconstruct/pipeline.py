@@ -34,7 +34,7 @@ from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floo
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
 from aichoreo.reconstruct.smooth import level_floor, optimize_temporal
 from aichoreo.reconstruct.triangulate import MIN_CONFIDENCE, REPROJECTION_THRESHOLD_PX, triangulate
-from aichoreo.skeleton import MAX_DISTANCE_M, check_motion_fps
+from aichoreo.skeleton import MAX_DISTANCE_M, check_motion_fps, check_y_up
 
 __all__ = ["reconstruct", "fit_joints_file", "load_joints_file", "UNITS_PER_METRE", "FLOOR_MODES"]
 
@@ -260,6 +260,7 @@ def fit_joints_file(
     if len(joints) == 1:
         log.info("%s: one frame, fitted without the temporal term", path)
     metres = joints / UNITS_PER_METRE[units]
+    check_y_up(metres, layout.feet, path)
     reach = float(np.nanmax(np.abs(metres)))
     if reach > MAX_DISTANCE_M:
         raise InputError(path, f"joints reach {reach:.3g} m from the origin in units {units!r}; a dance stays "

@@ -30,7 +30,7 @@ from aichoreo.export.edge import is_edge_layout, read_edge
 from aichoreo.fileio import read_array_pickle, read_npy
 from aichoreo.motion import SMPLMotion
 from aichoreo.retarget.bvh_io import read_bvh
-from aichoreo.skeleton import FPS, J0, JOINT_NAMES, N_JOINTS, REST_OFFSETS, check_motion_fps
+from aichoreo.skeleton import FPS, J0, JOINT_NAMES, N_JOINTS, REST_OFFSETS, check_motion_fps, check_y_up
 
 __all__ = ["read_source_motion", "SOURCE_SUFFIXES"]
 
@@ -78,6 +78,7 @@ def _from_npy(path: Path, progress: bool, span: slice) -> SMPLMotion:
     from aichoreo.reconstruct.layouts import SMPL24
 
     joints = check_joints(array.astype(np.float64), path)
+    check_y_up(joints, SMPL24.feet, path)
     # A frame whose joints all but meet is no body (a tracker's zeros for a missed person); the fit
     # would stop on a singular rotation deep inside scipy, naming no file.
     extent = np.linalg.norm(joints.max(axis=1) - joints.min(axis=1), axis=-1)  # (T,) m
