@@ -61,7 +61,15 @@ def test_keyframes_file_forms(tmp_path):
     ([{"pose": ARMS_DOWN}], "keyframe 0: expected an object with time_s"),
     ([{"time_s": 3, "pose": ARMS_DOWN[:69]}], "keyframe 0: pose has 69 numbers; expected 72"),
     ([{"time_s": 3, "pose": ["a"] * 72}], "pose must be numbers"),
-    ([{"time_s": "soon", "pose": ARMS_DOWN}], "time_s must be a finite number"),
+    ([{"time_s": "soon", "pose": ARMS_DOWN}], "time_s must be a number, got 'soon'"),
+    # numbers too large to become frames, or floats, were tracebacks (OverflowError) until 2026-12-08
+    ([{"time_s": 1e308, "pose": ARMS_DOWN}], "time_s must be a finite number of at most 1e+06, got 1e+308"),
+    ([{"time_s": 10 ** 400, "pose": ARMS_DOWN}], "time_s must be a finite number of at most 1e+06, got 1000"),
+    ({"ramp_s": 1e308, "keyframes": [{"time_s": 3, "pose": ARMS_DOWN}]}, "ramp_s must be a finite number of at"),
+    ([{"time_s": 3, "from": "take.pkl", "at_s": 1e308}], "at_s must be a finite number of at most 1e+06"),
+    ([{"time_s": 3, "from": "take.pkl", "frame": 10 ** 400}], "frame 100000000000000000000000000000000"),
+    ([{"time_s": 3, "from": 5}], "keyframe 0: from must be a motion file's path, got 5"),
+    ([{"time_s": 3, "pose": ARMS_DOWN, "root": "no", "position": [0, 1, 0]}], "root must be true or false, got 'no'"),
     ([{"time_s": 3}], 'give a pose ("pose": 72 axis-angle numbers) or "from"'),
     ([{"time_s": 3, "pose": ARMS_DOWN, "root": True}], "root: true needs a position"),
     ([{"time_s": 3, "pose": ARMS_DOWN, "ramp_s": 0}], "ramp_s must be > 0"),
@@ -122,13 +130,30 @@ def test_warp_with_root_places_the_dancer(tmp_path):
     assert keyframe_errors(warped, keys)[0] < 1e-5
 
 
+def test_a_keyframe_from_a_file_takes_the_position_given(tmp_path):
+    motion = _motion()
+    write_aistpp(motion, tmp_path / "take.pkl")
+    keys = read_keyframes(_write(tmp_path, [{"time_s": 5, "from": "take.pkl", "frame": 10},
+                                            {"time_s": 6, "from": "take.pkl", "frame": 10, "root": True},
+                                            {"time_s": 7, "from": "take.pkl", "frame": 10, "root": True,
+                                             "position": [1.0, 0.9, 1.0]}]))
+    assert keys[0].position is None  # the body's pose alone
+    np.testing.assert_allclose(keys[1].position, motion.translation[10], atol=1e-6)  # the frame's own
+    np.testing.assert_allclose(keys[2].position, [1.0, 0.9, 1.0])  # ignored until 2026-12-08
+
+
 def test_keyframes_outside_the_dance_are_refused(tmp_path):
     late = read_keyframes(_write(tmp_path, [{"time_s": 30.0, "pose": ARMS_DOWN}]))
     with pytest.raises(InputError, match="keyframe 0 at 30 s is after the dance ends"):
         keyframe_warp(late, dance_start=0, n_frames=600, first_editable=120)
     early = read_keyframes(_write(tmp_path, [{"time_s": 2.5, "pose": ARMS_DOWN}]))
-    with pytest.raises(InputError, match="too early: the dance can reach a pose from 3.00 s on"):
+    with pytest.raises(InputError, match=r"too early: the dance can reach a pose from 3.00 s on \(after the 2 s "
+                                         r"seed and the 1 s ramp\)"):
         keyframe_warp(early, dance_start=0, n_frames=600, first_editable=120)
+    # a continuation's seed is the given dance, not part of the new one
+    early = read_keyframes(_write(tmp_path, [{"time_s": 0.5, "pose": ARMS_DOWN}]))
+    with pytest.raises(InputError, match=r"from 1.00 s on \(after its 1 s ramp from the continuation's start\)"):
+        keyframe_warp(early, dance_start=120, n_frames=600, first_editable=120)
 
 
 def test_continuation_seed_is_the_end_in_place(tmp_path):
@@ -242,6 +267,27 @@ def test_dance_continues_where_the_first_ends(tmp_path, first_dance):
     assert accel[n - 2: n].max() <= np.percentile(accel[: n - 2], 95), (accel[n - 2: n], accel[: n - 2])
 
 
+def test_a_continuation_far_from_the_origin_is_the_same_dance_there(tmp_path, first_dance, monkeypatch):
+    """The model is shown a dance as if it had started at the origin: the end of a dance that had
+    walked 20 m away carries on as it would have at the origin, 20 m away (until 2026-12-08 the model
+    saw positions it was never trained on, and the new dancer flew off at 14 m/s)."""
+    import aichoreo
+    from aichoreo.data.aistpp import load_motion_smpl
+
+    monkeypatch.setenv("AICHOREO_THREADS", "1")
+    near = load_motion_smpl(first_dance)
+    offset = np.array([20.0, 0.0, -5.0], np.float32)
+    far = write_aistpp(SMPLMotion(near.rotations, near.translation + offset, near.fps), tmp_path / "far.pkl")
+    dances = {}
+    for name, given in (("near", first_dance), ("far", far)):
+        (summary,) = aichoreo.dance(str(SONG), out=tmp_path / name, formats=("aistpp",), start=10, seconds=3,
+                                    continue_from=str(given), progress=False)
+        dances[name] = load_motion_smpl(summary["files"]["aistpp"]).joints().astype(float)
+    np.testing.assert_allclose(dances["far"] - offset, dances["near"], atol=0.01)
+    speed = np.linalg.norm(np.diff(dances["far"], axis=0), axis=-1).mean() * 60  # m/s
+    assert speed < 2.0, speed
+
+
 def test_a_continuation_does_not_read_the_cached_features_of_a_plain_dance(tmp_path, first_dance, monkeypatch):
     """A continuation's features start 2 s before --start (its seed's music, silence before the song).
     Until 2026-12-07 the cache keyed them as the same cut without that lead, so after a plain dance
@@ -264,6 +310,14 @@ def test_a_continuation_does_not_read_the_cached_features_of_a_plain_dance(tmp_p
     np.testing.assert_array_equal(
         load_motion_smpl(tmp_path / "plain2" / SONG.stem / "dance.pkl").joints(),
         load_motion_smpl(tmp_path / "plain" / SONG.stem / "dance.pkl").joints())
+
+
+def test_a_continuation_one_frame_a_pass_says_it_is_not_joined(tmp_path, first_dance, caplog):
+    import aichoreo
+
+    aichoreo.dance(str(SONG), out=tmp_path / "o", formats=("aistpp",), start=10, seconds=1, frames_per_step=1,
+                   continue_from=str(first_dance), progress=False)
+    assert "--frames-per-step 1 predicts one frame a pass: the continuation is not joined to" in caplog.text
 
 
 def test_continue_errors(tmp_path, first_dance):
@@ -326,6 +380,26 @@ def test_keep_errors(tmp_path, first_dance):
         aichoreo.dance(str(SONG), out=tmp_path / "o", keep="lower", keep_from=str(first_dance),
                        continue_from=str(first_dance), progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_keyframes_with_kept_joints_pose_the_generated_ones(tmp_path, first_dance, caplog):
+    """With --keep upper the kept joints follow --from; a keyframe poses the legs, and says so."""
+    import aichoreo
+    from aichoreo.data.aistpp import load_motion_smpl
+
+    legs = [1, 2, 4, 5, 7, 8]  # hips, knees, ankles: generated with --keep upper
+    bent = [0.0] * 72
+    bent[3 * 4], bent[3 * 5] = 1.0, 1.0  # both knees bent
+    keys = _write(tmp_path, [{"time_s": 5.0, "pose": bent}])
+    (summary,) = aichoreo.dance(str(SONG), out=tmp_path / "o", keep="upper", keep_from=str(first_dance),
+                                keyframes=str(keys), lock_feet=False, formats=("aistpp",), progress=False)
+    assert "with --keep, keyframes pose the generated joints; the kept ones (upper) follow" in caplog.text
+    dance = load_motion_smpl(summary["files"]["aistpp"])
+    source = load_motion_smpl(first_dance)
+    upper = [3, 6, 9, 12, 16, 17]  # spine, neck, shoulders: kept
+    np.testing.assert_allclose(dance.rotations[:, upper], source.rotations[: len(dance), upper], atol=1e-6)
+    key = read_keyframes(keys)[0]
+    np.testing.assert_allclose(dance.rotations[300, legs], key.rotations[legs], atol=1e-5)
 
 
 def test_keyframes_past_a_kept_motion_are_refused(tmp_path, first_dance):

@@ -113,10 +113,42 @@ class Keyframe:
     ramp_s: float = DEFAULT_RAMP_S
 
 
-def _number(value: Any, what: str, path: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(path, f"{what} must be a finite number, got {value!r}")
-    return float(value)
+# The largest time (s) a keyframes file may name: 11 days. 1e308 s overflowed into a traceback where
+# it was turned into frames, and a JSON integer of 400 digits where it was turned into a float.
+MAX_KEY_SECONDS = 1e6
+
+
+def _shown(value: Any) -> str:
+    """``value`` as an error message shows it: at most 40 characters (a 400-digit number is not read)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(value: Any, what: str, path: Path, limit: float = MAX_KEY_SECONDS) -> float:
+    """``value`` as a float when it is a JSON number within ``±limit``, else :class:`InputError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(path, f"{what} must be a number, got {_shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        number = math.inf
+    if not (math.isfinite(number) and abs(number) <= limit):
+        raise InputError(path, f"{what} must be a finite number of at most {limit:g}, got {_shown(value)}")
+    return number
+
+
+def _position(entry: dict, n: int, path: Path) -> np.ndarray | None:
+    """The keyframe's ``"position"`` ``(3,)`` metres, or None where it gives none."""
+    position = entry.get("position")
+    if position is None:
+        return None
+    if not isinstance(position, list) or len(position) != 3:
+        raise InputError(path, f"keyframe {n}: position must be [x, y, z] metres")
+    position = np.asarray([_number(v, f"keyframe {n}: position", path, math.inf) for v in position])
+    if np.abs(position).max() > MAX_DISTANCE_M:
+        raise InputError(path, f"keyframe {n}: position {position.tolist()} is more than "
+                               f"{MAX_DISTANCE_M:g} m from the origin (metres expected)")
+    return position
 
 
 def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarray, np.ndarray | None]:
@@ -129,14 +161,7 @@ def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarr
         if pose.shape != (3 * N_JOINTS,) or not np.all(np.isfinite(pose)):
             raise InputError(path, f"keyframe {n}: pose has {pose.size} numbers; expected {3 * N_JOINTS} finite "
                                    "SMPL axis-angle values (24 joints x 3)")
-        position = entry.get("position")
-        if position is not None:
-            if not isinstance(position, list) or len(position) != 3:
-                raise InputError(path, f"keyframe {n}: position must be [x, y, z] metres")
-            position = np.asarray([_number(v, f"keyframe {n}: position", path) for v in position])
-            if np.abs(position).max() > MAX_DISTANCE_M:
-                raise InputError(path, f"keyframe {n}: position {position.tolist()} is more than "
-                                       f"{MAX_DISTANCE_M:g} m from the origin (metres expected)")
+        position = _position(entry, n, path)
         # Angles too large for a precise rotation (1e300 rad made NaN matrices) are no pose.
         rotations = axis_angle_to_matrix(pose.reshape(N_JOINTS, 3))
         if not np.isfinite(rotations).all():
@@ -144,6 +169,8 @@ def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarr
                                    "rotations (SMPL axis-angle radians expected)")
         return rotations, position
     if "from" in entry:
+        if not isinstance(entry["from"], str) or not entry["from"]:
+            raise InputError(path, f"keyframe {n}: from must be a motion file's path, got {_shown(entry['from'])}")
         source = Path(entry["from"])
         if not source.is_absolute():
             source = path.parent / source  # relative to the keyframes file
@@ -153,12 +180,15 @@ def _pose(entry: dict, n: int, path: Path, read: MotionReader) -> tuple[np.ndarr
         if "frame" in entry:
             frame = entry["frame"]
             if isinstance(frame, bool) or not isinstance(frame, int):
-                raise InputError(path, f"keyframe {n}: frame must be an integer, got {frame!r}")
+                raise InputError(path, f"keyframe {n}: frame must be an integer, got {_shown(frame)}")
         else:
             frame = round(_number(entry.get("at_s", 0.0), f"keyframe {n}: at_s", path) * motion.fps)
         if not 0 <= frame < len(motion):
-            raise InputError(source, f"keyframe {n}: frame {frame} is outside the motion's {len(motion)} frames")
-        return motion.rotations[frame].astype(np.float64), motion.translation[frame].astype(np.float64)
+            raise InputError(source, f"keyframe {n}: frame {_shown(frame)} is outside the motion's "
+                                     f"{len(motion)} frames")
+        position = _position(entry, n, path)  # a position given wins over the frame's own
+        return (motion.rotations[frame].astype(np.float64),
+                motion.translation[frame].astype(np.float64) if position is None else position)
     raise InputError(path, f"keyframe {n}: give a pose (\"pose\": 72 axis-angle numbers) or \"from\": a motion file")
 
 
@@ -183,7 +213,9 @@ def read_keyframes(path: str | os.PathLike, *, read: MotionReader = read_aistpp_
             raise InputError(path, f"keyframe {n}: expected an object with time_s and a pose")
         time_s = _number(entry["time_s"], f"keyframe {n}: time_s", path)
         rotations, position = _pose(entry, n, path, read)
-        root = bool(entry.get("root", False))
+        root = entry.get("root", False)
+        if not isinstance(root, bool):
+            raise InputError(path, f"keyframe {n}: root must be true or false, got {_shown(root)}")
         if root and position is None:
             raise InputError(path, f"keyframe {n}: root: true needs a position [x, y, z] (or a pose from a file)")
         key_ramp = _number(entry.get("ramp_s", ramp), f"keyframe {n}: ramp_s", path)
@@ -231,9 +263,11 @@ def keyframe_warp(keys: list[Keyframe], *, dance_start: int, n_frames: int, firs
             raise InputError(source, f"keyframe {n} at {key.time_s:g} s is after the dance ends ({end_s:.2f} s)")
         if frame - ramp < first_editable:
             earliest = (first_editable + ramp - dance_start) / fps
+            # A continuation's seed is the given dance, not part of the new one: only the ramp counts.
+            after = (f"the {first_editable / fps:g} s seed and the {key.ramp_s:g} s ramp"
+                     if dance_start < first_editable else f"its {key.ramp_s:g} s ramp from the continuation's start")
             raise InputError(source, f"keyframe {n} at {key.time_s:g} s is too early: the dance can reach a pose "
-                                     f"from {earliest:.2f} s on (after the {first_editable / fps:g} s seed and the "
-                                     f"{key.ramp_s:g} s ramp)")
+                                     f"from {earliest:.2f} s on (after {after})")
         placed.append((frame, ramp, key, n))
     placed.sort(key=lambda p: p[0])
     for (frame, _, key, n), (other, _, other_key, m) in zip(placed, placed[1:]):

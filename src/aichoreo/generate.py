@@ -346,15 +346,19 @@ class SeamEaser:
 
 
 class RoomKeeper:
-    """Shows a world-frame model its root no further than ``radius`` m (horizontally) from where the
-    dance started, by shifting the whole context before each pass and the prediction back after.
+    """Shows a world-frame model its dance as if it had started at the origin of the room it was trained
+    in, and its root no further than ``radius`` m (horizontally) from there, by
+    shifting the whole context before each pass and the prediction back after.
 
     The music does not depend on where the dancer stands, but a model trained on root positions
     in one room reads them: the bundled model, once its dancer had travelled past the positions
-    it was trained on, fell into a loop of one chunk that shakes. Within ``radius`` nothing
-    changes; beyond it the model sees itself at the radius, in the direction it went, while the
-    dance itself goes on where it is (continuous: the shift changes only as the dancer moves).
-    ``start (B, 2)``: the first seed frame's horizontal root (x, z), y up.
+    it was trained on, fell into a loop of one chunk that shakes. Within ``radius`` of its start
+    the model sees the dance as it is, moved to start at the origin; beyond it the model sees itself
+    at the radius, in the direction it went, while the dance itself goes on where it is (continuous:
+    the shift changes only as the dancer moves). A dance from the built-in seed starts at the
+    origin; a continuation of a dance that had walked 20 m from it was shown to the model there,
+    and the new dancer flew off at 14 m/s (2026-12-08). ``start (B, 2)``: the first seed frame's
+    horizontal root (x, z), y up.
     """
 
     def __init__(self, model: DanceModel, start: torch.Tensor, radius: float):
@@ -365,7 +369,8 @@ class RoomKeeper:
         model, context = self.model, state["context"]
         away = context[:, -1, _GROUND] - self.start  # (B, 2)
         distance = away.norm(dim=-1, keepdim=True)
-        shift = away * (distance - self.radius).clamp(min=0) / distance.clamp(min=1e-9)
+        # the start moved to the origin, and the root kept within the radius of it
+        shift = self.start + away * (distance - self.radius).clamp(min=0) / distance.clamp(min=1e-9)
         if not bool((shift != 0).any()):
             return model.predict(state, k)
         state["context"] = context.clone()
@@ -392,8 +397,9 @@ def model_room(cfg: Any, radius: float | None = None) -> float | None:
 def room_predict(model: DanceModel, seed: torch.Tensor,
                  radius: float | None) -> Callable[[Any, int], torch.Tensor]:
     """What the loop calls for a pass, ``predict(state, k)``: a :class:`RoomKeeper` for ``model``
-    from ``seed (B, T, 225)``, or ``model.predict`` itself where none applies: no radius, or a model
-    that does not read world root positions from a sliding context (FACT seen from its last frame,
+    from ``seed (B, T, 225)``, or ``model.predict`` itself where none applies: no radius (the
+    paper's loop, which shows the model the positions as they are), or a model that does not read
+    world root positions from a sliding context (FACT seen from its last frame,
     ``root_frame="last"``, already reads none; DanceRevolution keeps no context)."""
     if radius is None or not isinstance(model, SlidingContext):
         return model.predict

@@ -557,6 +557,11 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
         if options.continue_from is not None or options.seed_motion != DanceOptions.seed_motion:
             raise InputError(None, "--keep starts the dance from its --from motion; it cannot take --continue "
                                    "or --seed-motion as well")
+        if options.keyframes is not None:
+            # The kept joints are set from --from after the keyframes' warp: said, not left to be found
+            # (a whole-body keyframe was 14 cm off with --keep upper, with no word).
+            log.warning("%s: with --keep, keyframes pose the generated joints; the kept ones (%s) follow %s",
+                        options.keyframes, options.keep, options.keep_from)
         joints, keep_root = kept_joints(options.keep)
         source = keep_source(options.keep_from, read=functools.partial(read_source_motion, progress=progress))
         if len(source) <= cfg.motion_len:
@@ -572,6 +577,10 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
     continued = (None if options.continue_from is None else continuation_seed(
         options.continue_from, cfg.motion_len,
         read=functools.partial(read_source_motion, progress=progress, last_s=cfg.motion_len / FPS + 0.1)))
+    if continued is not None and options.frames_per_step == 1:
+        # Seams are joined chunk by chunk (generate.SeamEaser); one frame a pass has none to join.
+        log.warning("--frames-per-step 1 predicts one frame a pass: the continuation is not joined to %s, and "
+                    "may start with a jump", options.continue_from)
     lead = cfg.motion_len if continued is not None else 0
     # A bar over the songs, as decoding a long song and its features take seconds before generation's
     # bar: on a terminal only (disable=None), and erased when it closes (leave=False), also on an
