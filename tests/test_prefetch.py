@@ -125,6 +125,32 @@ def test_a_killed_command_leaves_no_child_behind(tmp_path):
     assert not _running(child), "the features child outlived the killed command"
 
 
+def test_a_child_whose_reader_is_gone_ends_instead_of_writing_to_itself(tmp_path):
+    """Where the parent's end of the pipe is closed (the parent killed and the interrupt that should
+    have followed lost), the child's features, more than a pipe holds, are not written into its own
+    copy of that end for ever: the child ends."""
+    song = tmp_path / "clicks.wav"
+    sf.write(song, click_track(30.0, 120.0, 22050), 22050)  # 1800 x 35 float32: 250 kB > a 64 kB pipe
+    run = _python(f"""
+        import multiprocessing, os
+        from pathlib import Path
+        from aichoreo.pipeline import DanceOptions, _prefetch_features
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_prefetch_features,
+                                args=(send, Path({str(song)!r}), DanceOptions(), None, os.getpid(), receive))
+        child.start()
+        send.close()
+        receive.close()  # nobody will read
+        child.join(120)
+        print(child.is_alive())
+        if child.is_alive():
+            child.kill()
+    """)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False"], "the child blocked writing to a pipe nobody reads"
+
+
 def test_the_command_says_a_silent_songs_warning_once_and_a_bad_songs_error_in_one_line(model_file, tmp_path):
     silent = tmp_path / "silence.wav"
     sf.write(silent, np.zeros(22050 * 4, np.float32), 22050)

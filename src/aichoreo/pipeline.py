@@ -252,7 +252,8 @@ class FeaturePrefetch:
         context = multiprocessing.get_context("fork")
         try:
             receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_prefetch_features, args=(send, Path(path), options, cache, os.getpid()),
+            process = context.Process(target=_prefetch_features,
+                                      args=(send, Path(path), options, cache, os.getpid(), receive),
                                       name="aichoreo-features", daemon=True)
             # The child starts with Ctrl-C ignored until it has its own handler (an interrupt in
             # multiprocessing's start-up code would print a traceback); this process only for an instant.
@@ -330,7 +331,7 @@ def _interrupt_when_orphaned(parent: int) -> None:
 
 
 def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None,
-                       parent: int) -> None:
+                       parent: int, receive: Any = None) -> None:
     """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back.
 
     The parent may stop it at any moment (:meth:`FeaturePrefetch.stop`, or Ctrl-C in the terminal):
@@ -352,6 +353,12 @@ def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: Feat
 
     try:
         signal.signal(signal.SIGINT, on_interrupt)
+        # The parent's end of the pipe, which the fork copied: with it open here, a parent killed
+        # outright left this process writing its features (more than a pipe holds) to itself, for
+        # good, when the interrupt of _interrupt_when_orphaned was lost (in a finaliser, where an
+        # exception is swallowed). Closed, the write fails once the parent is gone.
+        if receive is not None:
+            receive.close()
         _interrupt_when_orphaned(parent)
         # Silent: its warnings and log messages are sent to the parent, and an interrupt can land
         # anywhere, also in a finaliser, whose "Exception ignored" text would reach the terminal.
@@ -376,7 +383,8 @@ def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: Feat
         except BaseException:  # the parent computes them itself and reports what went wrong
             pass
         working[0] = False
-        send.send(message)
+        if os.getppid() == parent:  # an orphan has nobody to send to
+            send.send(message)
     finally:
         os._exit(0)  # no exit handlers, no traceback: the parent reads the pipe (or its end)
 
