@@ -302,14 +302,38 @@ def test_cache_writes_atomically(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(audio.np, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        cache.store("k", np.zeros((5, FEATURE_DIM), np.float32))
-    with pytest.raises(OSError, match="disk full"):
-        cache.store("new", good)
+    # A cache only saves time: a failed write is said once and the work goes on.
+    with pytest.warns(UserWarning, match="the feature cache cannot be written: disk full; going on without it"):
+        assert cache.store("k", np.zeros((5, FEATURE_DIM), np.float32)) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.store("new", good) is None
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path / "cache")) == ["k.npy"]  # no temp file, no partial entry
     np.testing.assert_array_equal(cache.load("k"), good)
     assert cache.load("new") is None
+
+
+def test_a_cache_that_cannot_be_written_warns_once_and_the_features_are_computed(tmp_path, short_song):
+    (tmp_path / "afile").write_text("x")
+    cache = FeatureCache(tmp_path / "afile" / "cache")  # no folder can be made there, also for root
+    with pytest.warns(UserWarning) as said:
+        got = [cache.get_or_compute(short_song, bpm=120) for _ in range(2)]
+    assert [str(w.message) for w in said] == [
+        f"{tmp_path / 'afile' / 'cache'}: the feature cache cannot be written: Not a directory; going on without it"]
+    np.testing.assert_array_equal(got[0], song_features(short_song, bpm=120))
+    np.testing.assert_array_equal(got[1], got[0])
+
+
+def test_a_file_named_mp3_that_holds_no_audio_is_one_line_and_quiet(tmp_path, capfd):
+    """libsndfile's mp3 decoder printed three notes of its own on the terminal and gave "File does not
+    exist" as the reason for a file that exists."""
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(np.random.default_rng(3).bytes(3000))
+    with pytest.raises(InputError) as info:
+        load_audio(junk)
+    assert str(info.value) == f"{junk}: not an audio file or corrupt: no audio found in it"
+    assert capfd.readouterr().err == ""
 
 
 def test_cache_ignores_a_damaged_entry(tmp_path, short_song):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -241,6 +242,54 @@ def test_a_killed_runs_staging_folders_are_removed_by_the_next_run(model_file, t
     from aichoreo.data.motion_files import list_motion_files
 
     assert list_motion_files(out) == [out / "clicks" / "dance_joints.npy"]
+
+
+def test_a_song_with_the_longest_legal_name_dances_and_is_cleaned_up_after(model_file, tmp_path):
+    """A song file name of 250 bytes (legal: at most 255) made a staging folder name the disk refused,
+    after the dance was generated; the hidden names made of it are shortened, the same way each run."""
+    from aichoreo.fileio import STAGING_LOCK, _name_part
+
+    stem = "é" * 123  # 246 bytes of UTF-8
+    song = _song(tmp_path / f"{stem}.wav", 3.0)
+    out = tmp_path / "out"
+    assert _dance(song, out, model_file) == 0
+    assert sorted(p.name for p in out.iterdir()) == [stem]
+    killed = out / f".{_name_part(stem + '.staging')}-killed"  # a killed run's, as staging_folder names it
+    killed.mkdir()
+    (killed / STAGING_LOCK).touch()
+    assert len(killed.name.encode()) <= 255
+    assert _dance(song, out, model_file) == 0
+    assert sorted(p.name for p in out.iterdir()) == [stem]
+    assert sorted(p.name for p in (out / stem).iterdir()) == ["dance.json", "dance_joints.npy"]
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(model_file, tmp_path, capsys,
+                                                                             monkeypatch):
+    """Refused in one line naming the folder, before the song is decoded: it failed after generation,
+    naming a hidden staging folder."""
+    import aichoreo.pipeline as pipeline
+
+    song = _song(tmp_path / "clicks.wav", 3.0)
+    monkeypatch.setattr(pipeline, "song_inputs", lambda *a, **k: pytest.fail("the song was decoded"))
+    (tmp_path / "afile").write_text("x")
+    assert _dance(song, tmp_path / "afile" / "out", model_file) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'afile' / 'out'}: cannot be made: {tmp_path / 'afile'} is a file, not a folder" in err
+    assert err.count("\n") == 1
+    if Path("/sys").is_dir() and _refuses("/sys"):  # a place even root cannot write
+        assert _dance(song, Path("/sys/aichoreo-out"), model_file) == 1
+        err = capsys.readouterr().err
+        assert "/sys/aichoreo-out: cannot be written (in /sys)" in err and ".staging" not in err
+        assert err.count("\n") == 1
+
+
+def _refuses(folder: str) -> bool:
+    """Whether making a folder in ``folder`` fails, also for root (a read-only mount, sysfs)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder))
+    except OSError:
+        return True
+    return False
 
 
 def test_a_failed_export_names_the_users_path_and_leaves_no_folder(model_file, tmp_path, capsys, monkeypatch):

@@ -49,6 +49,8 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -202,7 +204,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> np.nd
         raise InputError(path, "empty file (0 bytes)")
     _jit_ready()  # librosa compiles some functions when its modules load: under the cache lock
     try:
-        source = soundfile.SoundFile(path)
+        with _c_stderr_held_back(path):
+            source = soundfile.SoundFile(path)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         y = _load_audioread(path, sample_rate, error)
     else:
@@ -305,12 +308,52 @@ def _resample_stream(blocks: Iterator[np.ndarray], native_rate: int, sample_rate
     return (out[:n] if out.size - n <= 1024 else out[:n].copy()), n_in
 
 
+@contextlib.contextmanager
+def _c_stderr_held_back(path: Path) -> Iterator[None]:
+    """The block's writes to file descriptor 2 go to the debug log instead of the terminal.
+
+    libsndfile's mp3 decoder (libmpg123) prints its own notes there from C ("Note: Illegal
+    Audio-MPEG-Header 0x00000000 at offset 2996. Note: Trying to resync...") while it probes a file
+    that is not an mp3: three lines beside our one, which says the same. Only the opening is held
+    back, a few milliseconds with nothing else of ours writing. Where descriptor 2 cannot be
+    redirected (no such descriptor), the block runs as it is.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode(errors="replace").strip()
+            if text:
+                logger.debug("%s: the decoder said: %s", path, text)
+
+
+# libsndfile's reason when its mp3 decoder finds no audio in a file that exists: not what happened.
+_MISLEADING_REASON = "File does not exist or is not a regular file"
+
+
+def _open_reason(error: Exception) -> str:
+    """libsndfile's reason for not opening a file, with its misleading one for an mp3 that holds
+    no audio put as what it is."""
+    text = str(error)
+    return "no audio found in it" if _MISLEADING_REASON in text else text
+
+
 def _load_audioread(path: Path, sample_rate: int, first_error: Exception) -> np.ndarray:
     """The fallback decoder (ffmpeg/gstreamer through audioread), streamed like libsndfile's."""
     try:
         import audioread
     except ImportError:
-        raise InputError(path, f"not an audio file or corrupt: {first_error}") from None
+        raise InputError(path, f"not an audio file or corrupt: {_open_reason(first_error)}") from None
     try:
         with audioread.audio_open(os.fspath(path)) as source:
             blocks = _audioread_blocks(source, path)
@@ -321,7 +364,7 @@ def _load_audioread(path: Path, sample_rate: int, first_error: Exception) -> np.
         raise
     except Exception as error:  # audioread raises many unrelated types for one bad file
         logger.debug("audioread could not decode %s: %s", path, error)
-    raise InputError(path, f"not an audio file or corrupt: {first_error}")
+    raise InputError(path, f"not an audio file or corrupt: {_open_reason(first_error)}")
 
 
 def _audioread_blocks(source, path: Path) -> Iterator[np.ndarray]:
@@ -884,6 +927,7 @@ class FeatureCache:
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
+        self._store_failed = False
         if self.directory.exists() and not self.directory.is_dir():
             raise InputError(self.directory, "cache location is a file, not a folder")
 
@@ -934,9 +978,19 @@ class FeatureCache:
             return None
         return features
 
-    def store(self, key: str, features: np.ndarray) -> Path:
-        """Write ``features`` for ``key`` atomically (temporary file + ``os.replace``)."""
-        return save_npy(self.entry(key), np.asarray(features, dtype=np.float32))
+    def store(self, key: str, features: np.ndarray) -> Path | None:
+        """Write ``features`` for ``key`` atomically (temporary file + ``os.replace``); ``None`` where
+        the cache cannot be written (a read-only or full disk): a warning, once per cache, and the
+        work goes on without it, as the features are computed and a cache only saves time."""
+        try:
+            return save_npy(self.entry(key), np.asarray(features, dtype=np.float32))
+        except (OSError, InputError) as error:
+            if not self._store_failed:
+                self._store_failed = True
+                reason = (error.problem if isinstance(error, InputError)
+                          else f"cannot be written: {error.strerror or error}")
+                warnings.warn(f"{self.directory}: the feature cache {reason}; going on without it", stacklevel=2)
+            return None
 
     def get_or_compute(self, path: str | os.PathLike, bpm: float | None = None,
                        spec: MusicFeatureSpec = DEFAULT_SPEC) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import hashlib
 import io
 import json
 import logging
@@ -52,10 +53,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     empty) are removed, and an error that names the temporary file names ``path`` instead.
     """
     path = Path(path)
+    if path.is_dir():  # refused before the writer's work, not when its file cannot replace the folder
+        raise InputError(path, "is a folder; a file is to be written there")
     created = _missing_folders(path.parent)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
-                               dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{_name_part(path.name)}.",
+                                   suffix=path.suffix if suffix is None else suffix, dir=path.parent)
+    except OSError as exc:  # its message would name the temporary file, or no file at all
+        _remove_empty(created)
+        raise InputError(path, f"cannot be written: {exc.strerror or exc}") from None
     try:  # from the file's first instant: an interrupt (Ctrl-C, SIGTERM) here removes it too
         os.close(fd)
         # mkstemp creates 0600; outputs get the usual permissions of a new file (umask applied).
@@ -84,6 +91,41 @@ def naming(final: str | os.PathLike, temporary: str | os.PathLike) -> Iterator[N
         if os.fspath(temporary) not in text:
             raise
         raise InputError(None, text.replace(os.fspath(temporary), os.fspath(final))) from exc
+
+
+# Bytes a hidden temporary name may take from the file name it is made of: NAME_MAX (255 bytes on
+# Linux's and macOS's file systems) less what is added around it (a dot, ".staging~init-", mkdtemp's
+# 8 random characters, a suffix). A song named with 240 bytes, a legal name, made its staging folder's
+# name 263 bytes long, refused by the disk after the whole dance was generated.
+NAME_PART_BYTES = 200
+
+
+def _name_part(name: str) -> str:
+    """``name`` where its UTF-8 fits :data:`NAME_PART_BYTES`, else its start and a hash of the whole
+    (the same for the same name: :func:`clean_stale_staging` finds what :func:`staging_folder` made)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= NAME_PART_BYTES:
+        return name
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    start = raw[:NAME_PART_BYTES - 13].decode("utf-8", "ignore")  # a character cut in two is dropped
+    return f"{start}~{digest}"
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """:class:`InputError` naming ``folder`` unless a file can be made in it, or, where it does not
+    exist yet, in its nearest existing parent: tried for real (a hidden folder made and removed),
+    as permission bits do not tell (root passes ``os.access`` where a read-only mount refuses)."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(folder, f"cannot be made: {existing} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".aichoreo-probe-", dir=existing))
+    except OSError as exc:
+        where = "" if existing == folder else f" (in {existing})"
+        raise InputError(folder, f"cannot be written{where}: {exc.strerror or exc}") from None
 
 
 def _missing_folders(folder: Path) -> list[Path]:
@@ -115,7 +157,11 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     if path.exists() and not path.is_dir():
         raise InputError(path, "the output path exists and is a file, not a folder")
     created = _missing_folders(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _remove_empty(created)
+        raise InputError(path, f"cannot be made: {exc.strerror or exc}") from None
     try:
         yield path
     except BaseException:
@@ -152,11 +198,15 @@ def staging_folder(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
     """
     # Made under a name clean_stale_staging does not match, locked, and only then renamed into its
     # pattern: a concurrent cleaner never sees the folder without its held lock.
-    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}~init-", dir=parent))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f".{_name_part(prefix)}~init-", dir=parent))
+    except OSError as exc:  # its message names the hidden folder, which the user never asked for
+        raise InputError(parent, f"cannot be written: {exc.strerror or exc}") from None
     try:
         with open(folder / STAGING_LOCK, "w") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            named = folder.with_name(folder.name.replace("~init-", "-", 1))
+            cut = folder.name.rindex("~init-")  # the last: a song's own name may hold the text too
+            named = folder.with_name(f"{folder.name[:cut]}-{folder.name[cut + 6:]}")
             os.rename(folder, named)  # mkdtemp's random part keeps the name unique
             folder = named
             yield folder
@@ -174,7 +224,8 @@ def clean_stale_staging(parent: str | os.PathLike, prefix: str, *, unlocked_age_
     removed = []
     if not parent.is_dir():
         return removed
-    candidates = [*parent.glob(f".{glob.escape(prefix)}-*"), *parent.glob(f".{glob.escape(prefix)}~init-*")]
+    prefix = glob.escape(_name_part(prefix))
+    candidates = [*parent.glob(f".{prefix}-*"), *parent.glob(f".{prefix}~init-*")]
     for folder in sorted(candidates):
         if folder.is_symlink() or not folder.is_dir():
             continue

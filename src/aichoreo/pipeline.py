@@ -69,6 +69,7 @@ from aichoreo.export import FORMATS, SongAAC, aac_wanted, export_all, write_char
 from aichoreo.fileio import (
     atomic_path,
     check_distinct_stems,
+    check_writable,
     clean_stale_staging,
     naming,
     output_folder,
@@ -540,6 +541,7 @@ def _dance(songs: list[str | os.PathLike], model: Any, out: str | os.PathLike, o
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "the output path exists and is a file, not a folder")
+    check_writable(out)  # a read-only place refuses now, not after generation
     stems = [Path(s).stem for s in songs]
     check_distinct_stems(songs, "their output folders would collide")
     for stem in stems:  # refuse before any work, not after minutes of generation

@@ -543,12 +543,12 @@ def render_video(
         draw = SkeletonRenderer(joints, fps=fps, width=width, height=height, title=title, camera=camera).frame
         pix_fmt, size = "rgb24", f"{width}x{height}"
     frames = (draw(int(i), f"{i / fps:6.2f} s") for i in picks)
-    if progress:
-        from tqdm import tqdm
 
-        frames = tqdm(frames, total=n_video, desc=f"video {path.name}", unit="frame")
+    with atomic_path(path) as out:  # a path that cannot be written refuses before the bar is shown
+        if progress:
+            from tqdm import tqdm
 
-    with atomic_path(path) as out:
+            frames = tqdm(frames, total=n_video, desc=f"video {path.name}", unit="frame")
         cmd = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", size, "-framerate", f"{video_fps}",
                "-i", "pipe:0"]
