@@ -23,6 +23,7 @@ import torch
 
 from aichoreo.cli import build_parser, main
 from aichoreo.data.fixtures import click_track, dance_pose, write_aistpp_fixture
+from aichoreo.skeleton import rest_joints
 
 NAME = "gBR_sBM_cAll_d04_mBR0_ch01"  # the fixture's sequence (music mBR0, 80 BPM)
 SR = 22050
@@ -284,8 +285,8 @@ def _hostile_files(root: Path) -> dict[str, Path]:
     files["zip.npy"].write_bytes((root / "full.npz").read_bytes())
     files["no_frames.npy"] = root / "no_frames.npy"
     np.save(files["no_frames.npy"], np.zeros((0, 225), np.float32))
-    files["mm.npy"] = root / "mm.npy"  # joints in millimetres
-    np.save(files["mm.npy"], np.full((60, 24, 3), 1500.0, np.float32))
+    files["mm.npy"] = root / "mm.npy"  # joints in millimetres: a person standing, 1.5 m from the origin
+    np.save(files["mm.npy"], np.tile(1000.0 * (rest_joints() + [1.5, 0.0, 0.0]), (60, 1, 1)).astype(np.float32))
     files["slow.npz"] = root / "slow.npz"  # joints at 1e-9 fps: the resampler asked for 17 TiB
     np.savez(files["slow.npz"], joints=np.zeros((10, 24, 3)), fps=1e-9)
     files["wav.npy"] = root / "wav.npy"  # a song renamed: numpy spoke of "pickled data"
@@ -343,7 +344,7 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
     ("render a renamed song", lambda f, i, o: ["render", str(f["wav.npy"]), "-o", str(o / "v.png")],
      "wav.npy", "not a .npy file: it does not begin as one"),
     ("render millimetres", lambda f, i, o: ["render", str(f["mm.npy"]), "-o", str(o / "v.png")],
-     "mm.npy", "joints reach 1.5e+03 m from the origin"),
+     "mm.npy", "the body measures 1.04e+03 m from its centre to its farthest joint"),
     ("evaluate truncated music features", lambda f, i, o: ["evaluate", "--pred", str(i.root / "motions"), "--real",
                                                            str(i.root / "motions"), "--music", str(f["cut.npy"].parent),
                                                            "--seed-frames", "0", "--no-cache"],
@@ -355,7 +356,7 @@ HOSTILE: list[tuple[str, Callable[[dict[str, Path], Inputs, Path], list[str]], s
     ("retarget truncated motion", lambda f, i, o: ["retarget", str(f["cut.npy"]), "--to", str(_rig(f["cut.npy"].parent)),
                                                    "-o", str(o / "r.glb")], "cut.npy", "not a readable .npy file"),
     ("retarget millimetres", lambda f, i, o: ["retarget", str(f["mm.npy"]), "--to", str(_rig(f["mm.npy"].parent)),
-                                              "-o", str(o / "r.glb")], "mm.npy", "joints reach 1.5e+03 m"),
+                                              "-o", str(o / "r.glb")], "mm.npy", "the body measures 1.04e+03 m"),
     ("retarget truncated character", lambda f, i, o: ["retarget", str(i.aist / "motions" / f"{NAME}.pkl"), "--to",
                                                       str(f["cut.glb"]), "-o", str(o / "r.glb")],
      "cut.glb", "cannot read as glTF"),

@@ -333,8 +333,8 @@ def _seed_file(path: Path, x: np.ndarray) -> Path:
     (lambda d: _write(d / "cut.npy", _seed_file(d / "full.npy", _fact_seed()).read_bytes()[:5000]),
      "not a readable .npy file"),
     (lambda d: _seed_file(d / "huge.npy", _fact_seed() * np.float32(1e30)), "the root moves 9e+29 m from the origin"),
-    (lambda d: _seed_file(d / "cm.npy", _fact_seed() + np.r_[np.zeros(6), 900.0, np.zeros(218)].astype(np.float32)),
-     "the root moves 900 m from the origin"),
+    (lambda d: _seed_file(d / "cm.npy", _fact_seed() + np.outer(np.arange(130), np.r_[np.zeros(6), 1.0, np.zeros(218)])
+                          .astype(np.float32)), "the root moves at 60 m/s (the median over frames)"),
     (lambda d: _seed_file(d / "nan.npy", np.where(np.arange(225) == 100, np.nan, _fact_seed())),
      "contains NaN or infinite values"),
     (lambda d: _seed_file(d / "notrot.npy", _fact_seed() * np.r_[np.ones(9), 5 * np.ones(216)].astype(np.float32)),

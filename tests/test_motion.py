@@ -226,3 +226,30 @@ def test_joints_are_computed_once_and_shared_read_only(monkeypatch):
     assert motion.joints() is first and len(calls) == 1
     with pytest.raises(ValueError, match="read-only"):
         first[0, 0, 0] = 1.0
+
+
+def test_a_dance_that_travelled_far_is_read_and_one_in_other_units_is_not(tmp_path):
+    """A generated dance may walk 0.84 m/s for minutes (the bundled model on a breakbeat loop): 750 m in
+    15 minutes, refused by our own readers while they bounded the distance from the origin by 500 m.
+    Units are told by the body's size and the root's speed, which do not grow with the dance."""
+    from aichoreo.data.motion_files import load_joints
+    from aichoreo.errors import InputError
+    from aichoreo.export.aistpp import write_aistpp
+
+    n = 15 * 60 * 60
+    walk = np.zeros((n, 3))
+    walk[:, 0] = np.arange(n) * 0.84 / 60
+    walk[:, 1] = 0.9
+    rotations = np.broadcast_to(np.eye(3), (n, 24, 3, 3))
+    write_aistpp(SMPLMotion(rotations, walk, 60.0), tmp_path / "far.pkl")
+    joints, fps = load_joints(tmp_path / "far.pkl")
+    assert fps == 60.0 and joints[-1, 0, 0] > 750
+    np.save(tmp_path / "far.npy", joints)
+    assert load_joints(tmp_path / "far.npy")[0].shape == (n, 24, 3)
+
+    np.save(tmp_path / "mm.npy", joints[:600] * 1000)
+    with pytest.raises(InputError, match=r"mm\.npy: the body measures .* m from its centre to its farthest joint"):
+        load_joints(tmp_path / "mm.npy")
+    write_aistpp(SMPLMotion(rotations[:600], walk[:600] * 100, 60.0), tmp_path / "cm.pkl")
+    with pytest.raises(InputError, match=r"cm\.pkl: the root moves at 84 m/s \(the median over frames\)"):
+        load_joints(tmp_path / "cm.pkl")

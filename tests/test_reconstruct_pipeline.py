@@ -156,9 +156,11 @@ def test_fit_joints_file_npy_in_centimetres(tmp_path):
     assert np.linalg.norm(fitted - joints * 100.0, axis=-1).mean() < 1.0
     # the same centimetres read as metres, or metres as centimetres: a 38 m or a 9 cm dancer was
     # written with exit 0
-    for units, data in (("m", joints * 100.0), ("cm", joints)):
+    # (the dancer too large is refused before the fit, by its size)
+    for units, data, said in (("m", joints * 100.0, r"the body measures .* m from its centre .* wrong units\?"),
+                              ("cm", joints, r"the fitted body is .* times SMPL's size .* wrong units\?")):
         np.save(tmp_path / "w.npy", data)
-        with pytest.raises(InputError, match=r"w\.npy: the fitted body is .* times SMPL's size .* wrong units\?"):
+        with pytest.raises(InputError, match=r"w\.npy: " + said):
             fit_joints_file(tmp_path / "w.npy", "smpl24", 30.0, tmp_path / "w.pkl", units=units, floor="none",
                             iterations=200, progress=False)
         assert not (tmp_path / "w.pkl").exists()

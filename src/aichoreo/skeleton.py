@@ -43,11 +43,17 @@ __all__ = [
 N_JOINTS = 24
 UP_AXIS = 1  # y up
 FPS = 60.0  # AIST++ annotations and FACT run at 60 frames per second
-# Farthest a joint or the root may be from the origin in a motion a user hands in, metres. A dance
-# stays on a stage or a ballroom floor (AIST++ roots stay within about 3 m, Dance with Melody within
-# 10 m); hundreds of metres leaves room for any capture volume, while a file in centimetres or
-# millimetres read as metres (an AIST++ smpl_trans without its scaling: ~100x) or garbage lands beyond.
-MAX_DISTANCE_M = 500.0
+# Farthest a joint or the root may be from the origin in a motion a user hands in, metres: beyond
+# it, garbage (or 1e30). Captured dance stays on a floor (AIST++ roots within about 3 m, Dance with
+# Melody within 10 m), but a generated one may travel: on a breakbeat loop the bundled model's dancer
+# walked 0.84 m/s, 250 m in 5 minutes (2026-12-08), and at the 500 m this bound was, a 10-minute
+# dance of ours was refused by our own render and retarget. 20 km is 5.5 hours at 1 m/s. Wrong units
+# are told by the body's size instead (MAX_BODY_M), which does not grow with the dance's length.
+MAX_DISTANCE_M = 20_000.0
+# Largest size of a body, metres: its joints' median distance (over frames) from their centre, at
+# the farthest joint. A person measures about 0.9 m (head or a raised hand to the centre); in
+# centimetres or millimetres read as metres, 90 or 900.
+MAX_BODY_M = 4.0
 # Frame rates a motion a user hands in may have, frames per second: capture runs at 24-480 (AIST++
 # 60, EDGE 30, AMASS 60-250); a rate of 1e-9 (a damaged header) asked a video of 224 GiB of frames.
 MOTION_FPS_RANGE = (1.0, 1000.0)
@@ -74,6 +80,23 @@ def check_y_up(points: np.ndarray, feet: tuple[int, ...] | list[int], path) -> N
         side = f"{'-' if axis[main] < 0 else '+'}{'xyz'[main]}"
         raise InputError(path, f"the body stands along {side}, not +y: its points are read with y up "
                                "(for z-up data, (x, y, z) -> (x, z, -y))")
+
+
+def check_body_size(points: np.ndarray, path, hint: str = "metres expected: centimetres or millimetres?") -> None:
+    """:class:`~aichoreo.errors.InputError` naming ``path`` when a body's points ``(T, J, 3)`` metres
+    (NaN = missing) measure more than :data:`MAX_BODY_M` from their centre to the farthest one (the
+    median over frames): a file in centimetres or millimetres read as metres. ``hint``: what the
+    message suggests."""
+    if points.shape[1] < 2:
+        return
+    with warnings.catch_warnings():  # frames without any point: NaN, left out below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.nanmean(points, axis=1, keepdims=True)  # (T, 1, 3)
+        size = np.nanmax(np.linalg.norm(points - centre, axis=-1), axis=1)  # (T,)
+    size = size[np.isfinite(size)]
+    if len(size) and float(np.median(size)) > MAX_BODY_M:
+        raise InputError(path, f"the body measures {float(np.median(size)):.3g} m from its centre to its farthest "
+                               f"joint, a person about 1 m ({hint})")
 
 
 def check_motion_fps(fps: float, path) -> float:

@@ -7,8 +7,9 @@ joints by forward kinematics.
 Motions a user hands in (a dance seed, a file to render, score or plot) are also checked for
 plausible values (:func:`check_joints`, :func:`check_motion`, :func:`check_fact_vectors`), so
 that garbage fails with one line naming the file instead of a linear-algebra traceback or a
-video of nothing: finite numbers, positions within :data:`MAX_DISTANCE_M` of the origin, and
-rotation blocks that are rotations (up to the drift of a network's output).
+video of nothing: finite numbers, positions within :data:`MAX_DISTANCE_M` of the origin, a body of
+a person's size and a root no faster than a person (what tells centimetres or millimetres read as
+metres), and rotation blocks that are rotations (up to the drift of a network's output).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from aichoreo.errors import InputError
 from aichoreo.fileio import read_json, read_npy
 from aichoreo.motion import FACT_DIM, FACT_PAD, FACT_PADDED_DIM, SMPLMotion
-from aichoreo.skeleton import MAX_DISTANCE_M, N_JOINTS
+from aichoreo.skeleton import FPS, MAX_DISTANCE_M, N_JOINTS, check_body_size
 
 MOTION_SUFFIXES = (".npy", ".pkl")
 
@@ -30,27 +31,47 @@ MOTION_SUFFIXES = (".npy", ".pkl")
 _ROTATION_SINGULAR_VALUES = (0.5, 1.5)
 
 
+# Fastest a root may move, metres per second, as the median over a motion's frames: a dancer
+# travels at up to about 1 m/s for long (the bundled model's, walking on a breakbeat, 0.84), a
+# sprinter at 10. A translation in centimetres read as metres moves 100 times as fast as it did.
+MAX_ROOT_SPEED_M_S = 10.0
+
+
 def check_joints(joints: np.ndarray, path: str | os.PathLike) -> np.ndarray:
-    """``joints`` ``(T, J, 3)`` metres if finite and within :data:`MAX_DISTANCE_M`; else :class:`InputError`
-    naming ``path``."""
+    """``joints`` ``(T, J, 3)`` metres if finite, within :data:`MAX_DISTANCE_M` of the origin and of a
+    person's size (:func:`aichoreo.skeleton.check_body_size`); else :class:`InputError` naming ``path``."""
     if not np.all(np.isfinite(joints)):
         raise InputError(path, "contains NaN or infinite values")
     reach = float(np.abs(joints).max(initial=0.0))
     if reach > MAX_DISTANCE_M:
         raise InputError(path, f"joints reach {reach:.3g} m from the origin; a dance stays within "
                                f"{MAX_DISTANCE_M:g} m (metres expected: centimetres or millimetres?)")
+    check_body_size(joints, path)
     return joints
 
 
+def _check_root(translation: np.ndarray, fps: float, path: str | os.PathLike, what: str) -> None:
+    """:class:`InputError` naming ``path`` when the root ``translation (T, 3)`` goes beyond
+    :data:`MAX_DISTANCE_M` or moves faster than :data:`MAX_ROOT_SPEED_M_S` (the median over frames)."""
+    reach = float(np.abs(translation).max(initial=0.0))
+    if reach > MAX_DISTANCE_M:
+        raise InputError(path, f"the root moves {reach:.3g} m from the origin; a dance stays within "
+                               f"{MAX_DISTANCE_M:g} m ({what})")
+    if len(translation) > 1:
+        speed = float(np.median(np.linalg.norm(np.diff(translation, axis=0), axis=-1))) * fps
+        if speed > MAX_ROOT_SPEED_M_S:
+            raise InputError(path, f"the root moves at {speed:.3g} m/s (the median over frames); a dancer moves at "
+                                   f"up to a few m/s ({what})")
+
+
 def check_motion(motion: SMPLMotion, path: str | os.PathLike) -> SMPLMotion:
-    """``motion`` if its root stays within :data:`MAX_DISTANCE_M` of the origin, else :class:`InputError`.
+    """``motion`` if its root stays within :data:`MAX_DISTANCE_M` of the origin and moves no faster than
+    :data:`MAX_ROOT_SPEED_M_S`, else :class:`InputError`.
 
     (:class:`SMPLMotion` itself guarantees finite values and rotation matrices.)
     """
-    reach = float(np.abs(motion.translation).max(initial=0.0))
-    if reach > MAX_DISTANCE_M:
-        raise InputError(path, f"the root moves {reach:.3g} m from the origin; a dance stays within "
-                               f"{MAX_DISTANCE_M:g} m (a translation in centimetres, or not a motion?)")
+    _check_root(np.asarray(motion.translation, dtype=np.float64), motion.fps, path,
+                "a translation in centimetres, or not a motion?")
     return motion
 
 
@@ -65,10 +86,7 @@ def check_fact_vectors(x: np.ndarray, path: str | os.PathLike) -> np.ndarray:
     if not np.isfinite(x).all():
         raise InputError(path, "contains NaN or infinite values")
     body = x[:, FACT_PAD:] if x.shape[1] == FACT_PADDED_DIM else x
-    reach = float(np.abs(body[:, :3]).max(initial=0.0))
-    if reach > MAX_DISTANCE_M:
-        raise InputError(path, f"the root moves {reach:.3g} m from the origin; a dance stays within "
-                               f"{MAX_DISTANCE_M:g} m (translation in metres expected)")
+    _check_root(body[:, :3], FPS, path, "translation in metres expected")
     singular = np.linalg.svd(body[:, 3:].reshape(-1, 3, 3), compute_uv=False)
     low, high = _ROTATION_SINGULAR_VALUES
     if len(singular) and not (singular.min() >= low and singular.max() <= high):

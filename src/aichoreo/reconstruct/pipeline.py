@@ -34,7 +34,7 @@ from aichoreo.reconstruct.fit import fit_smpl, fit_to_aistpp_dict, place_on_floo
 from aichoreo.reconstruct.layouts import COCO17, Layout, get_layout
 from aichoreo.reconstruct.smooth import level_floor, optimize_temporal
 from aichoreo.reconstruct.triangulate import MIN_CONFIDENCE, REPROJECTION_THRESHOLD_PX, triangulate
-from aichoreo.skeleton import MAX_DISTANCE_M, check_motion_fps, check_y_up
+from aichoreo.skeleton import MAX_DISTANCE_M, check_body_size, check_motion_fps, check_y_up
 
 __all__ = ["reconstruct", "fit_joints_file", "load_joints_file", "UNITS_PER_METRE", "FLOOR_MODES"]
 
@@ -265,6 +265,7 @@ def fit_joints_file(
     if reach > MAX_DISTANCE_M:
         raise InputError(path, f"joints reach {reach:.3g} m from the origin in units {units!r}; a dance stays "
                                f"within {MAX_DISTANCE_M:g} m (wrong units?)")
+    check_body_size(metres, path, f"read in units {units!r}: wrong units? (check --units)")
     if floor == "drift":
         if not layout.feet:
             raise InputError(None, f"layout {layout.name} names no foot joints; use floor 'constant' or 'none'")
