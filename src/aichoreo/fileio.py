@@ -116,9 +116,8 @@ def check_writable(folder: str | os.PathLike) -> None:
     exist yet, in its nearest existing parent: tried for real (a hidden folder made and removed),
     as permission bits do not tell (root passes ``os.access`` where a read-only mount refuses)."""
     folder = Path(folder)
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    missing = _missing_folders(folder)
+    existing = missing[-1].parent if missing else folder
     if not existing.is_dir():
         raise InputError(folder, f"cannot be made: {existing} is a file, not a folder")
     try:
@@ -174,6 +173,7 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
 # --------------------------------------------------------------------------------------------
 
 STAGING_LOCK = ".aichoreo-staging.lock"  # held (flock) by the process writing into a staging folder
+_UNLOCKED = "~init-"  # in a staging folder's name until its lock is held (staging_folder)
 
 
 def check_distinct_stems(paths: list, collision: str) -> None:
@@ -199,14 +199,14 @@ def staging_folder(parent: str | os.PathLike, prefix: str) -> Iterator[Path]:
     # Made under a name clean_stale_staging does not match, locked, and only then renamed into its
     # pattern: a concurrent cleaner never sees the folder without its held lock.
     try:
-        folder = Path(tempfile.mkdtemp(prefix=f".{_name_part(prefix)}~init-", dir=parent))
+        folder = Path(tempfile.mkdtemp(prefix=f".{_name_part(prefix)}{_UNLOCKED}", dir=parent))
     except OSError as exc:  # its message names the hidden folder, which the user never asked for
         raise InputError(parent, f"cannot be written: {exc.strerror or exc}") from None
     try:
         with open(folder / STAGING_LOCK, "w") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            cut = folder.name.rindex("~init-")  # the last: a song's own name may hold the text too
-            named = folder.with_name(f"{folder.name[:cut]}-{folder.name[cut + 6:]}")
+            cut = folder.name.rindex(_UNLOCKED)  # the last: a song's own name may hold the text too
+            named = folder.with_name(f"{folder.name[:cut]}-{folder.name[cut + len(_UNLOCKED):]}")
             os.rename(folder, named)  # mkdtemp's random part keeps the name unique
             folder = named
             yield folder
@@ -225,7 +225,7 @@ def clean_stale_staging(parent: str | os.PathLike, prefix: str, *, unlocked_age_
     if not parent.is_dir():
         return removed
     prefix = glob.escape(_name_part(prefix))
-    candidates = [*parent.glob(f".{prefix}-*"), *parent.glob(f".{prefix}~init-*")]
+    candidates = [*parent.glob(f".{prefix}-*"), *parent.glob(f".{prefix}{_UNLOCKED}*")]
     for folder in sorted(candidates):
         if folder.is_symlink() or not folder.is_dir():
             continue

@@ -332,7 +332,7 @@ def _interrupt_when_orphaned(parent: int) -> None:
 
 
 def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: FeatureCache | None,
-                       parent: int, receive: Any = None) -> None:
+                       parent: int, receive: Any) -> None:
     """The child of :class:`FeaturePrefetch`: the features, or ``None`` on any failure, sent back.
 
     The parent may stop it at any moment (:meth:`FeaturePrefetch.stop`, or Ctrl-C in the terminal):
@@ -358,8 +358,7 @@ def _prefetch_features(send: Any, path: Path, options: DanceOptions, cache: Feat
         # outright left this process writing its features (more than a pipe holds) to itself, for
         # good, when the interrupt of _interrupt_when_orphaned was lost (in a finaliser, where an
         # exception is swallowed). Closed, the write fails once the parent is gone.
-        if receive is not None:
-            receive.close()
+        receive.close()
         _interrupt_when_orphaned(parent)
         # Silent: its warnings and log messages are sent to the parent, and an interrupt can land
         # anywhere, also in a finaliser, whose "Exception ignored" text would reach the terminal.

@@ -94,8 +94,9 @@ def check_body_size(points: np.ndarray, path, hint: str = "metres expected: cent
         centre = np.nanmean(points, axis=1, keepdims=True)  # (T, 1, 3)
         size = np.nanmax(np.linalg.norm(points - centre, axis=-1), axis=1)  # (T,)
     size = size[np.isfinite(size)]
-    if len(size) and float(np.median(size)) > MAX_BODY_M:
-        raise InputError(path, f"the body measures {float(np.median(size)):.3g} m from its centre to its farthest "
+    measured = float(np.median(size)) if len(size) else 0.0
+    if measured > MAX_BODY_M:
+        raise InputError(path, f"the body measures {measured:.3g} m from its centre to its farthest "
                                f"joint, a person about 1 m ({hint})")
 
 
